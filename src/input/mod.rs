@@ -1,0 +1,1 @@
+//! Input records and the command template (being written).

@@ -1,0 +1,2 @@
+//! troop (work in progress).
+pub mod input;

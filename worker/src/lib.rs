@@ -1,0 +1,15 @@
+//! `troop-worker`: everything that runs on the worker side of troop.
+//!
+//! - [`protocol`]: the versioned messages between supervisor and worker.
+//! - [`transport`]: how those messages travel (ipc-channel, in-process channels).
+//! - [`runtime`]: the serve loop, generic over the transport; thread mode runs it on threads.
+//! - [`exec`]: one command in its own process group, with captured output and usage.
+//! - [`kernel`]: the built-in `@name` workloads.
+//! - [`process`]: the worker as an OS process: bootstrap, name, death with the supervisor.
+
+pub mod exec;
+pub mod kernel;
+pub mod process;
+pub mod protocol;
+pub mod runtime;
+pub mod transport;

@@ -1,0 +1,163 @@
+//! The worker as a process of its own: bootstrap, identity (`troop-w<N>` in `top`), and dying
+//! with the supervisor.
+//!
+//! A spawned worker finds the supervisor's one-shot socket, its token and its index in its
+//! environment (never on its command line, where `ps` would show the token), connects, and sends a
+//! [`Bootstrap`] carrying its [`Hello`] and the channel ends the supervisor keeps. A forked worker
+//! inherits its channel ends instead, and starts at [`serve_forked`].
+//!
+//! Either way the worker asks the kernel for `SIGTERM` when its parent dies
+//! (`PR_SET_PDEATHSIG`). A small signal thread then kills the process group of the command that is
+//! running, so no task outlives its worker, and exits.
+
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+
+use ipc_channel::ipc::{self, IpcReceiver, IpcSender};
+
+use crate::exec::CURRENT_PGID;
+use crate::protocol::{Bootstrap, FromWorker, Hello, PROTOCOL_VERSION, ToWorker};
+use crate::transport::{IpcTransport, Transport};
+
+/// The name of the one-shot server to connect to.
+pub const ENV_SERVER: &str = "TROOP_WORKER_SERVER";
+/// The token that proves this worker was started by this supervisor.
+pub const ENV_TOKEN: &str = "TROOP_WORKER_TOKEN";
+/// The worker's index, from 0.
+pub const ENV_INDEX: &str = "TROOP_WORKER_INDEX";
+/// The supervisor's pid; a worker whose parent is already someone else exits at once.
+pub const ENV_PARENT: &str = "TROOP_WORKER_PARENT";
+
+/// The short name a worker shows in `top`: `troop-w<N>`, N from 1.
+pub fn comm_name(index: u32) -> String {
+    format!("troop-w{}", index + 1)
+}
+
+/// Entry point of the `troop-worker` binary.
+pub fn main() -> ExitCode {
+    let read = |key: &str| std::env::var(key).ok();
+    let (Some(server), Some(token), Some(index), Some(parent)) =
+        (read(ENV_SERVER), read(ENV_TOKEN), read(ENV_INDEX), read(ENV_PARENT))
+    else {
+        eprintln!("troop-worker: this program is started by `troop`; it is not meant to be run by hand");
+        return ExitCode::from(2);
+    };
+    let (Ok(index), Ok(parent)) = (index.parse::<u32>(), parent.parse::<i32>()) else {
+        eprintln!("troop-worker: malformed {ENV_INDEX} or {ENV_PARENT}");
+        return ExitCode::from(2);
+    };
+    // SAFETY: the worker is still single-threaded here, so nothing reads the environment
+    // concurrently. The tasks it starts must not inherit these variables.
+    unsafe {
+        for key in [ENV_SERVER, ENV_TOKEN, ENV_INDEX, ENV_PARENT] {
+            std::env::remove_var(key);
+        }
+    }
+    if let Err(msg) = become_worker(index, parent) {
+        eprintln!("troop-worker: {msg}");
+        return ExitCode::from(2);
+    }
+    let bootstrap = match IpcSender::<Bootstrap>::connect(server) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("troop-worker: cannot reach the supervisor: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let (to_worker, rx) = ipc::channel::<ToWorker>().expect("ipc channel");
+    let (tx, from_worker) = ipc::channel::<FromWorker>().expect("ipc channel");
+    let hello = Hello {
+        protocol_version: PROTOCOL_VERSION,
+        pid: std::process::id(),
+        index,
+        token,
+    };
+    if bootstrap
+        .send(Bootstrap {
+            hello,
+            to_worker,
+            from_worker,
+        })
+        .is_err()
+    {
+        return ExitCode::from(2);
+    }
+    drop(bootstrap);
+    serve(IpcTransport::new(rx, tx))
+}
+
+/// Entry point of a worker forked from the supervisor or the fork server, with the channel ends
+/// it inherited. Never returns.
+pub fn serve_forked(index: u32, parent: i32, token: String, rx: IpcReceiver<ToWorker>, tx: IpcSender<FromWorker>) -> ! {
+    let code = match become_worker(index, parent) {
+        Ok(()) => {
+            let mut transport = IpcTransport::new(rx, tx);
+            let hello = Hello {
+                protocol_version: PROTOCOL_VERSION,
+                pid: std::process::id(),
+                index,
+                token,
+            };
+            if transport.send(FromWorker::Hello(hello)).is_err() {
+                std::process::exit(2);
+            }
+            serve_code(transport)
+        }
+        Err(msg) => {
+            eprintln!("troop-worker: {msg}");
+            2
+        }
+    };
+    std::process::exit(code)
+}
+
+fn serve(transport: IpcTransport) -> ExitCode {
+    ExitCode::from(serve_code(transport) as u8)
+}
+
+fn serve_code(mut transport: IpcTransport) -> i32 {
+    match crate::runtime::serve_free(&mut transport) {
+        Ok(()) => 0,
+        // The supervisor went away: nothing to report to.
+        Err(_) => 3,
+    }
+}
+
+/// Takes on a worker's identity: name, death with the parent, a signal thread that cleans up.
+pub fn become_worker(index: u32, parent: i32) -> Result<(), String> {
+    set_comm(&comm_name(index));
+    // SAFETY: prctl(PR_SET_PDEATHSIG) takes a signal number and has no memory effects.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong, 0, 0, 0);
+    }
+    if nix::unistd::getppid().as_raw() != parent {
+        return Err("the supervisor exited before this worker started".into());
+    }
+    let mut signals = signal_hook::iterator::Signals::new([libc::SIGTERM, libc::SIGHUP, libc::SIGINT])
+        .map_err(|e| format!("cannot watch signals: {e}"))?;
+    std::thread::Builder::new()
+        .name("troop-w-signals".into())
+        .spawn(move || {
+            if let Some(sig) = signals.forever().next() {
+                let pgid = CURRENT_PGID.load(Ordering::SeqCst);
+                if pgid > 0 {
+                    // SAFETY: killpg has no memory effects.
+                    unsafe { libc::killpg(pgid, libc::SIGKILL) };
+                }
+                std::process::exit(128 + sig);
+            }
+        })
+        .map_err(|e| format!("cannot start the signal thread: {e}"))?;
+    Ok(())
+}
+
+/// Sets this process's short name, as `top` and `/proc/PID/comm` show it.
+pub fn set_comm(name: &str) {
+    let mut bytes = [0u8; 16];
+    let n = name.len().min(15);
+    bytes[..n].copy_from_slice(&name.as_bytes()[..n]);
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes, which `bytes` is.
+    unsafe {
+        libc::prctl(libc::PR_SET_NAME, bytes.as_ptr() as libc::c_ulong, 0, 0, 0);
+    }
+}

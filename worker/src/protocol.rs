@@ -1,0 +1,242 @@
+//! The wire protocol between the supervisor and its workers: one versioned contract.
+//!
+//! Every message that crosses a transport is defined here and nowhere else. Both ends must be built
+//! from the same definitions, so a connection opens with [`Hello`], whose first field is
+//! [`PROTOCOL_VERSION`]; the supervisor refuses a worker that speaks another version.
+//!
+//! # Conversation
+//!
+//! ```text
+//! worker                                   supervisor
+//!   Hello { protocol_version, pid, .. }  ─▶
+//!                                        ◀─ Configure(WorkerConfig)        once
+//!                                        ◀─ Run(vec![TaskSpec, ..])        a batch ("chunk")
+//!   Started { id, pgid }                 ─▶   (commands only, before they run)
+//!   Output { id, stream, bytes }         ─▶   (only with line buffering)
+//!   Done(vec![TaskReport, ..])           ─▶   one or more per batch
+//!                                        ◀─ Shutdown
+//! ```
+//!
+//! A batch carries several tasks so that tiny tasks cost one message per chunk, not per task. The
+//! supervisor bounds the number of tasks in flight per worker, so no channel grows without bound.
+//! Reports are flushed whenever a task took long enough to matter, so slow tasks are reported at
+//! once and tiny ones in bulk.
+//!
+//! The encoding is postcard (through ipc-channel). Field order is part of the contract: add fields
+//! only together with a bump of [`PROTOCOL_VERSION`].
+
+use serde::{Deserialize, Serialize};
+
+use crate::kernel::Kernel;
+
+/// Bumped on every change to any message in this module.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The first message from a worker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    /// Must equal [`PROTOCOL_VERSION`]; kept first so that a mismatch still decodes this far.
+    pub protocol_version: u32,
+    /// The worker's process id (the supervisor's own pid for a thread worker).
+    pub pid: u32,
+    /// The worker's index, from 0; shown as `w<index+1>`.
+    pub index: u32,
+    /// The token the supervisor handed to this worker; proves the connection is ours.
+    pub token: String,
+}
+
+/// Settings that hold for every task of a run, sent once after [`Hello`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerConfig {
+    /// The shell that runs commands with shell syntax.
+    pub shell: String,
+    /// Stream complete lines of output as [`FromWorker::Output`] while a task runs.
+    pub line_buffer: bool,
+    /// Report a batch's finished tasks early once this many microseconds of work piled up.
+    pub flush_after_us: u64,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            shell: "/bin/sh".into(),
+            line_buffer: false,
+            flush_after_us: 2_000,
+        }
+    }
+}
+
+/// What one task runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Job {
+    /// Execute a program directly, with no shell: `argv[0]` is looked up in `PATH`.
+    Exec(Vec<String>),
+    /// Run a script with the configured shell (`$shell -c script`).
+    Shell(String),
+    /// Run a built-in kernel inside the worker, with no exec.
+    Kernel(Kernel),
+}
+
+/// One task as sent to a worker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskSpec {
+    /// The task's sequence number (`{#}`), unique within a run.
+    pub id: u64,
+    pub job: Job,
+}
+
+/// Messages from the supervisor to a worker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ToWorker {
+    Configure(WorkerConfig),
+    /// Run these tasks in order.
+    Run(Vec<TaskSpec>),
+    /// Finish the current batch, then exit.
+    Shutdown,
+}
+
+/// Which output stream a chunk of bytes belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// How a task ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    /// The command or kernel ran to its end with this exit status (0 is success).
+    Exited(i32),
+    /// The command was killed by this signal.
+    Signaled(i32),
+    /// The command could not be started: `code` is what a shell would report (127 not found,
+    /// 126 not executable).
+    SpawnFailed { code: i32, message: String },
+    /// A kernel was given arguments it cannot use.
+    BadKernelArgs(String),
+    /// The worker that ran the task died; the signal that killed it, if any.
+    WorkerLost { signal: Option<i32> },
+}
+
+impl Outcome {
+    /// True only for a clean exit with status 0.
+    pub fn is_success(&self) -> bool {
+        matches!(self, Outcome::Exited(0))
+    }
+
+    /// The exit value recorded for this outcome, as GNU parallel's job log does (`-1` when the
+    /// task never produced one).
+    pub fn exit_value(&self) -> i32 {
+        match self {
+            Outcome::Exited(code) => *code,
+            Outcome::Signaled(_) | Outcome::WorkerLost { .. } => -1,
+            Outcome::SpawnFailed { code, .. } => *code,
+            Outcome::BadKernelArgs(_) => 2,
+        }
+    }
+
+    /// The signal that ended the task, or 0.
+    pub fn signal(&self) -> i32 {
+        match self {
+            Outcome::Signaled(sig) => *sig,
+            Outcome::WorkerLost { signal } => signal.unwrap_or(0),
+            _ => 0,
+        }
+    }
+}
+
+/// Resource use of one task, as measured by the worker.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Wall-clock start, microseconds since the Unix epoch.
+    pub start_unix_us: u64,
+    /// Wall-clock run time in microseconds.
+    pub wall_us: u64,
+    /// User CPU time in microseconds.
+    pub user_us: u64,
+    /// System CPU time in microseconds.
+    pub sys_us: u64,
+    /// Peak resident set size in KiB (commands only; 0 for kernels).
+    pub max_rss_kib: u64,
+}
+
+/// The result of one task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskReport {
+    pub id: u64,
+    pub outcome: Outcome,
+    /// Captured standard output (what was not already streamed).
+    pub stdout: Vec<u8>,
+    /// Captured standard error (what was not already streamed).
+    pub stderr: Vec<u8>,
+    pub usage: Usage,
+}
+
+/// Messages from a worker to the supervisor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FromWorker {
+    /// The first message of a forked worker (a spawned one sends its hello in [`Bootstrap`]).
+    Hello(Hello),
+    /// A command started; `pgid` is its process group, for signals and clean-up.
+    Started { id: u64, pgid: i32 },
+    /// Complete lines a running task wrote (line-buffered mode only).
+    Output {
+        id: u64,
+        stream: Stream,
+        bytes: Vec<u8>,
+    },
+    /// Finished tasks, in the order they ran.
+    Done(Vec<TaskReport>),
+}
+
+/// What a spawned worker sends through the one-shot bootstrap socket: its hello, and the two
+/// channel ends the supervisor keeps.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Bootstrap {
+    pub hello: Hello,
+    pub to_worker: ipc_channel::ipc::IpcSender<ToWorker>,
+    pub from_worker: ipc_channel::ipc::IpcReceiver<FromWorker>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hello_round_trips_and_version_leads() {
+        let hello = Hello {
+            protocol_version: PROTOCOL_VERSION,
+            pid: 42,
+            index: 3,
+            token: "abc".into(),
+        };
+        let bytes = postcard::to_stdvec(&hello).unwrap();
+        // postcard writes a u32 as a varint: the version is the first byte for small versions.
+        assert_eq!(bytes[0] as u32, PROTOCOL_VERSION);
+        assert_eq!(postcard::from_bytes::<Hello>(&bytes).unwrap(), hello);
+    }
+
+    #[test]
+    fn a_noop_task_is_a_few_bytes() {
+        let msg = ToWorker::Run(vec![TaskSpec {
+            id: 7,
+            job: Job::Kernel(Kernel::Noop),
+        }]);
+        let bytes = postcard::to_stdvec(&msg).unwrap();
+        assert!(bytes.len() <= 6, "{} bytes: {:?}", bytes.len(), bytes);
+    }
+
+    #[test]
+    fn outcome_exit_values_follow_gnu_parallel() {
+        assert_eq!(Outcome::Exited(3).exit_value(), 3);
+        assert_eq!(Outcome::Signaled(9).exit_value(), -1);
+        assert_eq!(Outcome::Signaled(9).signal(), 9);
+        let nf = Outcome::SpawnFailed {
+            code: 127,
+            message: "not found".into(),
+        };
+        assert_eq!(nf.exit_value(), 127);
+        assert!(!nf.is_success());
+        assert!(Outcome::Exited(0).is_success());
+    }
+}

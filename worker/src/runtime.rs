@@ -1,0 +1,136 @@
+//! The worker runtime: the serve loop that receives batches, runs each task and reports back.
+//!
+//! The loop is the same wherever it runs: in a worker process over IPC, or on a thread of the
+//! supervisor over in-process channels. Only the [`Transport`] and the kernel [`Host`] differ.
+
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use crate::exec::{self, Progress};
+use crate::kernel::{FreeHost, Host};
+use crate::protocol::{FromWorker, Job, Outcome, TaskReport, TaskSpec, ToWorker, Usage, WorkerConfig};
+use crate::transport::{Transport, TransportError};
+
+/// Microseconds since the Unix epoch.
+pub fn unix_now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+/// Serves tasks until the supervisor says [`ToWorker::Shutdown`] or goes away.
+pub fn serve<T: Transport>(transport: &mut T, host: &mut dyn Host) -> Result<(), TransportError> {
+    let mut config = WorkerConfig::default();
+    loop {
+        match transport.recv()? {
+            ToWorker::Configure(c) => config = c,
+            ToWorker::Run(batch) => run_batch(transport, host, &config, batch)?,
+            ToWorker::Shutdown => return Ok(()),
+        }
+    }
+}
+
+/// Serves with no lock and no interleaving: the process and thread modes.
+pub fn serve_free<T: Transport>(transport: &mut T) -> Result<(), TransportError> {
+    serve(transport, &mut FreeHost)
+}
+
+fn run_batch<T: Transport>(
+    transport: &mut T,
+    host: &mut dyn Host,
+    config: &WorkerConfig,
+    batch: Vec<TaskSpec>,
+) -> Result<(), TransportError> {
+    let mut done = Vec::with_capacity(batch.len());
+    let mut pending_us = 0;
+    for task in batch {
+        let mut send_error = None;
+        let report = execute(&task, config, host, &mut |msg| {
+            if send_error.is_none() {
+                send_error = transport.send(msg).err();
+            }
+        });
+        if let Some(e) = send_error {
+            return Err(e);
+        }
+        pending_us += report.usage.wall_us;
+        done.push(report);
+        if pending_us >= config.flush_after_us {
+            transport.send(FromWorker::Done(std::mem::take(&mut done)))?;
+            pending_us = 0;
+        }
+    }
+    if !done.is_empty() {
+        transport.send(FromWorker::Done(done))?;
+    }
+    Ok(())
+}
+
+/// Runs one task to completion. `notify` receives the messages a running command produces
+/// ([`FromWorker::Started`], [`FromWorker::Output`]).
+pub fn execute(
+    task: &TaskSpec,
+    config: &WorkerConfig,
+    host: &mut dyn Host,
+    notify: &mut dyn FnMut(FromWorker),
+) -> TaskReport {
+    let id = task.id;
+    match &task.job {
+        Job::Kernel(kernel) => {
+            let mut stdout = Vec::new();
+            // A no-op is measured by its dispatch alone: reading clocks would double its cost.
+            let measure = !matches!(kernel, crate::kernel::Kernel::Noop);
+            let start_unix_us = if measure { unix_now_us() } else { 0 };
+            let cpu0 = if measure { thread_cpu() } else { (0, 0) };
+            let started = Instant::now();
+            kernel.run(host, &mut stdout);
+            let wall_us = started.elapsed().as_micros() as u64;
+            let cpu1 = if measure { thread_cpu() } else { (0, 0) };
+            TaskReport {
+                id,
+                outcome: Outcome::Exited(0),
+                stdout,
+                stderr: Vec::new(),
+                usage: Usage {
+                    start_unix_us,
+                    wall_us,
+                    user_us: cpu1.0.saturating_sub(cpu0.0),
+                    sys_us: cpu1.1.saturating_sub(cpu0.1),
+                    max_rss_kib: 0,
+                },
+            }
+        }
+        job => {
+            let finished = exec::run(job, config, &mut |progress| match progress {
+                Progress::Started { pgid } => {
+                    exec::CURRENT_PGID.store(pgid, std::sync::atomic::Ordering::SeqCst);
+                    notify(FromWorker::Started { id, pgid })
+                }
+                Progress::Lines { stream, bytes } => notify(FromWorker::Output {
+                    id,
+                    stream,
+                    bytes: bytes.to_vec(),
+                }),
+            });
+            exec::CURRENT_PGID.store(0, std::sync::atomic::Ordering::SeqCst);
+            TaskReport {
+                id,
+                outcome: finished.outcome,
+                stdout: finished.stdout,
+                stderr: finished.stderr,
+                usage: finished.usage,
+            }
+        }
+    }
+}
+
+/// This thread's (user, system) CPU time in microseconds.
+fn thread_cpu() -> (u64, u64) {
+    use nix::sys::resource::{UsageWho, getrusage};
+    match getrusage(UsageWho::RUSAGE_THREAD) {
+        Ok(u) => {
+            let us = |t: nix::sys::time::TimeVal| t.tv_sec() as u64 * 1_000_000 + t.tv_usec() as u64;
+            (us(u.user_time()), us(u.system_time()))
+        }
+        Err(_) => (0, 0),
+    }
+}
