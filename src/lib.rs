@@ -1,2 +1,51 @@
-//! troop (work in progress).
+//! troop runs batches of tasks on a pool of workers and measures how they ran.
+//!
+//! # Theory of operation
+//!
+//! A run is one supervisor and a pool of workers. The supervisor reads input records
+//! ([`input`]), renders each into a task with the command template, and feeds tasks to workers;
+//! workers run them and report back. Every worker, process or thread, runs the same runtime from
+//! the `troop-worker` crate, so the two modes differ only in where work runs.
+//!
+//! - **One loop, one inbox.** [`supervisor`] is a single event loop. Worker replies, worker
+//!   births and deaths, and signals all arrive as [`inbox::Msg`]s; input arrives on a bounded side
+//!   channel read only while more tasks are wanted. The loop blocks in one `select`, never polls.
+//! - **A pure scheduler.** [`scheduler`] takes events and returns actions (dispatch a batch,
+//!   record a lost task, start a replacement, finish) with no I/O and no clock, so flow control
+//!   and batching are unit-tested without processes. Each worker holds a bounded number of tasks.
+//! - **Pools behind one type.** [`pool`] starts workers by spawning `troop-worker`, by forking (a
+//!   fork server forks replacements, so a multi-threaded supervisor never forks), or as threads.
+//!   Process workers talk over ipc-channel; each runs in its own process group, dies with the
+//!   supervisor and is always reaped.
+//! - **One owner of the terminal.** [`output`] alone writes stdout and stderr: grouped or
+//!   line-buffered, in completion or input order, tagged or not.
+//! - **Exit codes in one place.** [`exit`] maps how a run ended to GNU parallel's codes.
+//!
+//! [`cli`] turns the command line into a validated [`config::RunConfig`] once; nothing past it
+//! sees clap.
+
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod error;
+pub mod exit;
+pub mod inbox;
 pub mod input;
+pub mod jobs;
+pub mod observe;
+pub mod output;
+pub mod pool;
+pub mod run_io;
+pub mod scheduler;
+pub mod signals;
+pub mod supervisor;
+
+use config::RunConfig;
+use error::RunError;
+use exit::Exit;
+
+/// Runs `troop run` with the process's own stdin, stdout and stderr.
+pub fn run_cli(config: &RunConfig) -> Result<Exit, RunError> {
+    let summary = supervisor::run(config, run_io::RunIo::standard(), &mut observe::Quiet)?;
+    Ok(summary.exit)
+}

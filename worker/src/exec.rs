@@ -174,7 +174,8 @@ fn set_nonblocking(fd: &OwnedFd) {
     }
 }
 
-fn pidfd_open(pid: i32) -> Option<OwnedFd> {
+/// A descriptor that becomes readable when process `pid` exits (None on kernels without pidfd).
+pub fn pidfd_open(pid: i32) -> Option<OwnedFd> {
     // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
     if fd < 0 {

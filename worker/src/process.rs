@@ -161,3 +161,32 @@ pub fn set_comm(name: &str) {
         libc::prctl(libc::PR_SET_NAME, bytes.as_ptr() as libc::c_ulong, 0, 0, 0);
     }
 }
+
+/// Rewrites this process's command line as `ps` shows it (for forked workers, whose argv would
+/// otherwise read like the supervisor's). The new title is cut to the space of the old one.
+pub fn set_title(title: &str) {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return };
+    let Some(after) = stat.rfind(')').map(|i| &stat[i + 2..]) else { return };
+    // Fields 48 and 49 of /proc/PID/stat are arg_start and arg_end; `after` starts at field 3.
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let (Some(start), Some(end)) = (
+        fields.get(45).and_then(|f| f.parse::<usize>().ok()),
+        fields.get(46).and_then(|f| f.parse::<usize>().ok()),
+    ) else {
+        return;
+    };
+    if end <= start {
+        return;
+    }
+    let len = end - start;
+    let bytes = title.as_bytes();
+    let n = bytes.len().min(len - 1);
+    // SAFETY: [arg_start, arg_end) is this process's own argv area, mapped and writable for the
+    // process's whole life. Nothing else holds a Rust reference into it: the supervisor read its
+    // arguments into owned strings before forking.
+    unsafe {
+        let area = std::slice::from_raw_parts_mut(start as *mut u8, len);
+        area[..n].copy_from_slice(&bytes[..n]);
+        area[n..].fill(0);
+    }
+}

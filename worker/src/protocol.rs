@@ -198,6 +198,15 @@ pub struct Bootstrap {
     pub from_worker: ipc_channel::ipc::IpcReceiver<FromWorker>,
 }
 
+/// A request to the fork server: fork a worker that talks over these channel ends.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ForkRequest {
+    pub index: u32,
+    pub token: String,
+    pub rx: ipc_channel::ipc::IpcReceiver<ToWorker>,
+    pub tx: ipc_channel::ipc::IpcSender<FromWorker>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

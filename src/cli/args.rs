@@ -1,0 +1,108 @@
+//! The clap definitions of every subcommand and option.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "troop",
+    version,
+    about = "Run batches of tasks on a pool of worker processes fed over IPC, or on threads, and measure the difference.",
+    after_help = "Start with `troop demo`, then try `seq 10 | troop run -j2 'echo hello {}'`."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Sub,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Sub {
+    /// Run a command for every input, like GNU parallel: `troop run [OPTIONS] COMMAND ::: ARGS`.
+    #[command(after_help = RUN_HELP)]
+    Run(RunArgs),
+    /// Run a fixed CPU-bound batch serially, on threads and on processes, and compare.
+    Demo(DemoArgs),
+}
+
+const RUN_HELP: &str = "\
+Inputs: lines of stdin when no source is given; `::: a b c`; `:::: FILE` (- is stdin); -a FILE.
+Several sources form their cartesian product; `:::+` and `::::+` link a source to the one before.
+
+Replacement strings: {} input, {.} without extension, {/} basename, {//} dirname, {/.} basename
+without extension, {#} sequence number, {%} worker slot, {N} and {N.} the Nth argument or column.
+A command with none of them gets the arguments appended.
+
+The command's words are joined with spaces and run by the shell when they contain shell syntax
+(`troop run 'echo {} | wc -c'`); otherwise the program is executed directly. Arguments are always
+quoted, so input can never inject shell syntax. A first word `@name` runs a built-in kernel inside
+the worker: @primes N, @spin MS, @sleep MS, @hash MB, @noop.
+
+Exit status: 0 when every task succeeded, 1-100 the number of failed tasks, 101 more than 100,
+130 interrupted, 255 any other error.";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
+    /// troop-worker processes fed over IPC; one line per worker in `top`.
+    Process,
+    /// The same worker runtime on threads inside troop.
+    Thread,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StartArg {
+    /// Execute the troop-worker program: a fresh process image per worker (the default).
+    Spawn,
+    /// Fork troop before it starts any thread; replacements come from a single-threaded fork server.
+    Fork,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Workers: N, N% of the cores, +N or -N cores, or 0 for as many as possible [default: the
+    /// cores this process may use, respecting CPU affinity and cgroup quota]
+    #[arg(short = 'j', long = "jobs", value_name = "N")]
+    pub jobs: Option<String>,
+    /// Where tasks run.
+    #[arg(long, value_enum, default_value_t = ModeArg::Process)]
+    pub mode: ModeArg,
+    /// How worker processes start. `spawn` executes troop-worker (clean state, a little slower to
+    /// start); `fork` copies troop itself before it starts any thread (fastest start, shares the
+    /// supervisor's loaded state), as Python's fork and forkserver start methods do.
+    #[arg(long, value_enum, default_value_t = StartArg::Spawn)]
+    pub start: StartArg,
+    /// Print output in input order.
+    #[arg(short = 'k', long = "keep-order")]
+    pub keep_order: bool,
+    /// Print complete lines as they come instead of each task's output whole.
+    #[arg(long = "line-buffer", visible_alias = "lb")]
+    pub line_buffer: bool,
+    /// Prefix every output line with the task's arguments and a TAB.
+    #[arg(long)]
+    pub tag: bool,
+    /// Print the commands that would run, and run nothing.
+    #[arg(long = "dry-run")]
+    pub dry_run: bool,
+    /// Split each input line into columns {1} {2} … at this regular expression.
+    #[arg(long, short = 'C', value_name = "REGEX")]
+    pub colsep: Option<String>,
+    /// Read arguments from FILE (like `:::: FILE`); may be repeated.
+    #[arg(short = 'a', long = "arg-file", value_name = "FILE")]
+    pub arg_files: Vec<PathBuf>,
+    /// Tasks per message to a process worker: a number, or `auto` to grow batches while tasks are tiny.
+    #[arg(long, value_name = "N|auto", default_value = "auto")]
+    pub chunksize: String,
+    /// The command, then input sources: COMMAND… [::: ARG…] [:::: FILE…] [:::+ …] [::::+ …]
+    #[arg(trailing_var_arg = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Workers for the threaded and process runs [default: usable cores]
+    #[arg(long, value_name = "N")]
+    pub cores: Option<usize>,
+    /// A smaller batch (about a fifth of the time).
+    #[arg(long)]
+    pub quick: bool,
+}

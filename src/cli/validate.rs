@@ -1,0 +1,169 @@
+//! Turning parsed arguments into a validated [`Command`]: the last place clap types exist.
+
+use troop_worker::kernel::Kernel;
+
+use super::args::{Cli, DemoArgs, ModeArg, RunArgs, StartArg, Sub};
+use crate::config::{Chunk, Mode, OutputMode, RunConfig, StartMethod};
+use crate::error::RunError;
+use crate::input::{InputSpec, SourceSpec, Template};
+use crate::jobs::{parse_jobs, usable_cores};
+
+/// What troop was asked to do.
+#[derive(Debug)]
+pub enum Command {
+    Run(Box<RunConfig>),
+    Demo(DemoConfig),
+}
+
+/// Settings of `troop demo`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DemoConfig {
+    /// Workers for the parallel runs.
+    pub cores: usize,
+    /// Run a smaller batch.
+    pub quick: bool,
+}
+
+pub(super) fn validate(cli: Cli) -> Result<Command, RunError> {
+    match cli.command {
+        Sub::Run(args) => run_config(args).map(|c| Command::Run(Box::new(c))),
+        Sub::Demo(DemoArgs { cores, quick }) => {
+            if cores == Some(0) {
+                return Err(RunError::Usage("--cores must be at least 1".into()));
+            }
+            Ok(Command::Demo(DemoConfig {
+                cores: cores.unwrap_or_else(usable_cores),
+                quick,
+            }))
+        }
+    }
+}
+
+fn run_config(args: RunArgs) -> Result<RunConfig, RunError> {
+    let (words, given) = split_sources(args.command)?;
+    let template = Template::parse(&words)?;
+    if let Some(name) = template.kernel_name() {
+        Kernel::check_name(name)?;
+    }
+    let mut sources: Vec<(SourceSpec, bool)> = args.arg_files.into_iter().map(|f| (SourceSpec::File(f), false)).collect();
+    sources.extend(given);
+    let colsep = match args.colsep {
+        Some(re) => Some(regex::Regex::new(&re).map_err(|e| RunError::Usage(format!("invalid --colsep regular expression `{re}`: {e}")))?),
+        None => None,
+    };
+    let jobs = parse_jobs(args.jobs.as_deref().unwrap_or("100%"), usable_cores())?;
+    let chunk = match args.chunksize.as_str() {
+        "auto" => Chunk::Auto,
+        n => match n.parse::<usize>() {
+            Ok(n) if n >= 1 => Chunk::Fixed(n),
+            _ => return Err(RunError::Usage(format!("invalid --chunksize `{n}`: use a number of at least 1, or `auto`"))),
+        },
+    };
+    let mut config = RunConfig::new(template, InputSpec { sources, colsep }, jobs);
+    config.mode = match args.mode {
+        ModeArg::Process => Mode::Process,
+        ModeArg::Thread => Mode::Thread,
+    };
+    config.start = match args.start {
+        StartArg::Spawn => StartMethod::Spawn,
+        StartArg::Fork => StartMethod::Fork,
+    };
+    config.keep_order = args.keep_order;
+    config.output = if args.line_buffer { OutputMode::LineBuffer } else { OutputMode::Group };
+    config.tag = args.tag;
+    config.dry_run = args.dry_run;
+    config.chunk = chunk;
+    Ok(config)
+}
+
+/// Splits `COMMAND… ::: A… :::: F… :::+ B…` into the command's words and its input sources.
+/// A `::::` group names files, each its own source; a `:::` group is one source.
+fn split_sources(words: Vec<String>) -> Result<(Vec<String>, Vec<(SourceSpec, bool)>), RunError> {
+    #[derive(PartialEq)]
+    enum Group {
+        Command,
+        Args(bool),
+        Files(bool),
+    }
+    let mut command = Vec::new();
+    let mut sources: Vec<(SourceSpec, bool)> = Vec::new();
+    let mut group = Group::Command;
+    let mut args: Vec<String> = Vec::new();
+    let mut files_in_group = 0;
+    let close = |group: &Group, args: &mut Vec<String>, sources: &mut Vec<(SourceSpec, bool)>, files: usize| -> Result<(), RunError> {
+        match group {
+            Group::Args(linked) => sources.push((SourceSpec::Args(std::mem::take(args)), *linked)),
+            Group::Files(_) if files == 0 => return Err(RunError::Usage("`::::` must be followed by at least one file name".into())),
+            _ => {}
+        }
+        Ok(())
+    };
+    for word in words {
+        let next = match word.as_str() {
+            ":::" => Some(Group::Args(false)),
+            ":::+" => Some(Group::Args(true)),
+            "::::" => Some(Group::Files(false)),
+            "::::+" => Some(Group::Files(true)),
+            _ => None,
+        };
+        if let Some(next) = next {
+            close(&group, &mut args, &mut sources, files_in_group)?;
+            let linked = matches!(next, Group::Args(true) | Group::Files(true));
+            if linked && sources.is_empty() {
+                return Err(RunError::Usage(format!("`{word}` links to the input source before it, but there is none")));
+            }
+            group = next;
+            files_in_group = 0;
+            continue;
+        }
+        match &group {
+            Group::Command => command.push(word),
+            Group::Args(_) => args.push(word),
+            Group::Files(linked) => {
+                // Only the first file of a `::::+` group links to the source before it.
+                sources.push((SourceSpec::File(word.into()), *linked && files_in_group == 0));
+                files_in_group += 1;
+            }
+        }
+    }
+    close(&group, &mut args, &mut sources, files_in_group)?;
+    Ok((command, sources))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(words: &[&str]) -> Result<(Vec<String>, Vec<(SourceSpec, bool)>), RunError> {
+        split_sources(words.iter().map(|s| s.to_string()).collect())
+    }
+
+    #[test]
+    fn sources_are_split_in_order() {
+        let (cmd, sources) = split(&["echo", "{}", ":::", "a", "b", "::::", "f1", "f2", ":::+", "x"]).unwrap();
+        assert_eq!(cmd, ["echo", "{}"]);
+        assert_eq!(sources.len(), 4);
+        assert!(matches!(&sources[0], (SourceSpec::Args(a), false) if a == &["a", "b"]));
+        assert!(matches!(&sources[1], (SourceSpec::File(f), false) if f.to_str() == Some("f1")));
+        assert!(matches!(&sources[2], (SourceSpec::File(f), false) if f.to_str() == Some("f2")));
+        assert!(matches!(&sources[3], (SourceSpec::Args(a), true) if a == &["x"]));
+    }
+
+    #[test]
+    fn a_link_needs_a_source_before_it() {
+        let err = split(&["echo", ":::+", "a"]).unwrap_err().to_string();
+        assert!(err.contains("`:::+`"), "{err}");
+    }
+
+    #[test]
+    fn four_colons_need_a_file() {
+        assert!(split(&["echo", "::::"]).is_err());
+        assert!(split(&["echo", "::::", ":::", "a"]).is_err());
+    }
+
+    #[test]
+    fn an_empty_args_group_is_an_empty_source() {
+        let (_, sources) = split(&["echo", ":::"]).unwrap();
+        assert!(matches!(&sources[0], (SourceSpec::Args(a), false) if a.is_empty()));
+    }
+}

@@ -1,0 +1,30 @@
+//! The errors a run can end with, each naming what went wrong and how to fix it.
+
+use thiserror::Error;
+
+use crate::input::{InputError, TemplateError};
+use crate::jobs::JobsError;
+use crate::pool::PoolError;
+
+/// Why a run could not start or could not finish.
+#[derive(Debug, Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    #[error(transparent)]
+    Jobs(#[from] JobsError),
+    #[error(transparent)]
+    Pool(#[from] PoolError),
+    #[error(transparent)]
+    Kernel(#[from] troop_worker::kernel::KernelError),
+    #[error("worker w{worker} did not start within {secs} s")]
+    StartTimeout { worker: u32, secs: u64 },
+    #[error("cannot write output: {0}")]
+    Output(std::io::Error),
+    #[error("cannot watch signals: {0}")]
+    Signals(std::io::Error),
+    #[error("{0}")]
+    Usage(String),
+}

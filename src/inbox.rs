@@ -1,0 +1,48 @@
+//! The supervisor's inbox: every event its one loop reacts to, from every source.
+//!
+//! Worker replies (through one reader thread per worker process, or straight from thread
+//! workers), worker births and deaths, and signals all arrive here, in the order they happened.
+
+use ipc_channel::ipc::IpcSender;
+use troop_worker::protocol::{FromWorker, Hello, ToWorker};
+
+/// The supervisor's end of the channel to one worker.
+#[derive(Debug)]
+pub enum Link {
+    /// A worker process, over ipc-channel.
+    Ipc(IpcSender<ToWorker>),
+    /// A worker thread, over an in-process channel.
+    Thread(crossbeam_channel::Sender<ToWorker>),
+}
+
+impl Link {
+    /// Sends a message; false when the worker is gone.
+    pub fn send(&self, msg: ToWorker) -> bool {
+        match self {
+            Link::Ipc(tx) => tx.send(msg).is_ok(),
+            Link::Thread(tx) => tx.send(msg).is_ok(),
+        }
+    }
+}
+
+/// One event for the supervisor.
+#[derive(Debug)]
+pub enum Msg {
+    /// A worker started and said hello.
+    WorkerUp { index: u32, hello: Hello, link: Link },
+    /// A worker could not start.
+    WorkerFailed { index: u32, error: String },
+    /// A worker sent a message.
+    Worker(u32, FromWorker),
+    /// A worker's channel closed: it exited or died.
+    WorkerGone(u32),
+    /// A signal arrived.
+    Signal(i32),
+}
+
+impl Msg {
+    /// Wraps a reply from worker `index`; the shape a thread worker's transport needs.
+    pub fn from_worker(index: u32, msg: FromWorker) -> Msg {
+        Msg::Worker(index, msg)
+    }
+}

@@ -1,0 +1,380 @@
+//! Input sources (`:::` arguments, `::::`/`-a` files, standard input) and the records they give:
+//! line reading, `--colsep` splitting, the product of several sources and `:::+` links.
+//!
+//! Lines end at `\n`; a last line without one still counts and a `\r` before it is kept, as in
+//! GNU parallel. Like GNU parallel 20221122:
+//! - several sources give their product, the first source varying slowest;
+//! - a source linked with `:::+`/`::::+` is zipped with the one before it, and a linked group
+//!   stops at its shortest member (the extra values are ignored, nothing wraps around);
+//! - an empty source among non-empty ones counts as one empty value, and when every source is
+//!   empty there are no records.
+//!
+//! Deliberate difference: `:::+` or `::::+` before any other source is an error (GNU treats it
+//! as `:::`).
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+use regex::Regex;
+
+use super::Record;
+
+/// One input source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceSpec {
+    /// `::: a b c`
+    Args(Vec<String>),
+    /// `:::: FILE` or `-a FILE`; a path of "-" means standard input.
+    File(PathBuf),
+}
+
+/// Where the arguments come from.
+#[derive(Debug, Clone, Default)]
+pub struct InputSpec {
+    /// Sources in command-line order; the bool is true when the source was given with `:::+` or
+    /// `::::+`, i.e. linked (zipped) to the source before it.
+    pub sources: Vec<(SourceSpec, bool)>,
+    /// --colsep REGEX
+    pub colsep: Option<Regex>,
+}
+
+/// Why input could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("cannot open input file `{}`: {}", .path.display(), io_message(.error))]
+    Open { path: PathBuf, error: io::Error },
+    /// `input` is "standard input" or "input file `PATH`".
+    #[error("cannot read {input}: {}", io_message(.error))]
+    Read { input: String, error: io::Error },
+    #[error("{input} line {line} is not valid UTF-8")]
+    NotUtf8 { input: String, line: u64 },
+    /// `op` is `:::+` or `::::+`.
+    #[error("{op} must follow another input source")]
+    LinkFirst { op: &'static str },
+}
+
+/// An I/O error's message without the " (os error N)" suffix.
+fn io_message(error: &io::Error) -> String {
+    let text = error.to_string();
+    match text.find(" (os error ") {
+        Some(end) => text[..end].to_string(),
+        None => text,
+    }
+}
+
+/// Opens the sources. With no sources at all, records are the lines of `stdin`.
+/// `stdin` is whatever the caller passes (the real stdin, or a test buffer). Sources other than
+/// the first are read into memory here; the first is read as records are taken when it is a
+/// single file or standard input.
+pub fn open(spec: &InputSpec, stdin: Box<dyn BufRead + Send>) -> Result<Records, InputError> {
+    if let Some((source, true)) = spec.sources.first() {
+        let op = if matches!(source, SourceSpec::Args(_)) {
+            ":::+"
+        } else {
+            "::::+"
+        };
+        return Err(InputError::LinkFirst { op });
+    }
+    let mut stdin = Some(stdin);
+    let mut groups: Vec<Vec<Source>> = Vec::new();
+    for (source, linked) in &spec.sources {
+        let source = match source {
+            SourceSpec::Args(values) => Source::Values(values.clone()),
+            SourceSpec::File(path) => Source::Lines(Lines::open(path, &mut stdin)?),
+        };
+        match groups.last_mut() {
+            Some(group) if *linked => group.push(source),
+            _ => groups.push(vec![source]),
+        }
+    }
+    let mut groups = groups.into_iter();
+    let first = match groups.next().map(<[Source; 1]>::try_from) {
+        None => Ok(Lines::new(
+            stdin.take().unwrap_or_else(|| Box::new(io::empty())),
+            None,
+        )),
+        Some(Ok([Source::Lines(lines)])) => Ok(lines),
+        Some(Ok(single)) => Err(load(Vec::from(single))?),
+        Some(Err(group)) => Err(load(group)?),
+    };
+    let rest = groups.map(load).collect::<Result<Vec<_>, _>>()?;
+    Ok(Records::new(first, rest, spec.colsep.clone()))
+}
+
+fn load(group: Vec<Source>) -> Result<Vec<Vec<String>>, InputError> {
+    group.into_iter().map(Source::load).collect()
+}
+
+/// A source before it is read.
+enum Source {
+    Values(Vec<String>),
+    Lines(Lines),
+}
+
+impl Source {
+    fn load(self) -> Result<Vec<String>, InputError> {
+        match self {
+            Source::Values(values) => Ok(values),
+            Source::Lines(mut lines) => {
+                let mut values = Vec::new();
+                while let Some(line) = lines.next_line()? {
+                    values.push(line);
+                }
+                Ok(values)
+            }
+        }
+    }
+}
+
+/// Zips a linked group into rows (the arguments each row adds to a record), stopping at the
+/// shortest member; an empty member counts as one empty value.
+fn zip(mut group: Vec<Vec<String>>, colsep: Option<&Regex>) -> Vec<Vec<String>> {
+    for values in &mut group {
+        if values.is_empty() {
+            values.push(String::new());
+        }
+    }
+    let len = group.iter().map(Vec::len).min().unwrap_or(0);
+    let mut columns: Vec<_> = group
+        .into_iter()
+        .map(|values| values.into_iter().take(len))
+        .collect();
+    (0..len)
+        .map(|_| {
+            let mut row = Vec::with_capacity(columns.len());
+            for value in columns.iter_mut().filter_map(Iterator::next) {
+                split_into(&mut row, value, colsep);
+            }
+            row
+        })
+        .collect()
+}
+
+/// Appends `value`, split into columns when there is a column separator, to `row`.
+fn split_into(row: &mut Vec<String>, value: String, colsep: Option<&Regex>) {
+    match colsep {
+        Some(re) if !value.is_empty() => row.extend(re.split(&value).map(str::to_string)),
+        _ => row.push(value),
+    }
+}
+
+/// A line-based input read one line at a time into a reused buffer.
+struct Lines {
+    reader: Box<dyn BufRead + Send>,
+    /// `None` for standard input.
+    path: Option<PathBuf>,
+    line: u64,
+    buf: Vec<u8>,
+    done: bool,
+}
+
+impl Lines {
+    fn new(reader: Box<dyn BufRead + Send>, path: Option<PathBuf>) -> Lines {
+        Lines {
+            reader,
+            path,
+            line: 0,
+            buf: Vec::with_capacity(256),
+            done: false,
+        }
+    }
+
+    /// Opens a file, or takes `stdin` for "-" (a second "-" finds it already read).
+    fn open(path: &Path, stdin: &mut Option<Box<dyn BufRead + Send>>) -> Result<Lines, InputError> {
+        if path.as_os_str() == "-" {
+            let reader = stdin.take().unwrap_or_else(|| Box::new(io::empty()));
+            return Ok(Lines::new(reader, None));
+        }
+        let file = File::open(path).map_err(|error| InputError::Open {
+            path: path.to_path_buf(),
+            error,
+        })?;
+        Ok(Lines::new(
+            Box::new(BufReader::with_capacity(64 * 1024, file)),
+            Some(path.to_path_buf()),
+        ))
+    }
+
+    fn describe(&self) -> String {
+        match &self.path {
+            None => "standard input".to_string(),
+            Some(path) => format!("input file `{}`", path.display()),
+        }
+    }
+
+    fn next_line(&mut self) -> Result<Option<String>, InputError> {
+        if self.done {
+            return Ok(None);
+        }
+        self.buf.clear();
+        let read = self.reader.read_until(b'\n', &mut self.buf);
+        match read {
+            Ok(0) => {
+                self.done = true;
+                return Ok(None);
+            }
+            Ok(_) => {}
+            Err(error) => {
+                self.done = true;
+                return Err(InputError::Read {
+                    input: self.describe(),
+                    error,
+                });
+            }
+        }
+        self.line += 1;
+        if self.buf.last() == Some(&b'\n') {
+            self.buf.pop();
+        }
+        match std::str::from_utf8(&self.buf) {
+            Ok(line) => Ok(Some(line.to_string())),
+            Err(_) => {
+                self.done = true;
+                Err(InputError::NotUtf8 {
+                    input: self.describe(),
+                    line: self.line,
+                })
+            }
+        }
+    }
+}
+
+/// Where the rows of the first group (the outermost loop) come from.
+enum First {
+    Lines(Lines),
+    Rows(std::vec::IntoIter<Vec<String>>),
+}
+
+/// Iterator over records; lazily streams when there is a single line-based source (stdin or one
+/// file), so a long input starts before it ends and uses little memory.
+///
+/// Product of several sources: the first source is the outermost loop, the last varies fastest
+/// (`::: a b ::: 1 2` gives `a 1`, `a 2`, `b 1`, `b 2`). Only the first source is streamed; the
+/// others are held in memory. Linked groups (`:::+`) are zipped and stop at their shortest
+/// member, as in GNU parallel 20221122. After an error the iterator ends.
+pub struct Records {
+    first: First,
+    /// The groups after the first, each as its rows.
+    rest: Vec<Vec<Vec<String>>>,
+    /// Whether any source after the first has values (an empty first source then counts as one
+    /// empty value).
+    rest_nonempty: bool,
+    colsep: Option<Regex>,
+    /// The current row of the first group and the row index in each later group.
+    current: Option<Vec<String>>,
+    odometer: Vec<usize>,
+    started: bool,
+    done: bool,
+}
+
+impl Records {
+    /// `first` is the outermost group, streamed (`Ok`) or read (`Err`, the values of each of its
+    /// sources); `rest` holds the values of each source of each later group.
+    fn new(
+        first: Result<Lines, Vec<Vec<String>>>,
+        rest: Vec<Vec<Vec<String>>>,
+        colsep: Option<Regex>,
+    ) -> Records {
+        let rest_nonempty = rest.iter().flatten().any(|values| !values.is_empty());
+        let rest: Vec<_> = rest.into_iter().map(|g| zip(g, colsep.as_ref())).collect();
+        let mut done = false;
+        let first = match first {
+            Ok(lines) => First::Lines(lines),
+            Err(values) => {
+                done = !rest_nonempty && values.iter().all(Vec::is_empty);
+                First::Rows(zip(values, colsep.as_ref()).into_iter())
+            }
+        };
+        let odometer = vec![0; rest.len()];
+        Records {
+            first,
+            rest,
+            rest_nonempty,
+            colsep,
+            current: None,
+            odometer,
+            started: false,
+            done,
+        }
+    }
+
+    /// The next row of the first group.
+    fn next_first(&mut self) -> Result<Option<Vec<String>>, InputError> {
+        let lines = match &mut self.first {
+            First::Rows(rows) => return Ok(rows.next()),
+            First::Lines(lines) => lines,
+        };
+        let line = lines.next_line()?;
+        let started = std::mem::replace(&mut self.started, true);
+        let line = match line {
+            None if !started && self.rest_nonempty => String::new(),
+            None => return Ok(None),
+            Some(line) => line,
+        };
+        let mut row = Vec::with_capacity(1);
+        split_into(&mut row, line, self.colsep.as_ref());
+        Ok(Some(row))
+    }
+}
+
+impl Iterator for Records {
+    type Item = Result<Record, InputError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let current = match self.current.take() {
+            Some(row) => row,
+            None => match self.next_first() {
+                Ok(Some(row)) if self.rest.is_empty() => return Some(Ok(Record { args: row })),
+                Ok(Some(row)) => row,
+                Ok(None) => {
+                    self.done = true;
+                    return None;
+                }
+                Err(error) => {
+                    self.done = true;
+                    return Some(Err(error));
+                }
+            },
+        };
+        let width = current.len() + self.rest.iter().map(|g| g[0].len()).sum::<usize>();
+        let mut args = Vec::with_capacity(width);
+        args.extend(current.iter().cloned());
+        for (group, &index) in self.rest.iter().zip(&self.odometer) {
+            args.extend(group[index].iter().cloned());
+        }
+        // Advance the odometer, last group fastest; the first group moves on when it wraps.
+        for k in (0..self.odometer.len()).rev() {
+            self.odometer[k] += 1;
+            if self.odometer[k] < self.rest[k].len() {
+                self.current = Some(current);
+                break;
+            }
+            self.odometer[k] = 0;
+        }
+        Some(Ok(Record { args }))
+    }
+}
+
+impl std::iter::FusedIterator for Records {}
+
+impl fmt::Debug for Records {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let first = match &self.first {
+            First::Lines(lines) => {
+                format!("lines of {} (at line {})", lines.describe(), lines.line)
+            }
+            First::Rows(rows) => format!("{} rows left", rows.len()),
+        };
+        f.debug_struct("Records")
+            .field("first", &first)
+            .field("rest_groups", &self.rest.len())
+            .field("colsep", &self.colsep)
+            .field("done", &self.done)
+            .finish()
+    }
+}

@@ -1,0 +1,257 @@
+//! The worker pool: starting, feeding, replacing and reaping workers, whatever they are.
+//!
+//! Process workers start by spawning `troop-worker` ([`spawn`]) or by forking ([`fork`]); thread
+//! workers run the same runtime on threads ([`thread`]). Every start completes asynchronously:
+//! the worker's hello arrives in the supervisor's inbox as [`Msg::WorkerUp`], and its death as
+//! [`Msg::WorkerGone`]. Every worker process runs in its own process group and is always reaped.
+
+pub mod fork;
+pub mod spawn;
+pub mod thread;
+
+use std::time::Duration;
+
+use crossbeam_channel::Sender;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use thiserror::Error;
+use troop_worker::protocol::{Hello, PROTOCOL_VERSION, ToWorker, WorkerConfig};
+
+use crate::inbox::{Link, Msg};
+
+/// A worker that did not start or cannot be reached.
+#[derive(Debug, Error)]
+pub enum PoolError {
+    #[error("cannot find the worker program `{path}` ({reason}); troop-worker must be installed next to troop")]
+    WorkerExeMissing { path: String, reason: String },
+    #[error("cannot start worker w{worker}: {reason}")]
+    Start { worker: u32, reason: String },
+    #[error("worker w{worker} speaks protocol version {theirs}, this troop speaks {ours}: install troop and troop-worker from the same build")]
+    Version { worker: u32, theirs: u32, ours: u32 },
+    #[error("worker w{worker} presented a wrong token; refusing it")]
+    Token { worker: u32 },
+    #[error("--start fork needs a single-threaded supervisor, but {threads} threads are running")]
+    NotSingleThreaded { threads: usize },
+}
+
+/// How this pool's workers start.
+#[derive(Debug)]
+pub enum Launcher {
+    Spawn(spawn::Spawner),
+    Fork(fork::ForkServer),
+    Thread,
+}
+
+/// What the pool must do to reap a worker.
+#[derive(Debug)]
+enum Body {
+    /// A spawned process, our child.
+    Child(std::process::Child),
+    /// A process forked by the supervisor itself, our child.
+    Forked(Pid),
+    /// A process forked by the fork server, which reaps it.
+    Adopted,
+    /// A thread of ours.
+    Thread(std::thread::JoinHandle<()>),
+}
+
+#[derive(Debug)]
+struct Worker {
+    link: Option<Link>,
+    body: Body,
+    pid: Option<u32>,
+}
+
+/// The pool of workers.
+#[derive(Debug)]
+pub struct Pool {
+    launcher: Launcher,
+    workers: Vec<Option<Worker>>,
+    inbox: Sender<Msg>,
+    token: String,
+    config: WorkerConfig,
+}
+
+impl Pool {
+    /// A pool of `size` empty slots.
+    pub fn new(launcher: Launcher, size: usize, inbox: Sender<Msg>, token: String, config: WorkerConfig) -> Self {
+        Pool {
+            launcher,
+            workers: (0..size).map(|_| None).collect(),
+            inbox,
+            token,
+            config,
+        }
+    }
+
+    /// Starts a worker in slot `index`; its hello will arrive in the inbox.
+    pub fn start(&mut self, index: u32) -> Result<(), PoolError> {
+        let inbox = self.inbox.clone();
+        let body = match &mut self.launcher {
+            Launcher::Spawn(s) => Body::Child(s.start(index, &self.token, inbox)?),
+            Launcher::Fork(f) => match f.start(index, &self.token, inbox)? {
+                Some(pid) => Body::Forked(pid),
+                None => Body::Adopted,
+            },
+            Launcher::Thread => Body::Thread(thread::start(index, &self.token, inbox)?),
+        };
+        self.workers[index as usize] = Some(Worker {
+            link: None,
+            body,
+            pid: None,
+        });
+        Ok(())
+    }
+
+    /// Accepts a worker's hello: checks it, keeps its link and configures it.
+    pub fn up(&mut self, index: u32, hello: &Hello, link: Link) -> Result<(), PoolError> {
+        if hello.protocol_version != PROTOCOL_VERSION {
+            return Err(PoolError::Version {
+                worker: index + 1,
+                theirs: hello.protocol_version,
+                ours: PROTOCOL_VERSION,
+            });
+        }
+        if hello.token != self.token {
+            return Err(PoolError::Token { worker: index + 1 });
+        }
+        link.send(ToWorker::Configure(self.config.clone()));
+        if let Some(w) = self.workers[index as usize].as_mut() {
+            w.pid = Some(hello.pid);
+            w.link = Some(link);
+        }
+        Ok(())
+    }
+
+    /// Sends a message to worker `index`; false when it is gone.
+    pub fn send(&self, index: u32, msg: ToWorker) -> bool {
+        self.workers[index as usize]
+            .as_ref()
+            .and_then(|w| w.link.as_ref())
+            .is_some_and(|l| l.send(msg))
+    }
+
+    /// The pids of the workers that are up (the supervisor's own pid for thread workers).
+    pub fn pids(&self) -> Vec<u32> {
+        self.workers.iter().flatten().filter_map(|w| w.pid).collect()
+    }
+
+    /// The pid of worker `index`, once it said hello.
+    pub fn pid(&self, index: u32) -> Option<u32> {
+        self.workers[index as usize].as_ref().and_then(|w| w.pid)
+    }
+
+    /// Forgets worker `index` after its channel closed; reaps it and returns the signal that
+    /// killed it, if one did.
+    pub fn lost(&mut self, index: u32) -> Option<i32> {
+        let worker = self.workers[index as usize].take()?;
+        reap(worker, Duration::from_secs(2))
+    }
+
+    /// Kills worker process `index` at once (a thread worker cannot be killed).
+    pub fn kill(&self, index: u32) {
+        if let Some(w) = &self.workers[index as usize]
+            && !matches!(w.body, Body::Thread(_))
+            && let Some(pid) = w.pid
+        {
+            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+        }
+    }
+
+    /// Kills every worker process at once.
+    pub fn kill_all(&self) {
+        for i in 0..self.workers.len() {
+            self.kill(i as u32);
+        }
+    }
+
+    /// Asks every worker to exit, then reaps them all. A worker that does not exit in time is
+    /// killed.
+    pub fn shutdown(mut self) {
+        for w in self.workers.iter().flatten() {
+            if let Some(link) = &w.link {
+                link.send(ToWorker::Shutdown);
+            }
+        }
+        for w in self.workers.iter_mut().filter_map(Option::take) {
+            reap(w, Duration::from_secs(5));
+        }
+        if let Launcher::Fork(f) = self.launcher {
+            f.stop();
+        }
+    }
+}
+
+/// Waits up to `grace` for a worker to end, kills it if it has not, and reaps it. Returns the
+/// signal that ended a process worker, if one did.
+fn reap(worker: Worker, grace: Duration) -> Option<i32> {
+    match worker.body {
+        Body::Child(mut child) => {
+            let pid = child.id() as i32;
+            if !wait_exit(pid, grace) {
+                let _ = child.kill();
+            }
+            use std::os::unix::process::ExitStatusExt;
+            child.wait().ok().and_then(|s| s.signal())
+        }
+        Body::Forked(pid) => {
+            if !wait_exit(pid.as_raw(), grace) {
+                let _ = kill(pid, Signal::SIGKILL);
+            }
+            use nix::sys::wait::{WaitStatus, waitpid};
+            match waitpid(pid, None) {
+                Ok(WaitStatus::Signaled(_, sig, _)) => Some(sig as i32),
+                _ => None,
+            }
+        }
+        Body::Adopted => {
+            if let Some(pid) = worker.pid
+                && !wait_exit(pid as i32, grace)
+            {
+                let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+            }
+            None
+        }
+        Body::Thread(handle) => {
+            drop(worker.link);
+            let _ = handle.join();
+            None
+        }
+    }
+}
+
+/// Waits until process `pid` has exited (it may still need reaping), at most `limit`.
+fn wait_exit(pid: i32, limit: Duration) -> bool {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::os::fd::AsFd;
+    let Some(fd) = troop_worker::exec::pidfd_open(pid) else {
+        return true; // Already reaped, or no pidfd: let waitpid decide.
+    };
+    let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+    let ms = PollTimeout::try_from(limit.as_millis().min(60_000) as i32).unwrap_or(PollTimeout::MAX);
+    matches!(poll(&mut fds, ms), Ok(n) if n > 0)
+}
+
+/// Forwards everything a worker process sends to the inbox until its channel closes. The first
+/// message of a forked worker is its hello, which becomes [`Msg::WorkerUp`].
+fn forward(
+    index: u32,
+    rx: ipc_channel::ipc::IpcReceiver<troop_worker::protocol::FromWorker>,
+    inbox: Sender<Msg>,
+    mut pending_link: Option<Link>,
+) {
+    use troop_worker::protocol::FromWorker;
+    while let Ok(msg) = rx.recv() {
+        let event = match (msg, pending_link.take()) {
+            (FromWorker::Hello(hello), Some(link)) => Msg::WorkerUp { index, hello, link },
+            (msg, link) => {
+                pending_link = link;
+                Msg::Worker(index, msg)
+            }
+        };
+        if inbox.send(event).is_err() {
+            return;
+        }
+    }
+    let _ = inbox.send(Msg::WorkerGone(index));
+}

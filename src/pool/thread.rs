@@ -1,0 +1,49 @@
+//! Thread workers: the worker runtime on a thread of the supervisor, over in-process channels.
+
+use std::thread::JoinHandle;
+
+use crossbeam_channel::Sender;
+use troop_worker::protocol::{Hello, PROTOCOL_VERSION};
+use troop_worker::runtime;
+use troop_worker::transport::ChannelTransport;
+
+use super::PoolError;
+use crate::inbox::{Link, Msg};
+
+/// Sends [`Msg::WorkerGone`] when the worker thread ends, however it ends (a panic included).
+struct GoneGuard(u32, Sender<Msg>);
+
+impl Drop for GoneGuard {
+    fn drop(&mut self) {
+        let _ = self.1.send(Msg::WorkerGone(self.0));
+    }
+}
+
+/// Starts thread worker `index`; its hello is in `inbox` when this returns.
+pub fn start(index: u32, token: &str, inbox: Sender<Msg>) -> Result<JoinHandle<()>, PoolError> {
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let thread_inbox = inbox.clone();
+    let handle = std::thread::Builder::new()
+        .name(troop_worker::process::comm_name(index))
+        .spawn(move || {
+            let _gone = GoneGuard(index, thread_inbox.clone());
+            let mut transport = ChannelTransport::new(rx, thread_inbox, index, Msg::from_worker);
+            let _ = runtime::serve_free(&mut transport);
+        })
+        .map_err(|e| PoolError::Start {
+            worker: index + 1,
+            reason: e.to_string(),
+        })?;
+    let hello = Hello {
+        protocol_version: PROTOCOL_VERSION,
+        pid: std::process::id(),
+        index,
+        token: token.into(),
+    };
+    let _ = inbox.send(Msg::WorkerUp {
+        index,
+        hello,
+        link: Link::Thread(tx),
+    });
+    Ok(handle)
+}

@@ -1,0 +1,359 @@
+//! The scheduler: pure decisions about which task goes to which worker, and when a run is over.
+//!
+//! It takes [`Event`]s and returns [`Action`]s. It does no I/O and reads no clock, so every policy
+//! here (flow control, batching, replacing lost workers, stopping) is unit-tested without a
+//! single process. The supervisor carries the actions out.
+//!
+//! Flow control: a worker never holds more than a bounded number of tasks. Slow tasks go one at a
+//! time, so a worker that is busy never hoards work another could start. Tiny tasks (measured
+//! cheaper than [`TINY_TASK_US`]) travel in batches sized to take about that long, with a second
+//! batch queued behind the running one so the worker never waits for the supervisor.
+
+use std::collections::VecDeque;
+
+use crate::config::Chunk;
+
+/// Identifies a worker slot; a replacement worker takes over the slot of the one it replaces.
+pub type WorkerId = u32;
+/// Identifies a task: its sequence number `{#}`, from 1.
+pub type TaskId = u64;
+
+/// Tasks measured cheaper than this (in microseconds) are sent in batches.
+pub const TINY_TASK_US: u64 = 2_000;
+/// The largest batch sent in one message.
+pub const MAX_CHUNK: usize = 1024;
+
+/// Something that happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A worker finished starting and can take tasks.
+    WorkerReady(WorkerId),
+    /// A new task was read from the input.
+    Queued(TaskId),
+    /// The input has no more tasks.
+    InputEnded,
+    /// A worker finished a task after `wall_us` microseconds.
+    TaskDone {
+        worker: WorkerId,
+        id: TaskId,
+        wall_us: u64,
+    },
+    /// A worker died (or its channel closed) with tasks possibly in flight.
+    WorkerLost(WorkerId),
+    /// Start no new task; let the running ones finish.
+    StopStarting,
+}
+
+/// Something the supervisor must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Send these tasks, in order, to the worker.
+    Dispatch { worker: WorkerId, tasks: Vec<TaskId> },
+    /// This task was running on a worker that died: record it as lost.
+    Lost(TaskId),
+    /// Start a worker in this slot (a replacement).
+    StartWorker(WorkerId),
+    /// Every task has ended (or will not start): shut the pool down.
+    Finished,
+}
+
+/// What a worker slot is doing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Slot {
+    /// Being started; takes no tasks yet.
+    Starting,
+    /// Up, with these tasks sent and not yet reported, in the order sent.
+    Ready { in_flight: VecDeque<TaskId> },
+}
+
+/// The scheduler's state.
+#[derive(Debug)]
+pub struct Scheduler {
+    slots: Vec<Slot>,
+    queue: VecDeque<TaskId>,
+    chunk: Chunk,
+    /// Running mean of task wall time in microseconds, once anything finished.
+    mean_us: Option<f64>,
+    input_ended: bool,
+    stopping: bool,
+    finished: bool,
+}
+
+impl Scheduler {
+    /// A scheduler for `workers` slots, all starting.
+    pub fn new(workers: usize, chunk: Chunk) -> Self {
+        Scheduler {
+            slots: vec![Slot::Starting; workers],
+            queue: VecDeque::new(),
+            chunk,
+            mean_us: None,
+            input_ended: false,
+            stopping: false,
+            finished: false,
+        }
+    }
+
+    /// Applies one event and appends what must be done to `actions`.
+    pub fn handle(&mut self, event: Event, actions: &mut Vec<Action>) {
+        self.apply(event, actions);
+        self.fill(actions);
+    }
+
+    /// Applies one event without dispatching yet: for a burst of events (a chunk of input, a
+    /// batch of reports) followed by one [`Scheduler::fill`].
+    pub fn apply(&mut self, event: Event, actions: &mut Vec<Action>) {
+        match event {
+            Event::WorkerReady(w) => {
+                self.slots[w as usize] = Slot::Ready {
+                    in_flight: VecDeque::new(),
+                }
+            }
+            Event::Queued(id) => self.queue.push_back(id),
+            Event::InputEnded => self.input_ended = true,
+            Event::TaskDone { worker, id, wall_us } => {
+                if let Slot::Ready { in_flight } = &mut self.slots[worker as usize] {
+                    if in_flight.front() == Some(&id) {
+                        in_flight.pop_front();
+                    } else if let Some(pos) = in_flight.iter().position(|&t| t == id) {
+                        in_flight.remove(pos);
+                    }
+                }
+                let sample = wall_us as f64;
+                self.mean_us = Some(match self.mean_us {
+                    None => sample,
+                    Some(m) => m * 0.9 + sample * 0.1,
+                });
+            }
+            Event::WorkerLost(w) => {
+                let slot = std::mem::replace(&mut self.slots[w as usize], Slot::Starting);
+                if let Slot::Ready { mut in_flight } = slot {
+                    // Tasks run in the order sent: the first was running, the rest never started.
+                    if let Some(running) = in_flight.pop_front() {
+                        actions.push(Action::Lost(running));
+                    }
+                    while let Some(id) = in_flight.pop_back() {
+                        self.queue.push_front(id);
+                    }
+                }
+                if !self.stopping && !(self.input_ended && self.queue.is_empty()) {
+                    actions.push(Action::StartWorker(w));
+                } else {
+                    // Nothing left for it to do: the slot stays empty.
+                    self.slots[w as usize] = Slot::Ready {
+                        in_flight: VecDeque::new(),
+                    };
+                }
+            }
+            Event::StopStarting => self.stopping = true,
+        }
+    }
+
+    /// True while the supervisor should read more input.
+    pub fn wants_input(&self) -> bool {
+        !self.input_ended && !self.stopping && self.queue.len() < (4 * self.chunk_size() * self.slots.len()).max(256)
+    }
+
+    /// Tasks read but not started.
+    pub fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Tasks sent to workers and not yet reported.
+    pub fn in_flight(&self) -> usize {
+        self.slots
+            .iter()
+            .map(|s| match s {
+                Slot::Ready { in_flight } => in_flight.len(),
+                Slot::Starting => 0,
+            })
+            .sum()
+    }
+
+    /// The batch size for the next dispatch.
+    pub fn chunk_size(&self) -> usize {
+        match (self.chunk, self.mean_us) {
+            (Chunk::Fixed(n), _) => n.max(1),
+            (Chunk::Auto, None) => 1,
+            (Chunk::Auto, Some(mean)) => ((TINY_TASK_US as f64 / mean.max(0.5)) as usize).clamp(1, MAX_CHUNK),
+        }
+    }
+
+    /// The most tasks one worker may hold.
+    fn cap(&self, chunk: usize) -> usize {
+        let tiny = match (self.chunk, self.mean_us) {
+            (Chunk::Fixed(_), _) => true,
+            (Chunk::Auto, Some(mean)) => mean < TINY_TASK_US as f64,
+            (Chunk::Auto, None) => false,
+        };
+        if tiny { 2 * chunk } else { chunk }
+    }
+
+    /// Dispatches what can be dispatched, and says when the run is over.
+    pub fn fill(&mut self, actions: &mut Vec<Action>) {
+        if !self.stopping {
+            let chunk = self.chunk_size();
+            let cap = self.cap(chunk);
+            for (w, slot) in self.slots.iter_mut().enumerate() {
+                let Slot::Ready { in_flight } = slot else { continue };
+                while !self.queue.is_empty() && in_flight.len() + chunk <= cap {
+                    let n = chunk.min(self.queue.len());
+                    if n < chunk && !in_flight.is_empty() && !self.input_ended {
+                        // A busy worker waits for a full batch rather than get many small ones.
+                        break;
+                    }
+                    let tasks: Vec<TaskId> = self.queue.drain(..n).collect();
+                    in_flight.extend(&tasks);
+                    actions.push(Action::Dispatch {
+                        worker: w as WorkerId,
+                        tasks,
+                    });
+                }
+            }
+        }
+        let idle = self.in_flight() == 0 && !self.slots.iter().any(|s| *s == Slot::Starting);
+        let nothing_left = self.stopping || (self.input_ended && self.queue.is_empty());
+        if idle && nothing_left && !self.finished {
+            self.finished = true;
+            actions.push(Action::Finished);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(s: &mut Scheduler, events: impl IntoIterator<Item = Event>) -> Vec<Action> {
+        let mut actions = Vec::new();
+        for e in events {
+            s.handle(e, &mut actions);
+        }
+        actions
+    }
+
+    fn dispatched(actions: &[Action]) -> Vec<(WorkerId, Vec<TaskId>)> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Dispatch { worker, tasks } => Some((*worker, tasks.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn slow_tasks_go_one_at_a_time_to_ready_workers() {
+        let mut s = Scheduler::new(2, Chunk::Auto);
+        let a = run(&mut s, (1..=5).map(Event::Queued).chain([Event::InputEnded]));
+        assert!(a.is_empty(), "no worker is ready yet: {a:?}");
+        let a = run(&mut s, [Event::WorkerReady(0), Event::WorkerReady(1)]);
+        assert_eq!(dispatched(&a), vec![(0, vec![1]), (1, vec![2])]);
+        let a = run(
+            &mut s,
+            [Event::TaskDone {
+                worker: 1,
+                id: 2,
+                wall_us: 500_000,
+            }],
+        );
+        assert_eq!(dispatched(&a), vec![(1, vec![3])]);
+        assert_eq!(s.in_flight(), 2);
+        assert_eq!(s.queued(), 2);
+    }
+
+    #[test]
+    fn tiny_tasks_are_batched_with_one_batch_queued_behind() {
+        let mut s = Scheduler::new(1, Chunk::Auto);
+        run(&mut s, (1..=10_000).map(Event::Queued));
+        let a = run(&mut s, [Event::WorkerReady(0)]);
+        assert_eq!(dispatched(&a), vec![(0, vec![1])]);
+        let a = run(
+            &mut s,
+            [Event::TaskDone {
+                worker: 0,
+                id: 1,
+                wall_us: 1,
+            }],
+        );
+        let d = dispatched(&a);
+        assert_eq!(d.len(), 2, "a running batch and a queued one");
+        assert_eq!(d[0].1.len(), MAX_CHUNK);
+        assert_eq!(d[0].1[0], 2);
+        assert_eq!(s.in_flight(), 2 * MAX_CHUNK);
+    }
+
+    #[test]
+    fn a_fixed_chunk_is_respected() {
+        let mut s = Scheduler::new(2, Chunk::Fixed(3));
+        run(&mut s, (1..=20).map(Event::Queued));
+        let a = run(&mut s, [Event::WorkerReady(0)]);
+        assert_eq!(dispatched(&a), vec![(0, vec![1, 2, 3]), (0, vec![4, 5, 6])]);
+    }
+
+    #[test]
+    fn finishes_once_when_everything_reported() {
+        let mut s = Scheduler::new(1, Chunk::Auto);
+        let a = run(&mut s, [Event::WorkerReady(0), Event::Queued(1), Event::InputEnded]);
+        assert!(!a.contains(&Action::Finished));
+        let a = run(
+            &mut s,
+            [Event::TaskDone {
+                worker: 0,
+                id: 1,
+                wall_us: 10,
+            }],
+        );
+        assert_eq!(a, vec![Action::Finished]);
+        let a = run(&mut s, [Event::InputEnded]);
+        assert!(a.is_empty(), "finished only once");
+    }
+
+    #[test]
+    fn empty_input_finishes_when_workers_are_up() {
+        let mut s = Scheduler::new(2, Chunk::Auto);
+        let a = run(&mut s, [Event::InputEnded, Event::WorkerReady(0)]);
+        assert!(a.is_empty(), "a worker is still starting");
+        let a = run(&mut s, [Event::WorkerReady(1)]);
+        assert_eq!(a, vec![Action::Finished]);
+    }
+
+    #[test]
+    fn a_lost_worker_loses_its_running_task_requeues_the_rest_and_is_replaced() {
+        let mut s = Scheduler::new(2, Chunk::Fixed(2));
+        run(&mut s, (1..=8).map(Event::Queued).chain([Event::InputEnded]));
+        let a = run(&mut s, [Event::WorkerReady(0)]);
+        assert_eq!(dispatched(&a), vec![(0, vec![1, 2]), (0, vec![3, 4])]);
+        let a = run(&mut s, [Event::WorkerLost(0)]);
+        assert_eq!(a, vec![Action::Lost(1), Action::StartWorker(0)]);
+        assert_eq!(s.queued(), 7, "2, 3, 4 are back in the queue");
+        let a = run(&mut s, [Event::WorkerReady(0)]);
+        assert_eq!(dispatched(&a), vec![(0, vec![2, 3]), (0, vec![4, 5])]);
+    }
+
+    #[test]
+    fn stopping_starts_nothing_and_finishes_when_running_tasks_end() {
+        let mut s = Scheduler::new(1, Chunk::Auto);
+        run(&mut s, [Event::WorkerReady(0), Event::Queued(1), Event::Queued(2)]);
+        let a = run(&mut s, [Event::StopStarting]);
+        assert!(a.is_empty());
+        assert!(!s.wants_input());
+        let a = run(
+            &mut s,
+            [Event::TaskDone {
+                worker: 0,
+                id: 1,
+                wall_us: 5_000,
+            }],
+        );
+        assert_eq!(a, vec![Action::Finished]);
+        assert_eq!(s.queued(), 1, "task 2 never started");
+    }
+
+    #[test]
+    fn wants_input_is_bounded() {
+        let mut s = Scheduler::new(2, Chunk::Auto);
+        assert!(s.wants_input());
+        run(&mut s, (1..=10_000).map(Event::Queued));
+        assert!(!s.wants_input());
+    }
+}
