@@ -36,6 +36,7 @@ pub mod observe;
 pub mod output;
 pub mod pool;
 pub mod run_io;
+pub mod rundir;
 pub mod scheduler;
 pub mod signals;
 pub mod supervisor;

@@ -9,18 +9,44 @@
 //!
 //! Writes are buffered; stdout is flushed before any stderr is written and whenever the
 //! supervisor is about to wait, so output is prompt without a system call per line.
+//!
+//! Output that outgrew a worker's memory arrives as a file in the run's private directory. It is
+//! opened and its name removed at once, so it takes no memory while held and leaves nothing
+//! behind, and it is copied out in small blocks.
 
 use std::collections::BTreeMap;
-use std::io::{self, Write};
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Write};
 
-use troop_worker::protocol::Stream;
+use troop_worker::protocol::{Captured, Stream};
+
+/// Part of a task's output: bytes in memory, or an open, unlinked spill file.
+#[derive(Debug)]
+pub enum Piece {
+    Bytes(Vec<u8>),
+    File(File),
+}
+
+impl Piece {
+    /// Takes over captured output; a spill file is opened and unlinked here.
+    pub fn open(captured: Captured) -> io::Result<Piece> {
+        match captured {
+            Captured::Bytes(b) => Ok(Piece::Bytes(b)),
+            Captured::File { path, .. } => {
+                let file = File::open(&path)?;
+                std::fs::remove_file(&path)?;
+                Ok(Piece::File(file))
+            }
+        }
+    }
+}
 
 /// A task's output held back for ordering.
 #[derive(Debug, Default)]
 struct Held {
     tag: Option<String>,
-    stdout: Vec<u8>,
-    stderr: Vec<u8>,
+    stdout: Vec<Piece>,
+    stderr: Vec<Piece>,
     done: bool,
 }
 
@@ -65,27 +91,27 @@ impl Output {
         }
         let held = self.held.entry(id).or_default();
         held.tag = tag.map(str::to_owned);
+        let piece = Piece::Bytes(bytes.to_vec());
         match stream {
-            Stream::Stdout => held.stdout.extend_from_slice(bytes),
-            Stream::Stderr => held.stderr.extend_from_slice(bytes),
+            Stream::Stdout => held.stdout.push(piece),
+            Stream::Stderr => held.stderr.push(piece),
         }
         Ok(())
     }
 
     /// Task `id` ended with this (remaining) output.
-    pub fn finish(&mut self, id: u64, tag: Option<&str>, stdout: &[u8], stderr: &[u8]) -> io::Result<()> {
-        if !self.keep_order {
-            return self.write_task(tag, stdout, stderr);
-        }
-        if id == self.next && self.held.is_empty() {
-            self.write_task(tag, stdout, stderr)?;
-            self.next += 1;
+    pub fn finish(&mut self, id: u64, tag: Option<&str>, stdout: Piece, stderr: Piece) -> io::Result<()> {
+        if !self.keep_order || (id == self.next && self.held.is_empty()) {
+            self.write_task(tag, vec![stdout], vec![stderr])?;
+            if self.keep_order {
+                self.next += 1;
+            }
             return Ok(());
         }
         let held = self.held.entry(id).or_default();
         held.tag = tag.map(str::to_owned);
-        held.stdout.extend_from_slice(stdout);
-        held.stderr.extend_from_slice(stderr);
+        held.stdout.push(stdout);
+        held.stderr.push(stderr);
         held.done = true;
         self.advance()
     }
@@ -102,7 +128,7 @@ impl Output {
     /// Prints whatever is still held, in order, and flushes.
     pub fn close(&mut self) -> io::Result<()> {
         for (_, held) in std::mem::take(&mut self.held) {
-            self.write_task(held.tag.as_deref(), &held.stdout, &held.stderr)?;
+            self.write_task(held.tag.as_deref(), held.stdout, held.stderr)?;
         }
         self.flush()
     }
@@ -130,7 +156,7 @@ impl Output {
             if done {
                 entry.remove();
             }
-            self.write_task(tag.as_deref(), &out, &err)?;
+            self.write_task(tag.as_deref(), out, err)?;
             if !done {
                 break;
             }
@@ -139,9 +165,37 @@ impl Output {
         Ok(())
     }
 
-    fn write_task(&mut self, tag: Option<&str>, stdout: &[u8], stderr: &[u8]) -> io::Result<()> {
-        self.write(tag, Stream::Stdout, stdout)?;
-        self.write(tag, Stream::Stderr, stderr)
+    fn write_task(&mut self, tag: Option<&str>, stdout: Vec<Piece>, stderr: Vec<Piece>) -> io::Result<()> {
+        for (stream, pieces) in [(Stream::Stdout, stdout), (Stream::Stderr, stderr)] {
+            for piece in pieces {
+                match piece {
+                    Piece::Bytes(b) => self.write(tag, stream, &b)?,
+                    Piece::File(f) => self.write_file(tag, stream, f)?,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Copies a spill file out in blocks, tagging lines when asked.
+    fn write_file(&mut self, tag: Option<&str>, stream: Stream, file: File) -> io::Result<()> {
+        let mut reader = BufReader::with_capacity(1 << 16, file);
+        if tag.is_some() {
+            let mut line = Vec::new();
+            while reader.read_until(b'\n', &mut line)? > 0 {
+                self.write(tag, stream, &line)?;
+                line.clear();
+            }
+            return Ok(());
+        }
+        let mut block = vec![0u8; 1 << 16];
+        loop {
+            let n = reader.read(&mut block)?;
+            if n == 0 {
+                return Ok(());
+            }
+            self.write(None, stream, &block[..n])?;
+        }
     }
 
     fn write(&mut self, tag: Option<&str>, stream: Stream, bytes: &[u8]) -> io::Result<()> {
@@ -193,6 +247,10 @@ mod tests {
         }
     }
 
+    fn b(bytes: &[u8]) -> Piece {
+        Piece::Bytes(bytes.to_vec())
+    }
+
     fn output(keep_order: bool) -> (Output, Shared, Shared) {
         let (o, e) = (Shared::default(), Shared::default());
         (Output::new(Box::new(o.clone()), Box::new(e.clone()), keep_order), o, e)
@@ -201,18 +259,18 @@ mod tests {
     #[test]
     fn keep_order_holds_early_finishers() {
         let (mut out, o, _) = output(true);
-        out.finish(2, None, b"two\n", b"").unwrap();
-        out.finish(3, None, b"three\n", b"").unwrap();
+        out.finish(2, None, b(b"two\n"), b(b"")).unwrap();
+        out.finish(3, None, b(b"three\n"), b(b"")).unwrap();
         assert_eq!(o.text(), "");
-        out.finish(1, None, b"one\n", b"").unwrap();
+        out.finish(1, None, b(b"one\n"), b(b"")).unwrap();
         assert_eq!(o.text(), "one\ntwo\nthree\n");
     }
 
     #[test]
     fn completion_order_without_keep_order() {
         let (mut out, o, e) = output(false);
-        out.finish(2, None, b"two\n", b"err2\n").unwrap();
-        out.finish(1, None, b"one\n", b"").unwrap();
+        out.finish(2, None, b(b"two\n"), b(b"err2\n")).unwrap();
+        out.finish(1, None, b(b"one\n"), b(b"")).unwrap();
         assert_eq!(o.text(), "two\none\n");
         assert_eq!(e.text(), "err2\n");
     }
@@ -220,7 +278,7 @@ mod tests {
     #[test]
     fn tag_prefixes_every_line() {
         let (mut out, o, _) = output(false);
-        out.finish(1, Some("a b"), b"x\ny\nz", b"").unwrap();
+        out.finish(1, Some("a b"), b(b"x\ny\nz"), b(b"")).unwrap();
         assert_eq!(o.text(), "a b\tx\na b\ty\na b\tz");
     }
 
@@ -230,16 +288,35 @@ mod tests {
         out.lines(2, None, Stream::Stdout, b"2a\n").unwrap();
         out.lines(1, None, Stream::Stdout, b"1a\n").unwrap();
         assert_eq!(o.text(), "1a\n");
-        out.finish(1, None, b"1b\n", b"").unwrap();
+        out.finish(1, None, b(b"1b\n"), b(b"")).unwrap();
         assert_eq!(o.text(), "1a\n1b\n2a\n", "task 2 became the head");
         out.lines(2, None, Stream::Stdout, b"2b\n").unwrap();
         assert_eq!(o.text(), "1a\n1b\n2a\n2b\n");
     }
 
     #[test]
+    fn a_spill_file_is_unlinked_on_open_and_copied_whole() {
+        let path = std::env::temp_dir().join(format!("troop-output-test-{}", std::process::id()));
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let piece = Piece::open(Captured::File {
+            path: path.to_string_lossy().into_owned(),
+            len: data.len() as u64,
+        })
+        .unwrap();
+        assert!(!path.exists(), "the name is removed as soon as the file is open");
+        let (mut out, o, _) = output(true);
+        out.finish(2, None, piece, b(b"")).unwrap();
+        out.finish(1, None, b(b"first"), b(b"")).unwrap();
+        let mut expected = b"first".to_vec();
+        expected.extend_from_slice(&data);
+        assert_eq!(*o.0.lock().unwrap(), expected);
+    }
+
+    #[test]
     fn skipped_tasks_do_not_block_and_close_flushes_the_rest() {
         let (mut out, o, _) = output(true);
-        out.finish(3, None, b"three\n", b"").unwrap();
+        out.finish(3, None, b(b"three\n"), b(b"")).unwrap();
         out.skip(1).unwrap();
         assert_eq!(o.text(), "");
         out.close().unwrap();

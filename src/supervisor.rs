@@ -14,7 +14,7 @@ use crossbeam_channel::{Receiver, select};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use troop_worker::kernel::Kernel;
-use troop_worker::protocol::{FromWorker, Job, Outcome, TaskReport, TaskSpec, ToWorker, Usage, WorkerConfig};
+use troop_worker::protocol::{Captured, FromWorker, Job, Outcome, TaskReport, TaskSpec, ToWorker, Usage, WorkerConfig};
 
 use crate::config::{Mode, OutputMode, RunConfig, StartMethod};
 use crate::error::RunError;
@@ -22,7 +22,7 @@ use crate::exit::Exit;
 use crate::inbox::Msg;
 use crate::input::{self, InputError, Record, Rendered, Template};
 use crate::observe::{Observer, Summary};
-use crate::output::Output;
+use crate::output::{Output, Piece};
 use crate::pool::{Launcher, Pool, fork::ForkServer, spawn::Spawner};
 use crate::run_io::RunIo;
 use crate::scheduler::{Action, Event, Scheduler, TaskId};
@@ -343,7 +343,7 @@ impl Supervisor<'_> {
             let Some(task) = self.tasks.get_mut(&id) else { continue };
             task.worker = Some(worker);
             match job_for(self.config.template.render(&task.record, id, worker + 1)) {
-                Ok(job) => specs.push(TaskSpec { id, job }),
+                Ok(job) => specs.push(TaskSpec { id, job, timeout_ms: None }),
                 Err(message) => refused.push((id, message)),
             }
         }
@@ -354,9 +354,9 @@ impl Supervisor<'_> {
             self.sched.apply(Event::TaskDone { worker, id, wall_us: 0 }, actions);
             self.complete(TaskReport {
                 id,
-                stderr: format!("troop: task {id}: {message}\n").into_bytes(),
+                stderr: format!("troop: task {id}: {message}\n").into_bytes().into(),
                 outcome: Outcome::BadKernelArgs(message),
-                stdout: Vec::new(),
+                stdout: Captured::EMPTY,
                 usage: Usage::default(),
             })?;
             self.sched.fill(actions);
@@ -378,8 +378,8 @@ impl Supervisor<'_> {
         self.complete(TaskReport {
             id,
             outcome: Outcome::WorkerLost { signal },
-            stdout: Vec::new(),
-            stderr: format!("troop: task {id} lost: worker w{}{pid} {how}\n", index + 1).into_bytes(),
+            stdout: Captured::EMPTY,
+            stderr: format!("troop: task {id} lost: worker w{}{pid} {how}\n", index + 1).into_bytes().into(),
             usage: Usage::default(),
         })
     }
@@ -391,7 +391,9 @@ impl Supervisor<'_> {
         }
         let tag = self.tag(report.id);
         self.tasks.remove(&report.id);
-        self.output_result(|o| o.finish(report.id, tag.as_deref(), &report.stdout, &report.stderr))
+        let stdout = Piece::open(report.stdout).unwrap_or_else(|e| Piece::Bytes(format!("troop: task {}: spilled output lost: {e}\n", report.id).into_bytes()));
+        let stderr = Piece::open(report.stderr).unwrap_or_else(|e| Piece::Bytes(format!("troop: task {}: spilled output lost: {e}\n", report.id).into_bytes()));
+        self.output_result(|o| o.finish(report.id, tag.as_deref(), stdout, stderr))
     }
 
     fn tag(&self, id: TaskId) -> Option<String> {

@@ -378,3 +378,297 @@ impl fmt::Debug for Records {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Cursor, Read};
+    use std::process::Command;
+
+    fn strings(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn args(items: &[&str]) -> (SourceSpec, bool) {
+        (SourceSpec::Args(strings(items)), false)
+    }
+
+    fn linked(items: &[&str]) -> (SourceSpec, bool) {
+        (SourceSpec::Args(strings(items)), true)
+    }
+
+    fn file(path: &Path) -> (SourceSpec, bool) {
+        (SourceSpec::File(path.to_path_buf()), false)
+    }
+
+    fn stdin(bytes: &[u8]) -> Box<dyn BufRead + Send> {
+        Box::new(Cursor::new(bytes.to_vec()))
+    }
+
+    fn spec(sources: Vec<(SourceSpec, bool)>, colsep: Option<&str>) -> InputSpec {
+        let colsep = colsep.map(|re| Regex::new(re).expect("valid regex"));
+        InputSpec { sources, colsep }
+    }
+
+    fn collect(spec: &InputSpec, input: &[u8]) -> Vec<Vec<String>> {
+        let records = open(spec, stdin(input)).expect("open");
+        records.map(|r| r.expect("record").args).collect()
+    }
+
+    fn rows(rows: &[&[&str]]) -> Vec<Vec<String>> {
+        rows.iter().map(|row| strings(row)).collect()
+    }
+
+    #[test]
+    fn stdin_lines() {
+        let none = spec(Vec::new(), None);
+        assert_eq!(collect(&none, b"a\nb\n"), rows(&[&["a"], &["b"]]));
+        assert_eq!(collect(&none, b"a\nb"), rows(&[&["a"], &["b"]]));
+        assert_eq!(collect(&none, b""), rows(&[]));
+        assert_eq!(collect(&none, b"\n"), rows(&[&[""]]));
+        assert_eq!(collect(&none, b"a\n\nb\n"), rows(&[&["a"], &[""], &["b"]]));
+        assert_eq!(collect(&none, b"a\r\n b \n"), rows(&[&["a\r"], &[" b "]]));
+        let dash = spec(vec![file(Path::new("-"))], None);
+        assert_eq!(collect(&dash, b"x\ny"), rows(&[&["x"], &["y"]]));
+    }
+
+    #[test]
+    fn invalid_utf8_names_the_line() {
+        let none = spec(Vec::new(), None);
+        let mut records = open(&none, stdin(b"a\nb\n\xff\xfe\nc\n")).expect("open");
+        assert_eq!(records.next().expect("a").expect("a").args, strings(&["a"]));
+        assert_eq!(records.next().expect("b").expect("b").args, strings(&["b"]));
+        let err = records.next().expect("error").expect_err("invalid UTF-8");
+        assert_eq!(err.to_string(), "standard input line 3 is not valid UTF-8");
+        assert!(records.next().is_none());
+
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("in.txt");
+        std::fs::write(&path, b"ok\n\xc3(\n").expect("write");
+        let err = open(&spec(vec![args(&["x"]), file(&path)], None), stdin(b""))
+            .expect_err("loaded at open");
+        let want = format!("input file `{}` line 2 is not valid UTF-8", path.display());
+        assert_eq!(err.to_string(), want);
+        let mut records = open(&spec(vec![file(&path)], None), stdin(b"")).expect("open");
+        assert!(records.next().expect("ok").is_ok());
+        assert_eq!(
+            records.next().expect("error").expect_err("bad").to_string(),
+            want
+        );
+    }
+
+    #[test]
+    fn open_and_read_errors() {
+        let missing = spec(vec![file(Path::new("no-such-dir/x.txt"))], None);
+        let err = open(&missing, stdin(b"")).expect_err("missing file");
+        assert_eq!(
+            err.to_string(),
+            "cannot open input file `no-such-dir/x.txt`: No such file or directory"
+        );
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut records = open(&spec(vec![file(dir.path())], None), stdin(b"")).expect("open");
+        let err = records.next().expect("error").expect_err("a directory");
+        let want = format!(
+            "cannot read input file `{}`: Is a directory",
+            dir.path().display()
+        );
+        assert_eq!(err.to_string(), want);
+        assert!(records.next().is_none());
+    }
+
+    #[test]
+    fn files_and_args() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("in.txt");
+        std::fs::write(&path, "1\n2\n").expect("write");
+        let s = spec(vec![args(&["a", "b"]), file(&path)], None);
+        assert_eq!(
+            collect(&s, b""),
+            rows(&[&["a", "1"], &["a", "2"], &["b", "1"], &["b", "2"]])
+        );
+        let s = spec(vec![file(&path), file(Path::new("-"))], None);
+        assert_eq!(collect(&s, b"x\n"), rows(&[&["1", "x"], &["2", "x"]]));
+        // Standard input goes to the first "-"; a second one finds it read.
+        let s = spec(vec![file(Path::new("-")), file(Path::new("-"))], None);
+        assert_eq!(collect(&s, b"x\ny\n"), rows(&[&["x", ""], &["y", ""]]));
+    }
+
+    #[test]
+    fn product_first_source_slowest() {
+        let s = spec(vec![args(&["a", "b"]), args(&["1", "2"])], None);
+        assert_eq!(
+            collect(&s, b""),
+            rows(&[&["a", "1"], &["a", "2"], &["b", "1"], &["b", "2"]])
+        );
+        let s = spec(
+            vec![args(&["a", "b"]), args(&["1"]), args(&["x", "y"])],
+            None,
+        );
+        let want = rows(&[
+            &["a", "1", "x"],
+            &["a", "1", "y"],
+            &["b", "1", "x"],
+            &["b", "1", "y"],
+        ]);
+        assert_eq!(collect(&s, b""), want);
+        let s = spec(vec![file(Path::new("-")), args(&["1", "2"])], None);
+        assert_eq!(
+            collect(&s, b"a\nb"),
+            rows(&[&["a", "1"], &["a", "2"], &["b", "1"], &["b", "2"]])
+        );
+    }
+
+    #[test]
+    fn links_stop_at_the_shortest() {
+        let s = spec(vec![args(&["a", "b", "c"]), linked(&["1", "2"])], None);
+        assert_eq!(collect(&s, b""), rows(&[&["a", "1"], &["b", "2"]]));
+        let s = spec(vec![args(&["a", "b"]), linked(&["1", "2", "3"])], None);
+        assert_eq!(collect(&s, b""), rows(&[&["a", "1"], &["b", "2"]]));
+        let s = spec(
+            vec![
+                args(&["a", "b"]),
+                args(&["x", "y"]),
+                linked(&["1", "2", "3"]),
+            ],
+            None,
+        );
+        let want = rows(&[
+            &["a", "x", "1"],
+            &["a", "y", "2"],
+            &["b", "x", "1"],
+            &["b", "y", "2"],
+        ]);
+        assert_eq!(collect(&s, b""), want);
+        let s = spec(
+            vec![
+                args(&["a", "b", "c"]),
+                linked(&["1", "2"]),
+                linked(&["X", "Y", "Z"]),
+            ],
+            None,
+        );
+        assert_eq!(
+            collect(&s, b""),
+            rows(&[&["a", "1", "X"], &["b", "2", "Y"]])
+        );
+        let s = spec(
+            vec![file(Path::new("-")), linked(&["1", "2"]), args(&["x"])],
+            None,
+        );
+        assert_eq!(
+            collect(&s, b"a\nb\nc\n"),
+            rows(&[&["a", "1", "x"], &["b", "2", "x"]])
+        );
+    }
+
+    #[test]
+    fn link_without_a_source_before_it() {
+        let err = open(&spec(vec![linked(&["a"])], None), stdin(b"")).expect_err("linked first");
+        assert_eq!(err.to_string(), ":::+ must follow another input source");
+        let first = (SourceSpec::File("f".into()), true);
+        let err = open(&spec(vec![first], None), stdin(b"")).expect_err("linked first");
+        assert_eq!(err.to_string(), "::::+ must follow another input source");
+    }
+
+    #[test]
+    fn empty_sources() {
+        let empty: &[&str] = &[];
+        assert_eq!(collect(&spec(vec![args(empty)], None), b""), rows(&[]));
+        let s = spec(vec![args(empty), args(empty)], None);
+        assert_eq!(collect(&s, b""), rows(&[]));
+        let s = spec(vec![args(&["a", "b"]), args(empty)], None);
+        assert_eq!(collect(&s, b""), rows(&[&["a", ""], &["b", ""]]));
+        let s = spec(vec![args(empty), args(&["a"])], None);
+        assert_eq!(collect(&s, b""), rows(&[&["", "a"]]));
+        let s = spec(vec![args(&["a", "b"]), linked(empty)], None);
+        assert_eq!(collect(&s, b""), rows(&[&["a", ""]]));
+        let s = spec(vec![file(Path::new("-")), args(&["a"])], None);
+        assert_eq!(collect(&s, b""), rows(&[&["", "a"]]));
+        let s = spec(vec![file(Path::new("-")), args(empty)], None);
+        assert_eq!(collect(&s, b""), rows(&[]));
+        assert_eq!(collect(&s, b"x\n"), rows(&[&["x", ""]]));
+    }
+
+    #[test]
+    fn colsep_splits_every_source() {
+        let s = spec(Vec::new(), Some(","));
+        assert_eq!(
+            collect(&s, b"a,b,\n,,\n\nc\n"),
+            rows(&[&["a", "b", ""], &["", "", ""], &[""], &["c"]])
+        );
+        let s = spec(vec![args(&["a,b", "c"]), args(&["d,e"])], Some(","));
+        let want = rows(&[&["a", "b", "d", "e"], &["c", "d", "e"]]);
+        assert_eq!(collect(&s, b""), want);
+        let s = spec(vec![file(Path::new("-")), args(&["1\t2"])], Some(r"\t+"));
+        assert_eq!(collect(&s, b"a\t\tb\n"), rows(&[&["a", "b", "1", "2"]]));
+    }
+
+    /// Endless "y\n" lines.
+    struct Endless;
+    impl Read for Endless {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            for pair in buf.chunks_mut(2) {
+                pair.copy_from_slice(&b"y\n"[..pair.len()]);
+            }
+            Ok(buf.len() - buf.len() % 2)
+        }
+    }
+
+    #[test]
+    fn first_source_streams() {
+        let endless = || -> Box<dyn BufRead + Send> { Box::new(BufReader::new(Endless)) };
+        let records = open(&spec(Vec::new(), None), endless()).expect("open");
+        assert_eq!(records.take(3).count(), 3);
+        let s = spec(vec![file(Path::new("-")), args(&["1", "2"])], Some(","));
+        let records = open(&s, endless()).expect("open");
+        let got: Vec<_> = records.take(3).map(|r| r.expect("record").args).collect();
+        assert_eq!(got, rows(&[&["y", "1"], &["y", "2"], &["y", "1"]]));
+    }
+
+    #[test]
+    fn records_debug_names_the_input() {
+        let records = open(&spec(Vec::new(), None), stdin(b"a\n")).expect("open");
+        assert!(format!("{records:?}").contains("standard input"));
+    }
+
+    #[test]
+    fn same_records_as_gnu_parallel() {
+        let have = Command::new("sh")
+            .args(["-c", "command -v parallel"])
+            .output();
+        if !have.is_ok_and(|o| o.status.success()) {
+            return;
+        }
+        let cases: &[&[&str]] = &[
+            &[":::", "a", "b", ":::", "1", "2"],
+            &[":::", "a", "b", "c", ":::+", "1", "2", ":::", "x", "y"],
+            &[":::", "a", "b", ":::", "x", "y", ":::+", "1", "2", "3"],
+            &[":::", "a", "b", ":::", "", "q"],
+            &[":::", "a", ":::"],
+            &[":::", ":::", "b"],
+        ];
+        for case in cases {
+            let out = Command::new("parallel")
+                .args(["--will-cite", "-k", "-j1", "printf", "%s/"])
+                .args(*case)
+                .output()
+                .expect("run parallel");
+            let mut sources: Vec<(SourceSpec, bool)> = Vec::new();
+            for word in *case {
+                match *word {
+                    ":::" | ":::+" => sources.push((SourceSpec::Args(Vec::new()), *word == ":::+")),
+                    value => match sources.last_mut() {
+                        Some((SourceSpec::Args(values), _)) => values.push(value.to_string()),
+                        _ => unreachable!("cases start with :::"),
+                    },
+                }
+            }
+            let ours: String = collect(&spec(sources, None), b"")
+                .iter()
+                .flatten()
+                .map(|arg| format!("{arg}/"))
+                .collect();
+            assert_eq!(ours, String::from_utf8_lossy(&out.stdout), "{case:?}");
+        }
+    }
+}

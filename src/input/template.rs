@@ -2,16 +2,20 @@
 //! directly, through `sh -c` or as a built-in `@kernel`, and rendering one task's command.
 //!
 //! Replacement strings: `{}` `{.}` `{/}` `{//}` `{/.}` (all arguments, each transformed, joined by
-//! spaces), `{N}` `{N.}` `{N/}` `{N//}` `{N/.}` (the Nth argument, from 1), `{-N}` and its variants
-//! (the Nth argument from the end), `{#}` (sequence number) and `{%}` (slot). A command with none of
-//! them gets ` {}` appended. Any other text in braces stays as written.
+//! spaces), `{N}` `{N.}` `{N/}` `{N//}` `{N/.}` (the Nth argument, from 1; blanks may follow `N`
+//! as in GNU parallel), `{-N}` and its variants (the Nth argument from the end), `{#}` (sequence
+//! number) and `{%}` (slot). A missing argument gives nothing. A command with none of them gets
+//! ` {}` appended. Any other text in braces stays as written.
 //!
 //! Deliberate differences from GNU parallel 20221122:
-//! - `{= perl =}` expressions, `--plus` strings and `{0}` are not replacement strings and stay
-//!   literal (GNU evaluates `{= =}` and reads `{0}` as the last argument).
+//! - Values are always quoted for the shell. GNU leaves them bare when the command starts with a
+//!   replacement string (`parallel {} ::: 'echo hi'` runs the value as a command line); here that
+//!   value names one program, and `sh -c {}` runs input lines as commands.
+//! - An empty command is an error (GNU runs each input as a command).
+//! - `{= perl =}` expressions, `--plus` strings, `{0}`, `{N#}` and `{N%}` stay literal.
 //! - `{-N}` beyond the number of arguments is empty (GNU wraps around).
-//! - Values equal to a shell reserved word or containing `=` or `^` are quoted; GNU leaves them bare,
-//!   so a value `a=b` in command position becomes an assignment there.
+//! - Values equal to a shell reserved word or containing `=` or `^` are quoted; GNU leaves them
+//!   bare, so a value `a=b` in command position becomes an assignment there.
 //! - `{/}` and `{/.}` cut at the last `/` of the whole value even when it spans several lines.
 
 use super::Record;
@@ -96,27 +100,22 @@ impl Template {
     /// shell would.
     pub fn parse(words: &[String]) -> Result<Template, TemplateError> {
         let text = command_text(words)?;
-        let first = text.split_whitespace().next().unwrap_or_default();
-        if let Some(name) = first.strip_prefix('@') {
-            if name.is_empty() || parse_segments(name) != [Segment::Lit(name.to_string())] {
-                return Err(TemplateError::BadKernelName(first.to_string()));
-            }
-            let args = text
-                .split_whitespace()
-                .skip(1)
-                .map(parse_segments)
-                .collect();
-            let name = name.to_string();
+        let segments = parse_segments(&text);
+        if text.trim_start().starts_with('@') {
+            let mut words = split_words(&segments, char::is_whitespace).into_iter();
+            let name = match words.next().as_deref() {
+                Some([Segment::Lit(first)]) if first.len() > 1 => first[1..].to_string(),
+                _ => {
+                    let first = text.split_whitespace().next().unwrap_or_default();
+                    return Err(TemplateError::BadKernelName(first.to_string()));
+                }
+            };
+            let args = words.collect();
             return Ok(Template {
                 mode: Mode::Kernel { name, args },
             });
         }
-        let segments = parse_segments(&text);
-        let words: Vec<Word> = text
-            .split(' ')
-            .filter(|w| !w.is_empty())
-            .map(parse_segments)
-            .collect();
+        let words = split_words(&segments, |c| c == ' ');
         let plain = segments.iter().all(|s| match s {
             Segment::Lit(l) => l.bytes().all(is_plain_byte),
             Segment::Repl(_) => true,
@@ -229,6 +228,30 @@ fn parse_segments(text: &str) -> Vec<Segment> {
     segments
 }
 
+/// Splits segments into words at the separators in their literal text.
+fn split_words(segments: &[Segment], is_separator: fn(char) -> bool) -> Vec<Word> {
+    let mut words = Vec::new();
+    let mut word = Word::new();
+    for segment in segments {
+        let Segment::Lit(lit) = segment else {
+            word.push(segment.clone());
+            continue;
+        };
+        for (i, piece) in lit.split(is_separator).enumerate() {
+            if i > 0 && !word.is_empty() {
+                words.push(std::mem::take(&mut word));
+            }
+            if !piece.is_empty() {
+                word.push(Segment::Lit(piece.to_string()));
+            }
+        }
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    words
+}
+
 /// Reads a replacement string at the start of `s` (which starts with `{`): the replacement and
 /// its length, or `None` when the braces hold anything else.
 fn parse_repl(s: &str) -> Option<(Repl, usize)> {
@@ -243,7 +266,12 @@ fn parse_repl(s: &str) -> Option<(Repl, usize)> {
                 None => (false, inner),
             };
             let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-            let part = match &rest[digits..] {
+            // GNU parallel allows blanks between a position and its suffix: `{1 .}`.
+            let suffix = match digits {
+                0 => rest,
+                _ => rest[digits..].trim_start_matches(|c: char| c.is_ascii_whitespace()),
+            };
+            let part = match suffix {
                 "" => Part::Whole,
                 "." => Part::NoExt,
                 "/" => Part::Base,
@@ -403,5 +431,418 @@ fn dirname(value: &str) -> &str {
         strip_trailing_slashes(split(dir).0)
     } else {
         dir
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::input::{InputSpec, SourceSpec, open};
+    use std::process::Command;
+
+    /// Splits `items` at `|`: "a|b c|" is ["a", "b c", ""], and "" is no items.
+    fn list(items: &str) -> Vec<String> {
+        match items {
+            "" => Vec::new(),
+            _ => items.split('|').map(str::to_string).collect(),
+        }
+    }
+
+    fn template(text: &str) -> Template {
+        Template::parse(&[text.to_string()]).expect("valid template")
+    }
+
+    fn render(text: &str, args: &str) -> Rendered {
+        template(text).render(&Record { args: list(args) }, 7, 3)
+    }
+
+    fn exec(text: &str, args: &str) -> String {
+        match render(text, args) {
+            Rendered::Exec(argv) => argv.join("|"),
+            other => panic!("expected Exec for {text:?}, got {other:?}"),
+        }
+    }
+
+    fn shell(text: &str, args: &str) -> String {
+        match render(text, args) {
+            Rendered::Shell(script) => script,
+            other => panic!("expected Shell for {text:?}, got {other:?}"),
+        }
+    }
+
+    /// The template rendered as a shell script whatever its mode.
+    fn as_shell(text: &str, args: &[&str], seq: u64, slot: u32) -> String {
+        let text = command_text(&[text.to_string()]).expect("valid template");
+        let args = args.iter().map(|a| a.to_string()).collect();
+        let ctx = Ctx {
+            record: &Record { args },
+            seq,
+            slot,
+        };
+        render_shell(&parse_segments(&text), &ctx)
+    }
+
+    fn have(program: &str) -> bool {
+        let probe = Command::new("sh")
+            .args(["-c", &format!("command -v {program}")])
+            .output();
+        probe.is_ok_and(|o| o.status.success())
+    }
+
+    /// Replacement string, then the argv of `echo` with it for "sub.dir/foo.jpg|x/y.tar.gz",
+    /// `{#}` = 7 and `{%}` = 3.
+    const REPLACEMENTS: &str = "\
+        {} echo|sub.dir/foo.jpg|x/y.tar.gz\n{.} echo|sub.dir/foo|x/y.tar\n\
+        {/} echo|foo.jpg|y.tar.gz\n{//} echo|sub.dir|x\n{/.} echo|foo|y.tar\n{#} echo|7\n\
+        {%} echo|3\n{1} echo|sub.dir/foo.jpg\n{2} echo|x/y.tar.gz\n{1.} echo|sub.dir/foo\n\
+        {2/} echo|y.tar.gz\n{1//} echo|sub.dir\n{2/.} echo|y.tar\n{-1} echo|x/y.tar.gz\n\
+        {-2/.} echo|foo\n{01} echo|sub.dir/foo.jpg\n{3} echo\n{-3} echo\n{#}{%} echo|73";
+
+    #[test]
+    fn every_replacement_string() {
+        for line in REPLACEMENTS.lines() {
+            let (repl, want) = line.trim().split_once(' ').expect("two fields");
+            assert_eq!(
+                exec(&format!("echo {repl}"), "sub.dir/foo.jpg|x/y.tar.gz"),
+                want
+            );
+        }
+        // GNU parallel allows blanks between a position and its suffix.
+        assert_eq!(
+            exec("echo {1 } {2 /.} {-1\t.}", "a.b|c/d.e"),
+            "echo|a.b|d|c/d"
+        );
+    }
+
+    /// Value, then `{.}`, `{/}`, `{//}` and `{/.}` of it, as GNU parallel 20221122 gives them.
+    const PATHS: &str = "\
+        sub.dir/foo.jpg|sub.dir/foo|foo.jpg|sub.dir|foo\nsub.dir/bar|sub.dir/bar|bar|sub.dir|bar\n\
+        foo|foo|foo|.|foo\n/foo|/foo|foo|/|foo\na/b/|a/b/||a|\na/b//|a/b//||a|\na//b|a//b|b|a|b\n\
+        //a|//a|a|/|a\n/|/||/|\n//|//||/|\n||||.|\n.||.|.|\n./a|./a|a|.|a\n../a|../a|a|..|a\n\
+        a/./|a/./||a|\n.bashrc||.bashrc|.|\na.b.c|a.b|a.b.c|.|a.b\na.|a|a.|.|a\n/x.y/z|/x.y/z|z|/x.y|z";
+
+    #[test]
+    fn path_parts_match_gnu() {
+        for line in PATHS.lines() {
+            let fields = list(line.trim());
+            let [value, no_ext, base, dir, base_no_ext] = &fields[..] else {
+                panic!("bad line {line:?}");
+            };
+            assert_eq!(without_ext(value), no_ext, "{{.}} of {value:?}");
+            assert_eq!(basename(value), base, "{{/}} of {value:?}");
+            assert_eq!(dirname(value), dir, "{{//}} of {value:?}");
+            assert_eq!(
+                Part::BaseNoExt.apply(value),
+                base_no_ext,
+                "{{/.}} of {value:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn words_are_joined_into_one_command_line() {
+        let split = Template::parse(&list("echo|{}||||wc|-c")).expect("valid");
+        let record = Record { args: list("a b") };
+        assert_eq!(
+            split.render(&record, 1, 1),
+            template("echo {} | wc -c").render(&record, 1, 1)
+        );
+        let spaced = Template::parse(&list("echo|{} x"))
+            .expect("valid")
+            .render(&record, 1, 1);
+        assert_eq!(spaced, Rendered::Exec(list("echo|a b|x")));
+    }
+
+    #[test]
+    fn args_are_appended_only_without_replacement_strings() {
+        assert_eq!(exec("echo", "a|b c"), "echo|a|b c");
+        assert_eq!(exec("echo x", "a"), "echo|x|a");
+        assert_eq!(exec("echo {#}", "a"), "echo|7");
+        assert_eq!(exec("echo {%}", "a"), "echo|3");
+        assert_eq!(exec("echo {2}", "a|b"), "echo|b");
+        assert_eq!(shell("echo $0", "a b"), "echo $0 'a b'");
+        assert_eq!(shell("echo {foo}", "a"), "echo {foo} a");
+    }
+
+    #[test]
+    fn several_values_split_words_like_the_shell() {
+        assert_eq!(exec("echo x{}y", "a|b c"), "echo|xa|b cy");
+        assert_eq!(exec("echo {}{}", "a|b"), "echo|a|ba|b");
+        assert_eq!(exec("echo {.}", "a.1|b.2"), "echo|a|b");
+        assert_eq!(exec("echo {}", "|"), "echo||");
+        assert_eq!(exec("echo {}", ""), "echo");
+        assert_eq!(exec("echo x{3}y {3}", "a"), "echo|xy");
+        assert_eq!(shell("echo {} | cat", "a|b c"), "echo a 'b c' | cat");
+        assert_eq!(shell("echo {3}x | cat", "a"), "echo x | cat");
+        assert_eq!(shell("echo {} | cat", "|"), "echo '' '' | cat");
+    }
+
+    #[test]
+    fn unknown_braces_stay_literal() {
+        assert_eq!(shell("echo { } {}", "v"), "echo { } v");
+        assert_eq!(shell("echo ${HOME} {}", "v"), "echo ${HOME} v");
+        assert_eq!(shell("awk '{print $1}' {}", "v"), "awk '{print $1}' v");
+        assert_eq!(shell("echo {{}} {}} {{}", "v"), "echo {v} v} {v");
+        for literal in "{0} {-0} {-} {=1=} {..} {+/} {1#} {a} {1x} {".split(' ') {
+            let text = format!("echo {literal} {{}}");
+            assert_eq!(shell(&text, "v"), format!("echo {literal} v"), "{literal}");
+        }
+    }
+
+    /// Commands that run directly, one per line.
+    const DIRECT: &str = "echo {}\nsleep 1\n/bin/echo a-b_c.d/e,f:g+h@i%j^k=l\n\
+        echo {} {.} {#} {%}\n{} x\ntrue\nenv A=1 {}";
+
+    /// Commands that need a shell, one per line.
+    const NEED_SHELL: &str = "echo {} | wc -c\necho a; b\necho 'a'\necho \"a\"\necho $HOME\n\
+        echo a&\necho >x\necho <x\necho (x)\necho *\necho ?\necho [a]\necho ~\necho #c\n\
+        echo a\\b\necho `x`\necho !x\necho {a,b}\necho\tx\nA=1 env\nX={} env\ncd {}\n\
+        export X={}\nset -e\nsource f\n. f\n:\nif x\nfor x\nwhile x\ncase x\nexit 1\neval {}\n\
+        exec x\nulimit -n\numask\nread x\nwait\ntrap x\nkill 1";
+
+    #[test]
+    fn exec_or_shell() {
+        for text in DIRECT.lines() {
+            assert!(matches!(render(text, "a"), Rendered::Exec(_)), "{text:?}");
+        }
+        for text in NEED_SHELL.lines().chain(["echo\nx"]) {
+            assert!(matches!(render(text, "a"), Rendered::Shell(_)), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn shell_values_are_quoted_once_each() {
+        let injection = "a; touch /tmp/pwned";
+        assert_eq!(
+            shell("echo {} | cat", injection),
+            "echo 'a; touch /tmp/pwned' | cat"
+        );
+        assert_eq!(shell("echo {} | cat", "it's"), "echo 'it'\\''s' | cat");
+        assert_eq!(shell("echo {} | cat", "|$(x)"), "echo '' '$(x)' | cat");
+        assert_eq!(shell("{} | cat", "a=b"), "'a=b' | cat");
+        assert_eq!(shell("{} | cat", "if"), "'if' | cat");
+        // Like GNU parallel, values are quoted for the top level even inside template quotes.
+        assert_eq!(shell("echo \"{}\"", "a b"), "echo \"'a b'\"");
+    }
+
+    #[test]
+    fn injection_never_runs() {
+        if !have("sh") {
+            return;
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let marker = dir.path().join("pwned");
+        let value = format!(
+            "a; touch {0}; $(touch {0}) `touch {0}` ' \" \\",
+            marker.display()
+        );
+        let script = shell("printf '%s\\n' {} | cat", &value);
+        let out = Command::new("sh")
+            .args(["-c", &script])
+            .output()
+            .expect("run sh");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{value}\n"));
+        assert!(!marker.exists());
+    }
+
+    const TRICKY: &[&str] = &[
+        "",
+        "a",
+        "a b",
+        " lead",
+        "trail ",
+        "it's",
+        "''",
+        "\"",
+        "a\\b",
+        "$HOME",
+        "$(id)",
+        "`id`",
+        "*",
+        "?",
+        "[a]",
+        "~",
+        "~/x",
+        "#c",
+        "a;b",
+        "a|b",
+        "a&b",
+        "a>b",
+        "<",
+        "(x)",
+        "{}",
+        "{a,b}",
+        "a=b",
+        "-n",
+        "--",
+        "é",
+        "tab\tx",
+        "new\nline",
+        "if",
+        "!",
+        "^",
+        "%",
+        "@",
+        ",",
+        ":",
+    ];
+
+    const EXEC_TEMPLATES: &str = "printf %s/\nprintf %s/ {}\nprintf %s/ x{}y {.} {/} {//} {/.}\n\
+        printf %s/ {1} {2}z {3} z{3} {-1} {#}{%}\nprintf %s/ {}{} {1}{2}\n{1} {2}";
+
+    #[test]
+    fn exec_matches_the_shell_parse() {
+        for text in EXEC_TEMPLATES.lines() {
+            let template = template(text);
+            for (i, a) in TRICKY.iter().enumerate() {
+                let b = TRICKY[(i * 7 + 3) % TRICKY.len()];
+                for args in [&[][..], &[*a][..], &[*a, b][..]] {
+                    let script = as_shell(text, args, 12, 4);
+                    let record = Record {
+                        args: args.iter().map(|a| a.to_string()).collect(),
+                    };
+                    let argv = match template.render(&record, 12, 4) {
+                        Rendered::Exec(argv) => argv,
+                        Rendered::Shell(script) if script.is_empty() => Vec::new(),
+                        other => panic!("{other:?}"),
+                    };
+                    assert_eq!(
+                        shlex::split(&script),
+                        Some(argv),
+                        "{text:?} {args:?}: {script}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn exec_matches_a_real_shell() {
+        if !have("sh") || !have("printf") {
+            return;
+        }
+        let text = "printf %s/ x{}y {.} {/} {//} {2} {3}";
+        for (i, a) in TRICKY.iter().enumerate() {
+            let args = [*a, TRICKY[(i + 1) % TRICKY.len()]];
+            let record = Record {
+                args: args.iter().map(|a| a.to_string()).collect(),
+            };
+            let Rendered::Exec(argv) = template(text).render(&record, 1, 1) else {
+                panic!("expected Exec");
+            };
+            let direct = Command::new(&argv[0])
+                .args(&argv[1..])
+                .output()
+                .expect("run printf");
+            let script = as_shell(text, &args, 1, 1);
+            let via_sh = Command::new("sh")
+                .args(["-c", &script])
+                .output()
+                .expect("run sh");
+            assert_eq!(direct.stdout, via_sh.stdout, "{args:?}: {script}");
+        }
+    }
+
+    #[test]
+    fn kernels() {
+        let kernel = |name: &str, args: &str| Rendered::Kernel {
+            name: name.into(),
+            args: list(args),
+        };
+        assert_eq!(template("@sleep {}").kernel_name(), Some("sleep"));
+        assert_eq!(render("@sleep {}", "10"), kernel("sleep", "10"));
+        assert_eq!(render("@noop", "a b|c"), kernel("noop", "a b|c"));
+        assert_eq!(
+            render(" @spin {1}x\t{#} | {3}", "a"),
+            kernel("spin", "ax|7||")
+        );
+        assert_eq!(template("echo @x").kernel_name(), None);
+        for bad in ["@", "@{}", "@a{1}"] {
+            let err = Template::parse(&list(&format!("{bad}|x"))).expect_err(bad);
+            assert_eq!(err, TemplateError::BadKernelName(bad.into()));
+            assert!(err.to_string().contains(&format!("`{bad}`")));
+        }
+    }
+
+    #[test]
+    fn empty_command() {
+        for words in ["", "|", "  |"] {
+            let err = Template::parse(&list(words)).expect_err("empty");
+            assert_eq!(err, TemplateError::Empty);
+            assert!(err.to_string().starts_with("no command given: "));
+        }
+    }
+
+    #[test]
+    fn dry_run_display() {
+        let show = |text: &str, args: &str| Template::display(&render(text, args));
+        assert_eq!(show("echo", "a b|it's||-n"), "echo 'a b' 'it'\\''s' '' -n");
+        assert_eq!(show("echo {} | wc -c", "a b"), "echo 'a b' | wc -c");
+        assert_eq!(show("@sleep {}", "1 0"), "@sleep '1 0'");
+        assert_eq!(show("echo {2}", "a"), "echo");
+        assert_eq!(show("{2}", "a"), "");
+    }
+
+    #[test]
+    fn tag_joins_with_spaces() {
+        assert_eq!(
+            Template::tag(&Record {
+                args: list("a|b c|")
+            }),
+            "a b c "
+        );
+        assert_eq!(Template::tag(&Record::default()), "");
+    }
+
+    /// Runs each rendered command, for comparing with what GNU parallel prints.
+    fn run_all(text: &str, spec: &InputSpec) -> Vec<u8> {
+        let records = open(spec, Box::new(std::io::empty())).expect("open");
+        let mut out = Vec::new();
+        for (i, record) in records.enumerate() {
+            let output = match template(text).render(&record.expect("record"), i as u64 + 1, 1) {
+                Rendered::Exec(argv) => Command::new(&argv[0]).args(&argv[1..]).output(),
+                Rendered::Shell(script) => Command::new("sh").args(["-c", &script]).output(),
+                other => panic!("{other:?}"),
+            };
+            out.extend(output.expect("run").stdout);
+        }
+        out
+    }
+
+    #[test]
+    fn same_output_as_gnu_parallel() {
+        if !have("parallel") {
+            return;
+        }
+        let values = list("sub.dir/foo.jpg|a b|it's||$HOME|x;y|/|a/b/");
+        let templates = "printf %s/\nprintf %s/ {} {.} {/} {//} {/.} {#} {%}\n\
+            printf %s/ x{1}y {2.} {2/} {2//} {2/.} {3} {-1}\n\
+            printf '<%s>' {} | tr a-z A-Z; echo\nprintf %s/ { } {foo} {{}} {1 }";
+        for text in templates.lines() {
+            let sources = vec![
+                (SourceSpec::Args(values.clone()), false),
+                (SourceSpec::Args(list("q.r/s|")), false),
+            ];
+            let got = run_all(
+                text,
+                &InputSpec {
+                    sources,
+                    colsep: None,
+                },
+            );
+            let mut gnu = Command::new("parallel");
+            gnu.args(["--will-cite", "-j1", "-k", text, ":::"])
+                .args(&values);
+            let want = gnu
+                .args([":::", "q.r/s", ""])
+                .output()
+                .expect("run parallel")
+                .stdout;
+            let (got, want) = (
+                String::from_utf8_lossy(&got),
+                String::from_utf8_lossy(&want),
+            );
+            assert_eq!(got, want, "{text:?}");
+        }
     }
 }

@@ -30,6 +30,8 @@ pub enum PoolError {
     Version { worker: u32, theirs: u32, ours: u32 },
     #[error("worker w{worker} presented a wrong token; refusing it")]
     Token { worker: u32 },
+    #[error("TMPDIR `{dir}` is too long for a Unix socket path ({len} bytes with the socket name; the limit is {max}): set TMPDIR to a shorter directory, such as /tmp")]
+    SocketPathTooLong { dir: String, len: usize, max: usize },
     #[error("--start fork needs a single-threaded supervisor, but {threads} threads are running")]
     NotSingleThreaded { threads: usize },
 }

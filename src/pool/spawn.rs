@@ -17,6 +17,43 @@ use troop_worker::protocol::Bootstrap;
 use super::{PoolError, forward};
 use crate::inbox::{Link, Msg};
 
+/// Names another worker program (for installations that keep it elsewhere, and for tests).
+pub const ENV_WORKER_EXE: &str = "TROOP_WORKER_EXE";
+
+/// The longest socket path a Unix socket address holds (`sun_path` less its final NUL).
+const MAX_SOCKET_PATH: usize = 107;
+/// What ipc-channel adds to the temporary directory: `/.tmpXXXXXX/socket`.
+const SOCKET_SUFFIX: usize = "/.tmpXXXXXX/socket".len();
+
+/// Checks that a one-shot socket under `$TMPDIR` would fit a socket address. ipc-channel would
+/// otherwise bind a truncated path: a socket in the wrong place.
+pub fn check_socket_dir() -> Result<(), PoolError> {
+    let dir = std::env::temp_dir();
+    let len = dir.as_os_str().len() + SOCKET_SUFFIX;
+    if len > MAX_SOCKET_PATH {
+        return Err(PoolError::SocketPathTooLong {
+            dir: dir.display().to_string(),
+            len,
+            max: MAX_SOCKET_PATH,
+        });
+    }
+    Ok(())
+}
+
+/// Creates a one-shot server whose socket sits in a directory only this user can enter.
+///
+/// ipc-channel creates that directory with the process's umask, so under umask 000 another user
+/// could connect. The umask is narrowed to 077 for the moment of creation: the directory is 0700
+/// whatever the caller's umask. (Another thread creating a file at that instant would only get
+/// stricter permissions, never looser ones.)
+fn private_server() -> std::io::Result<(IpcOneShotServer<Bootstrap>, String)> {
+    use nix::sys::stat::{Mode, umask};
+    let old = umask(Mode::from_bits_truncate(0o077));
+    let server = IpcOneShotServer::<Bootstrap>::new();
+    umask(old);
+    server
+}
+
 /// Starts workers from the `troop-worker` executable.
 #[derive(Debug)]
 pub struct Spawner {
@@ -28,6 +65,7 @@ impl Spawner {
     pub fn new(exe: Option<PathBuf>) -> Result<Self, PoolError> {
         let exe = match exe {
             Some(p) => p,
+            None if std::env::var_os(ENV_WORKER_EXE).is_some() => PathBuf::from(std::env::var_os(ENV_WORKER_EXE).unwrap_or_default()),
             None => {
                 let me = std::env::current_exe().map_err(|e| PoolError::WorkerExeMissing {
                     path: "troop-worker".into(),
@@ -36,6 +74,7 @@ impl Spawner {
                 me.with_file_name("troop-worker")
             }
         };
+        check_socket_dir()?;
         if !exe.is_file() {
             return Err(PoolError::WorkerExeMissing {
                 path: exe.display().to_string(),
@@ -51,7 +90,7 @@ impl Spawner {
             worker: index + 1,
             reason,
         };
-        let (server, name) = IpcOneShotServer::<Bootstrap>::new().map_err(|e| err(format!("cannot create the bootstrap socket: {e}")))?;
+        let (server, name) = private_server().map_err(|e| err(format!("cannot create the bootstrap socket: {e}")))?;
         let child = Command::new(&self.exe)
             .arg0("troop-worker")
             .arg(format!("[w{}]", index + 1))

@@ -11,22 +11,27 @@ use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStderr, ChildStdout, Command, Stdio};
 use std::sync::atomic::AtomicI32;
-use std::time::Instant;
+use std::os::unix::fs::OpenOptionsExt;
+use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
-use crate::protocol::{Job, Outcome, Stream, Usage, WorkerConfig};
+use crate::protocol::{Captured, Job, Outcome, Stream, Usage, WorkerConfig};
 
 /// The process group of the command a worker process is running now (0 when none), so that the
 /// worker's exit path can kill it. Thread workers do not use it.
 pub static CURRENT_PGID: AtomicI32 = AtomicI32::new(0);
 
+/// The spill directory of this worker's run, once configured: removed by a worker whose
+/// supervisor died, so a crash leaves no output files behind.
+pub static SPILL_DIR: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
 /// What a finished command left behind.
 #[derive(Debug)]
 pub struct Finished {
     pub outcome: Outcome,
-    pub stdout: Vec<u8>,
-    pub stderr: Vec<u8>,
+    pub stdout: Captured,
+    pub stderr: Captured,
     pub usage: Usage,
 }
 
@@ -39,8 +44,15 @@ pub enum Progress<'a> {
     Lines { stream: Stream, bytes: &'a [u8] },
 }
 
-/// Runs `job` (which must be `Exec` or `Shell`) to completion.
-pub fn run(job: &Job, config: &WorkerConfig, on_progress: &mut dyn FnMut(Progress<'_>)) -> Finished {
+/// Runs `job` (which must be `Exec` or `Shell`) to completion, or until `timeout` runs out and
+/// the configured termination sequence ends it.
+pub fn run(
+    id: u64,
+    job: &Job,
+    config: &WorkerConfig,
+    timeout: Option<Duration>,
+    on_progress: &mut dyn FnMut(Progress<'_>),
+) -> Finished {
     let start_unix_us = crate::runtime::unix_now_us();
     let started = Instant::now();
     let mut command = match job {
@@ -61,14 +73,41 @@ pub fn run(job: &Job, config: &WorkerConfig, on_progress: &mut dyn FnMut(Progres
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
+    if config.memory_limit.is_some() || config.nice.is_some() {
+        let (limit, nice) = (config.memory_limit, config.nice);
+        // SAFETY: the closure runs between fork and exec and calls only async-signal-safe
+        // functions (setrlimit, setpriority) on plain values.
+        unsafe {
+            command.pre_exec(move || {
+                if let Some(bytes) = limit {
+                    let rl = libc::rlimit {
+                        rlim_cur: bytes,
+                        rlim_max: bytes,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_AS, &rl) != 0 {
+                        return Err(io::Error::last_os_error());
+                    }
+                }
+                if let Some(n) = nice {
+                    libc::setpriority(libc::PRIO_PROCESS, 0, n);
+                }
+                Ok(())
+            });
+        }
+    }
     let child = match command.spawn() {
         Ok(child) => child,
         Err(err) => return spawn_failed(job, config, &err, start_unix_us, started),
     };
     let pgid = child.id() as i32;
     on_progress(Progress::Started { pgid });
-    let (stdout, stderr, status_usage) = collect(child, config.line_buffer, on_progress);
-    let (outcome, mut usage) = status_usage;
+    let spill = config.spill_dir.as_ref().map(|dir| Spill {
+        dir: dir.clone(),
+        threshold: config.spill_threshold,
+        id,
+    });
+    let deadline = timeout.map(|t| started + t);
+    let (stdout, stderr, (outcome, mut usage)) = collect(child, config, spill, deadline, on_progress);
     usage.start_unix_us = start_unix_us;
     usage.wall_us = started.elapsed().as_micros() as u64;
     Finished {
@@ -77,6 +116,14 @@ pub fn run(job: &Job, config: &WorkerConfig, on_progress: &mut dyn FnMut(Progres
         stderr,
         usage,
     }
+}
+
+/// Where a task's output goes once it outgrows memory.
+#[derive(Debug, Clone)]
+struct Spill {
+    dir: String,
+    threshold: u64,
+    id: u64,
 }
 
 fn spawn_failed(job: &Job, config: &WorkerConfig, err: &io::Error, start_unix_us: u64, started: Instant) -> Finished {
@@ -90,9 +137,9 @@ fn spawn_failed(job: &Job, config: &WorkerConfig, err: &io::Error, start_unix_us
         _ => (126, format!("{program}: cannot run: {err}")),
     };
     Finished {
-        stderr: format!("troop: {message}\n").into_bytes(),
+        stderr: Captured::Bytes(format!("troop: {message}\n").into_bytes()),
         outcome: Outcome::SpawnFailed { code, message },
-        stdout: Vec::new(),
+        stdout: Captured::EMPTY,
         usage: Usage {
             start_unix_us,
             wall_us: started.elapsed().as_micros() as u64,
@@ -102,15 +149,18 @@ fn spawn_failed(job: &Job, config: &WorkerConfig, err: &io::Error, start_unix_us
 }
 
 /// One captured stream: what has been read, and how much of it was already streamed as lines.
+/// Past the spill threshold, everything not streamed moves to a file and later reads go there.
 struct Capture {
     pipe: Option<OwnedFd>,
     buf: Vec<u8>,
     streamed: usize,
     stream: Stream,
+    spill: Option<Spill>,
+    file: Option<(std::fs::File, String, u64)>,
 }
 
 impl Capture {
-    fn new(pipe: Option<OwnedFd>, stream: Stream) -> Self {
+    fn new(pipe: Option<OwnedFd>, stream: Stream, spill: Option<Spill>) -> Self {
         if let Some(fd) = &pipe {
             set_nonblocking(fd);
         }
@@ -119,6 +169,45 @@ impl Capture {
             buf: Vec::new(),
             streamed: 0,
             stream,
+            spill,
+            file: None,
+        }
+    }
+
+    /// Moves buffered bytes to the spill file once they pass the threshold.
+    fn maybe_spill(&mut self) {
+        use std::io::Write;
+        let Some(spill) = &self.spill else { return };
+        if self.file.is_none() {
+            if ((self.buf.len() - self.streamed) as u64) < spill.threshold {
+                return;
+            }
+            let name = match self.stream {
+                Stream::Stdout => "out",
+                Stream::Stderr => "err",
+            };
+            let path = format!("{}/{}-{}.{name}", spill.dir, std::process::id(), spill.id);
+            let opened = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path);
+            match opened {
+                Ok(f) => self.file = Some((f, path, 0)),
+                Err(_) => {
+                    // No room on disk for the spill: keep output in memory instead.
+                    self.spill = None;
+                    return;
+                }
+            }
+        }
+        if let Some((file, _, len)) = &mut self.file {
+            let pending = &self.buf[self.streamed..];
+            if file.write_all(pending).is_ok() {
+                *len += pending.len() as u64;
+            }
+            self.buf.clear();
+            self.streamed = 0;
         }
     }
 
@@ -158,12 +247,18 @@ impl Capture {
     }
 
     /// What was captured and not streamed.
-    fn rest(mut self) -> Vec<u8> {
-        if self.streamed == 0 {
+    fn rest(mut self) -> Captured {
+        if self.file.is_some() {
+            self.maybe_spill();
+        }
+        if let Some((_, path, len)) = self.file {
+            return Captured::File { path, len };
+        }
+        Captured::Bytes(if self.streamed == 0 {
             self.buf
         } else {
             self.buf.split_off(self.streamed)
-        }
+        })
     }
 }
 
@@ -188,13 +283,20 @@ pub fn pidfd_open(pid: i32) -> Option<OwnedFd> {
 
 fn collect(
     mut child: Child,
-    line_buffer: bool,
+    config: &WorkerConfig,
+    spill: Option<Spill>,
+    deadline: Option<Instant>,
     on_progress: &mut dyn FnMut(Progress<'_>),
-) -> (Vec<u8>, Vec<u8>, (Outcome, Usage)) {
+) -> (Captured, Captured, (Outcome, Usage)) {
     let pid = child.id() as i32;
-    let mut out = Capture::new(child.stdout.take().map(ChildStdout::into), Stream::Stdout);
-    let mut err = Capture::new(child.stderr.take().map(ChildStderr::into), Stream::Stderr);
+    let line_buffer = config.line_buffer;
+    let mut out = Capture::new(child.stdout.take().map(ChildStdout::into), Stream::Stdout, spill.clone());
+    let mut err = Capture::new(child.stderr.take().map(ChildStderr::into), Stream::Stderr, spill);
     let pidfd = pidfd_open(pid);
+    // The termination sequence: the next step to take and when.
+    let mut next_step = deadline;
+    let mut steps = config.term_seq.iter();
+    let mut timed_out = false;
     while out.pipe.is_some() || err.pipe.is_some() {
         let mut fds = Vec::with_capacity(3);
         for c in [&out, &err] {
@@ -202,27 +304,48 @@ fn collect(
                 fds.push(PollFd::new(p.as_fd(), PollFlags::POLLIN));
             }
         }
-        let watch_pid = pidfd.is_some();
-        if let (true, Some(p)) = (watch_pid, &pidfd) {
+        if let Some(p) = &pidfd {
             fds.push(PollFd::new(p.as_fd(), PollFlags::POLLIN));
         }
-        match poll(&mut fds, PollTimeout::NONE) {
-            Ok(_) => {}
+        let wait = match next_step {
+            None => PollTimeout::NONE,
+            Some(at) => {
+                let ms = at.saturating_duration_since(Instant::now()).as_millis().min(60_000) as i32;
+                PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
+            }
+        };
+        let ready = match poll(&mut fds, wait) {
+            Ok(n) => n,
             Err(nix::errno::Errno::EINTR) => continue,
             Err(_) => break,
-        }
-        let pid_ready = watch_pid
+        };
+        let pid_ready = pidfd.is_some()
             && fds
                 .last()
                 .and_then(|f| f.revents())
                 .is_some_and(|r| !r.is_empty());
         drop(fds);
+        if ready == 0 && next_step.is_some_and(|at| Instant::now() >= at) {
+            // Overran: take the next step of the termination sequence.
+            timed_out = true;
+            next_step = match steps.next() {
+                Some(step) => {
+                    // SAFETY: killpg has no memory effects.
+                    unsafe { libc::killpg(pid, step.signal) };
+                    Some(Instant::now() + Duration::from_millis(step.wait_ms))
+                }
+                None => None,
+            };
+            continue;
+        }
         out.drain();
         err.drain();
         if line_buffer {
             out.stream_lines(on_progress);
             err.stream_lines(on_progress);
         }
+        out.maybe_spill();
+        err.maybe_spill();
         if pid_ready {
             // The command is gone. Whatever it wrote is in the pipes now; a background process
             // that still holds them open does not keep this task running.
@@ -231,12 +354,23 @@ fn collect(
             break;
         }
     }
-    let status = wait4(pid);
+    let (mut outcome, usage) = wait4(pid);
+    if timed_out {
+        // Nothing the task started may outlive its timeout.
+        // SAFETY: killpg has no memory effects.
+        unsafe { libc::killpg(pid, libc::SIGKILL) };
+        outcome = Outcome::TimedOut {
+            signal: match outcome {
+                Outcome::Signaled(sig) => Some(sig),
+                _ => None,
+            },
+        };
+    }
     if line_buffer {
         out.stream_lines(on_progress);
         err.stream_lines(on_progress);
     }
-    (out.rest(), err.rest(), status)
+    (out.rest(), err.rest(), (outcome, usage))
 }
 
 /// Reaps `pid` and returns how it ended and what it used.
@@ -276,48 +410,63 @@ fn wait4(pid: i32) -> (Outcome, Usage) {
 mod tests {
     use super::*;
 
+    fn bytes(b: &[u8]) -> Captured {
+        Captured::Bytes(b.to_vec())
+    }
+
+    fn run_with(script: &str, config: &WorkerConfig, timeout: Option<Duration>) -> (Finished, i32) {
+        let mut pgid = 0;
+        let f = run(1, &Job::Shell(script.into()), config, timeout, &mut |p| {
+            if let Progress::Started { pgid: g } = p {
+                pgid = g
+            }
+        });
+        (f, pgid)
+    }
+
     fn shell(script: &str) -> Finished {
-        run(&Job::Shell(script.into()), &WorkerConfig::default(), &mut |_| {})
+        run_with(script, &WorkerConfig::default(), None).0
+    }
+
+    fn alive(pid: i32) -> bool {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Ok(stat) => !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
+            Err(_) => false,
+        }
     }
 
     #[test]
     fn captures_both_streams_and_status() {
         let f = shell("echo out; echo err >&2; exit 3");
-        assert_eq!(f.stdout, b"out\n");
-        assert_eq!(f.stderr, b"err\n");
+        assert_eq!(f.stdout, bytes(b"out\n"));
+        assert_eq!(f.stderr, bytes(b"err\n"));
         assert_eq!(f.outcome, Outcome::Exited(3));
     }
 
     #[test]
     fn reports_the_killing_signal() {
-        let f = shell("kill -9 $$");
-        assert_eq!(f.outcome, Outcome::Signaled(9));
+        assert_eq!(shell("kill -9 $$").outcome, Outcome::Signaled(9));
     }
 
     #[test]
     fn a_missing_program_is_127() {
         let f = run(
+            1,
             &Job::Exec(vec!["/nonexistent/troop-test".into()]),
             &WorkerConfig::default(),
+            None,
             &mut |_| {},
         );
         assert_eq!(f.outcome.exit_value(), 127);
-        assert!(String::from_utf8_lossy(&f.stderr).contains("command not found"));
+        let Captured::Bytes(err) = &f.stderr else { panic!("spilled") };
+        assert!(String::from_utf8_lossy(err).contains("command not found"));
     }
 
     #[test]
     fn runs_in_its_own_process_group() {
-        let mut pgid = 0;
-        let f = run(
-            &Job::Shell("ps -o pgid= -p $$".into()),
-            &WorkerConfig::default(),
-            &mut |p| {
-                if let Progress::Started { pgid: g } = p {
-                    pgid = g
-                }
-            },
-        );
-        let reported: i32 = String::from_utf8_lossy(&f.stdout).trim().parse().unwrap();
+        let (f, pgid) = run_with("ps -o pgid= -p $$", &WorkerConfig::default(), None);
+        let Captured::Bytes(out) = &f.stdout else { panic!("spilled") };
+        let reported: i32 = String::from_utf8_lossy(out).trim().parse().unwrap();
         assert_eq!(reported, pgid);
         assert_ne!(pgid, nix::unistd::getpgrp().as_raw());
     }
@@ -325,20 +474,75 @@ mod tests {
     #[test]
     fn a_background_grandchild_does_not_hold_the_task() {
         let t = Instant::now();
-        let mut pgid = 0;
-        let f = run(
-            &Job::Shell("sleep 5 & echo started".into()),
-            &WorkerConfig::default(),
-            &mut |p| {
-                if let Progress::Started { pgid: g } = p {
-                    pgid = g
-                }
-            },
-        );
-        assert_eq!(f.stdout, b"started\n");
+        let (f, pgid) = run_with("sleep 5 & echo started", &WorkerConfig::default(), None);
+        assert_eq!(f.stdout, bytes(b"started\n"));
         assert!(t.elapsed().as_secs() < 4, "waited for the grandchild");
         // The grandchild is still in the task's group: clean it up through the group.
         nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid), nix::sys::signal::SIGKILL).unwrap();
+    }
+
+    #[test]
+    fn a_timeout_runs_the_term_sequence_and_kills_grandchildren() {
+        let (f, pgid) = run_with(
+            "sleep 100 & echo $! ; sleep 100",
+            &WorkerConfig::default(),
+            Some(Duration::from_millis(300)),
+        );
+        assert_eq!(f.outcome, Outcome::TimedOut { signal: Some(libc::SIGTERM) });
+        let Captured::Bytes(out) = &f.stdout else { panic!("spilled") };
+        let grandchild: i32 = String::from_utf8_lossy(out).trim().parse().unwrap();
+        let t = Instant::now();
+        while alive(grandchild) && t.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(!alive(grandchild), "the background sleep survived the timeout");
+        assert!(!alive(pgid));
+    }
+
+    #[test]
+    fn a_task_that_ignores_term_is_killed() {
+        let config = WorkerConfig {
+            term_seq: vec![
+                crate::protocol::TermStep {
+                    signal: libc::SIGTERM,
+                    wait_ms: 50,
+                },
+                crate::protocol::TermStep {
+                    signal: libc::SIGKILL,
+                    wait_ms: 25,
+                },
+            ],
+            ..WorkerConfig::default()
+        };
+        let (f, _) = run_with("trap '' TERM; sleep 100", &config, Some(Duration::from_millis(100)));
+        assert_eq!(f.outcome, Outcome::TimedOut { signal: Some(libc::SIGKILL) });
+    }
+
+    #[test]
+    fn big_output_spills_to_a_file_and_small_output_does_not() {
+        let dir = std::env::temp_dir().join(format!("troop-exec-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = WorkerConfig {
+            spill_dir: Some(dir.to_string_lossy().into_owned()),
+            spill_threshold: 64 * 1024,
+            ..WorkerConfig::default()
+        };
+        let (f, _) = run_with("head -c 1000000 /dev/zero; echo small >&2", &config, None);
+        let Captured::File { path, len } = &f.stdout else { panic!("not spilled: {:?}", f.stdout.len()) };
+        assert_eq!(*len, 1_000_000);
+        assert_eq!(std::fs::metadata(path).unwrap().len(), 1_000_000);
+        assert_eq!(f.stderr, bytes(b"small\n"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_memory_limit_applies_to_the_command() {
+        let config = WorkerConfig {
+            memory_limit: Some(64 << 20),
+            ..WorkerConfig::default()
+        };
+        let f = run_with("ulimit -v", &config, None).0;
+        assert_eq!(f.stdout, bytes(b"65536\n"));
     }
 
     #[test]
@@ -348,16 +552,12 @@ mod tests {
             line_buffer: true,
             ..WorkerConfig::default()
         };
-        let f = run(
-            &Job::Shell("printf 'a\\nb\\nc'".into()),
-            &config,
-            &mut |p| {
-                if let Progress::Lines { bytes, .. } = p {
-                    lines.push(bytes.to_vec())
-                }
-            },
-        );
+        let f = run(1, &Job::Shell("printf 'a\\nb\\nc'".into()), &config, None, &mut |p| {
+            if let Progress::Lines { bytes, .. } = p {
+                lines.push(bytes.to_vec())
+            }
+        });
         assert_eq!(lines.concat(), b"a\nb\n");
-        assert_eq!(f.stdout, b"c");
+        assert_eq!(f.stdout, bytes(b"c"));
     }
 }

@@ -3,8 +3,9 @@
 //!
 //! A command whose first word is `@name` names a kernel. Each kernel writes its result (if it has
 //! one) to the task's standard output, so a kernel task looks like any other task to the rest of
-//! troop. Long computations call [`Host::checkpoint`] regularly and wrap blocking waits in
-//! [`Host::blocking`], which is how an execution mode can interleave or lock them.
+//! troop. Long computations call [`Host::checkpoint`] regularly and block only through
+//! [`Host::sleep`]: that is how an execution mode interleaves or locks them, and how a timeout
+//! stops them (the host answers [`Flow::Stop`]).
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -44,20 +45,67 @@ pub enum KernelError {
     },
 }
 
+/// Whether a kernel may go on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    /// Stop now: the task overran its timeout.
+    Stop,
+}
+
+/// A kernel stopped before its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[error("stopped before the end")]
+pub struct Stopped;
+
 /// What a kernel needs from the mode it runs in.
 pub trait Host {
     /// Called often during computation; a mode with a global lock may hand it over here.
-    fn checkpoint(&mut self) {}
-    /// Runs a blocking wait; a mode with a global lock releases it around `wait`.
-    fn blocking(&mut self, wait: &mut dyn FnMut()) {
-        wait()
+    fn checkpoint(&mut self) -> Flow {
+        Flow::Continue
+    }
+    /// Blocks for `duration`, the way I/O does; a mode with a global lock releases it meanwhile.
+    fn sleep(&mut self, duration: Duration) -> Flow {
+        std::thread::sleep(duration);
+        Flow::Continue
     }
 }
 
-/// The host of a kernel that runs on its own: no lock, no interleaving.
+/// The host of a kernel that runs on its own: no lock, no interleaving, no deadline.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct FreeHost;
 impl Host for FreeHost {}
+
+/// Wraps another host and stops the kernel at a deadline.
+#[derive(Debug)]
+pub struct DeadlineHost<'a> {
+    pub inner: &'a mut dyn Host,
+    pub deadline: Instant,
+}
+
+impl Host for DeadlineHost<'_> {
+    fn checkpoint(&mut self) -> Flow {
+        if Instant::now() >= self.deadline {
+            return Flow::Stop;
+        }
+        self.inner.checkpoint()
+    }
+
+    fn sleep(&mut self, duration: Duration) -> Flow {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if duration <= left {
+            return self.inner.sleep(duration);
+        }
+        let _ = self.inner.sleep(left);
+        Flow::Stop
+    }
+}
+
+impl std::fmt::Debug for dyn Host + '_ {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Host")
+    }
+}
 
 impl Kernel {
     /// Tells whether `name` is a known kernel, without arguments.
@@ -110,11 +158,12 @@ impl Kernel {
         matches!(self, Kernel::Primes(_) | Kernel::Spin(_) | Kernel::Hash(_))
     }
 
-    /// Runs the kernel and appends its result to `out`.
-    pub fn run(&self, host: &mut dyn Host, out: &mut Vec<u8>) {
+    /// Runs the kernel and appends its result to `out`, unless the host stops it first.
+    pub fn run(&self, host: &mut dyn Host, out: &mut Vec<u8>) -> Result<(), Stopped> {
+        let go = |flow: Flow| if flow == Flow::Stop { Err(Stopped) } else { Ok(()) };
         match *self {
             Kernel::Primes(n) => {
-                let count = count_primes(n, host);
+                let count = count_primes(n, host)?;
                 out.extend_from_slice(format!("{count}\n").as_bytes());
             }
             Kernel::Spin(ms) => {
@@ -124,19 +173,18 @@ impl Kernel {
                     for i in 0..2_000u64 {
                         x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(i));
                     }
-                    host.checkpoint();
+                    go(host.checkpoint())?;
                 }
             }
-            Kernel::Sleep(ms) => {
-                host.blocking(&mut || std::thread::sleep(Duration::from_millis(ms)));
-            }
+            Kernel::Sleep(ms) => go(host.sleep(Duration::from_millis(ms)))?,
             Kernel::Hash(mib) => {
-                let digest = hash_generated(mib, host);
+                let digest = hash_generated(mib, host)?;
                 out.extend_from_slice(digest.as_bytes());
                 out.push(b'\n');
             }
             Kernel::Noop => {}
         }
+        Ok(())
     }
 }
 
@@ -154,7 +202,7 @@ impl fmt::Display for Kernel {
 
 /// Counts the primes below `limit` by trial division, the same algorithm as the reference
 /// benchmarks' C and Python versions.
-pub fn count_primes(limit: u64, host: &mut dyn Host) -> u64 {
+pub fn count_primes(limit: u64, host: &mut dyn Host) -> Result<u64, Stopped> {
     let mut count = 0;
     for n in 2..limit {
         let mut prime = true;
@@ -167,15 +215,15 @@ pub fn count_primes(limit: u64, host: &mut dyn Host) -> u64 {
             d += 1;
         }
         count += u64::from(prime);
-        if n % 1024 == 0 {
-            host.checkpoint();
+        if n % 1024 == 0 && host.checkpoint() == Flow::Stop {
+            return Err(Stopped);
         }
     }
-    count
+    Ok(count)
 }
 
 /// SHA-256 over `mib` MiB of a fixed pseudo-random pattern, as lowercase hex.
-fn hash_generated(mib: u64, host: &mut dyn Host) -> String {
+fn hash_generated(mib: u64, host: &mut dyn Host) -> Result<String, Stopped> {
     let mut block = vec![0u8; 1 << 16];
     let mut state = 0x9E37_79B9_7F4A_7C15u64;
     for chunk in block.chunks_mut(8) {
@@ -187,13 +235,11 @@ fn hash_generated(mib: u64, host: &mut dyn Host) -> String {
     let mut hasher = Sha256::new();
     for _ in 0..mib * 16 {
         hasher.update(&block);
-        host.checkpoint();
+        if host.checkpoint() == Flow::Stop {
+            return Err(Stopped);
+        }
     }
-    hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
 #[cfg(test)]
@@ -202,7 +248,7 @@ mod tests {
 
     fn run(k: Kernel) -> String {
         let mut out = Vec::new();
-        k.run(&mut FreeHost, &mut out);
+        k.run(&mut FreeHost, &mut out).unwrap();
         String::from_utf8(out).unwrap()
     }
 
@@ -240,13 +286,29 @@ mod tests {
     fn sleep_goes_through_the_host() {
         struct Counting(u32);
         impl Host for Counting {
-            fn blocking(&mut self, wait: &mut dyn FnMut()) {
+            fn sleep(&mut self, _: Duration) -> Flow {
                 self.0 += 1;
-                wait()
+                Flow::Continue
             }
         }
         let mut host = Counting(0);
-        Kernel::Sleep(1).run(&mut host, &mut Vec::new());
+        Kernel::Sleep(60_000).run(&mut host, &mut Vec::new()).unwrap();
         assert_eq!(host.0, 1);
+    }
+
+    #[test]
+    fn a_deadline_stops_every_long_kernel() {
+        for k in [Kernel::Primes(u64::MAX), Kernel::Spin(60_000), Kernel::Sleep(60_000), Kernel::Hash(1 << 20)] {
+            let t = Instant::now();
+            let mut free = FreeHost;
+            let mut host = DeadlineHost {
+                inner: &mut free,
+                deadline: Instant::now() + Duration::from_millis(50),
+            };
+            let mut out = Vec::new();
+            assert_eq!(k.run(&mut host, &mut out), Err(Stopped), "{k}");
+            assert!(out.is_empty(), "{k} printed a partial result");
+            assert!(t.elapsed() < Duration::from_secs(5), "{k} did not stop");
+        }
     }
 }

@@ -144,6 +144,12 @@ pub fn become_worker(index: u32, parent: i32) -> Result<(), String> {
                     // SAFETY: killpg has no memory effects.
                     unsafe { libc::killpg(pgid, libc::SIGKILL) };
                 }
+                if nix::unistd::getppid().as_raw() != parent
+                    && let Some(dir) = crate::exec::SPILL_DIR.get()
+                {
+                    // The supervisor is gone: nobody will read or remove its spilled output.
+                    let _ = std::fs::remove_dir_all(dir);
+                }
                 std::process::exit(128 + sig);
             }
         })

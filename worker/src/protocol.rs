@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use crate::kernel::Kernel;
 
 /// Bumped on every change to any message in this module.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The first message from a worker.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,6 +54,34 @@ pub struct WorkerConfig {
     pub line_buffer: bool,
     /// Report a batch's finished tasks early once this many microseconds of work piled up.
     pub flush_after_us: u64,
+    /// How a command that overran its timeout is stopped: signal, then wait, in order.
+    pub term_seq: Vec<TermStep>,
+    /// Where output beyond `spill_threshold` bytes is written (a private directory), if anywhere.
+    pub spill_dir: Option<String>,
+    /// A task's output is kept in memory up to this many bytes per stream.
+    pub spill_threshold: u64,
+    /// RLIMIT_AS for each command, in bytes.
+    pub memory_limit: Option<u64>,
+    /// Niceness for each command (and for the worker's own kernels).
+    pub nice: Option<i32>,
+}
+
+/// One step of a termination sequence: send `signal`, then wait up to `wait_ms` for the end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TermStep {
+    pub signal: i32,
+    pub wait_ms: u64,
+}
+
+/// GNU parallel's default `--term-seq`: TERM,200,TERM,100,TERM,50,KILL,25.
+pub fn default_term_seq() -> Vec<TermStep> {
+    let step = |signal, wait_ms| TermStep { signal, wait_ms };
+    vec![
+        step(libc::SIGTERM, 200),
+        step(libc::SIGTERM, 100),
+        step(libc::SIGTERM, 50),
+        step(libc::SIGKILL, 25),
+    ]
 }
 
 impl Default for WorkerConfig {
@@ -62,6 +90,11 @@ impl Default for WorkerConfig {
             shell: "/bin/sh".into(),
             line_buffer: false,
             flush_after_us: 2_000,
+            term_seq: default_term_seq(),
+            spill_dir: None,
+            spill_threshold: 1 << 20,
+            memory_limit: None,
+            nice: None,
         }
     }
 }
@@ -83,6 +116,8 @@ pub struct TaskSpec {
     /// The task's sequence number (`{#}`), unique within a run.
     pub id: u64,
     pub job: Job,
+    /// Stop the task after this many milliseconds.
+    pub timeout_ms: Option<u64>,
 }
 
 /// Messages from the supervisor to a worker.
@@ -116,6 +151,9 @@ pub enum Outcome {
     BadKernelArgs(String),
     /// The worker that ran the task died; the signal that killed it, if any.
     WorkerLost { signal: Option<i32> },
+    /// The task overran its timeout and was stopped; the signal that ended it, if one did (a
+    /// kernel stops at its next checkpoint, with no signal).
+    TimedOut { signal: Option<i32> },
 }
 
 impl Outcome {
@@ -129,7 +167,7 @@ impl Outcome {
     pub fn exit_value(&self) -> i32 {
         match self {
             Outcome::Exited(code) => *code,
-            Outcome::Signaled(_) | Outcome::WorkerLost { .. } => -1,
+            Outcome::Signaled(_) | Outcome::WorkerLost { .. } | Outcome::TimedOut { .. } => -1,
             Outcome::SpawnFailed { code, .. } => *code,
             Outcome::BadKernelArgs(_) => 2,
         }
@@ -139,7 +177,7 @@ impl Outcome {
     pub fn signal(&self) -> i32 {
         match self {
             Outcome::Signaled(sig) => *sig,
-            Outcome::WorkerLost { signal } => signal.unwrap_or(0),
+            Outcome::WorkerLost { signal } | Outcome::TimedOut { signal } => signal.unwrap_or(0),
             _ => 0,
         }
     }
@@ -160,15 +198,49 @@ pub struct Usage {
     pub max_rss_kib: u64,
 }
 
+/// A task's captured output on one stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Captured {
+    /// Small output, carried in the message.
+    Bytes(Vec<u8>),
+    /// Output that outgrew memory, in a file of the spill directory. The receiver opens it,
+    /// removes its name at once, and copies it out.
+    File { path: String, len: u64 },
+}
+
+impl Captured {
+    /// No output.
+    pub const EMPTY: Captured = Captured::Bytes(Vec::new());
+
+    /// The number of bytes captured.
+    pub fn len(&self) -> u64 {
+        match self {
+            Captured::Bytes(b) => b.len() as u64,
+            Captured::File { len, .. } => *len,
+        }
+    }
+
+    /// True when nothing was captured.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl From<Vec<u8>> for Captured {
+    fn from(bytes: Vec<u8>) -> Self {
+        Captured::Bytes(bytes)
+    }
+}
+
 /// The result of one task.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskReport {
     pub id: u64,
     pub outcome: Outcome,
     /// Captured standard output (what was not already streamed).
-    pub stdout: Vec<u8>,
+    pub stdout: Captured,
     /// Captured standard error (what was not already streamed).
-    pub stderr: Vec<u8>,
+    pub stderr: Captured,
     pub usage: Usage,
 }
 
@@ -177,7 +249,8 @@ pub struct TaskReport {
 pub enum FromWorker {
     /// The first message of a forked worker (a spawned one sends its hello in [`Bootstrap`]).
     Hello(Hello),
-    /// A command started; `pgid` is its process group, for signals and clean-up.
+    /// A task started. For a command, `pgid` is its process group, for signals and clean-up; a
+    /// kernel has none (0), and reports its start only when it has a timeout.
     Started { id: u64, pgid: i32 },
     /// Complete lines a running task wrote (line-buffered mode only).
     Output {
@@ -230,9 +303,10 @@ mod tests {
         let msg = ToWorker::Run(vec![TaskSpec {
             id: 7,
             job: Job::Kernel(Kernel::Noop),
+            timeout_ms: None,
         }]);
         let bytes = postcard::to_stdvec(&msg).unwrap();
-        assert!(bytes.len() <= 6, "{} bytes: {:?}", bytes.len(), bytes);
+        assert!(bytes.len() <= 7, "{} bytes: {:?}", bytes.len(), bytes);
     }
 
     #[test]

@@ -3,11 +3,11 @@
 //! The loop is the same wherever it runs: in a worker process over IPC, or on a thread of the
 //! supervisor over in-process channels. Only the [`Transport`] and the kernel [`Host`] differ.
 
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::exec::{self, Progress};
-use crate::kernel::{FreeHost, Host};
-use crate::protocol::{FromWorker, Job, Outcome, TaskReport, TaskSpec, ToWorker, Usage, WorkerConfig};
+use crate::kernel::{DeadlineHost, FreeHost, Host};
+use crate::protocol::{Captured, FromWorker, Job, Outcome, TaskReport, TaskSpec, ToWorker, Usage, WorkerConfig};
 use crate::transport::{Transport, TransportError};
 
 /// Microseconds since the Unix epoch.
@@ -22,7 +22,17 @@ pub fn serve<T: Transport>(transport: &mut T, host: &mut dyn Host) -> Result<(),
     let mut config = WorkerConfig::default();
     loop {
         match transport.recv()? {
-            ToWorker::Configure(c) => config = c,
+            ToWorker::Configure(c) => {
+                if let Some(n) = c.nice {
+                    // On Linux this sets the calling thread's niceness: the worker's own kernels.
+                    // SAFETY: setpriority has no memory effects.
+                    unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, n) };
+                }
+                if let Some(dir) = &c.spill_dir {
+                    let _ = exec::SPILL_DIR.set(dir.clone());
+                }
+                config = c
+            }
             ToWorker::Run(batch) => run_batch(transport, host, &config, batch)?,
             ToWorker::Shutdown => return Ok(()),
         }
@@ -74,6 +84,7 @@ pub fn execute(
     notify: &mut dyn FnMut(FromWorker),
 ) -> TaskReport {
     let id = task.id;
+    let timeout = task.timeout_ms.map(Duration::from_millis);
     match &task.job {
         Job::Kernel(kernel) => {
             let mut stdout = Vec::new();
@@ -82,14 +93,28 @@ pub fn execute(
             let start_unix_us = if measure { unix_now_us() } else { 0 };
             let cpu0 = if measure { thread_cpu() } else { (0, 0) };
             let started = Instant::now();
-            kernel.run(host, &mut stdout);
+            let result = match timeout {
+                None => kernel.run(host, &mut stdout),
+                Some(t) => {
+                    notify(FromWorker::Started { id, pgid: 0 });
+                    let mut bounded = DeadlineHost {
+                        inner: host,
+                        deadline: started + t,
+                    };
+                    kernel.run(&mut bounded, &mut stdout)
+                }
+            };
             let wall_us = started.elapsed().as_micros() as u64;
             let cpu1 = if measure { thread_cpu() } else { (0, 0) };
+            let outcome = match result {
+                Ok(()) => Outcome::Exited(0),
+                Err(_) => Outcome::TimedOut { signal: None },
+            };
             TaskReport {
                 id,
-                outcome: Outcome::Exited(0),
-                stdout,
-                stderr: Vec::new(),
+                outcome,
+                stdout: Captured::Bytes(stdout),
+                stderr: Captured::EMPTY,
                 usage: Usage {
                     start_unix_us,
                     wall_us,
@@ -100,7 +125,7 @@ pub fn execute(
             }
         }
         job => {
-            let finished = exec::run(job, config, &mut |progress| match progress {
+            let finished = exec::run(id, job, config, timeout, &mut |progress| match progress {
                 Progress::Started { pgid } => {
                     exec::CURRENT_PGID.store(pgid, std::sync::atomic::Ordering::SeqCst);
                     notify(FromWorker::Started { id, pgid })

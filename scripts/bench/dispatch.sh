@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Dispatch rate of trivial jobs: `seq N | TOOL -j2 /usr/bin/true` through troop (process and thread mode),
+# xargs -P2 -n1, GNU parallel -j2 and rust-parallel -j2, plus the posix_spawn+waitpid floor
+# (src/spawnbench.c, 2 spawners, N spawns in total). All variants interleaved in each rep, order rotated.
+# Usage: scripts/bench/dispatch.sh [--n 5000] [--reps 5] [--j 2]
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+ensure_parallel
+ensure_rust_parallel
+build_troop
+compile_c spawnbench
+header "dispatch.sh $*"
+echo "# versions: $(xargs --version | head -1); $(parallel --will-cite --version 2>/dev/null | head -1 || true); $(rust-parallel --version 2>/dev/null || true)"
+python3 "$BENCH/dispatch_driver.py" --troop "$TROOP" --spawnbench "$WORKDIR/spawnbench" "$@"
+footer

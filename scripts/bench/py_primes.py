@@ -1,0 +1,32 @@
+#!/usr/bin/env python3
+"""TASKS x count_primes(LIMIT) on concurrent.futures.ProcessPoolExecutor(WORKERS).
+Usage: python3 py_primes.py WORKERS TASKS LIMIT [start-method]
+Same trial-division algorithm as troop's @primes kernel and src/primes.c."""
+import concurrent.futures as cf, multiprocessing as mp, sys
+
+
+def count_primes(limit):
+    c = 0
+    for n in range(2, limit):
+        d = 2
+        p = True
+        while d * d <= n:
+            if n % d == 0:
+                p = False
+                break
+            d += 1
+        if p:
+            c += 1
+    return c
+
+
+def main():
+    workers, tasks, limit = (int(x) for x in sys.argv[1:4])
+    ctx = mp.get_context(sys.argv[4]) if len(sys.argv) > 4 else None
+    with cf.ProcessPoolExecutor(workers, mp_context=ctx) as ex:
+        for r in ex.map(count_primes, [limit] * tasks):
+            print(r)
+
+
+if __name__ == "__main__":
+    main()

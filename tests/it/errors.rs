@@ -1,0 +1,157 @@
+//! Command lines troop cannot run: each fails with a message that names the problem, on stderr,
+//! with nothing on stdout.
+
+use crate::util::{Ran, temp_dir, troop, troop_in};
+
+#[track_caller]
+fn assert_usage_error(ran: &Ran, needles: &[&str]) {
+    assert_eq!(
+        ran.code,
+        Some(255),
+        "expected exit 255; stderr: {}",
+        ran.stderr
+    );
+    assert_eq!(ran.stdout, "", "nothing may be printed on stdout");
+    for needle in needles {
+        assert!(
+            ran.stderr.contains(needle),
+            "stderr does not mention {needle:?}: {:?}",
+            ran.stderr
+        );
+    }
+}
+
+#[test]
+fn unknown_option() {
+    let ran = troop(&["run", "--frobnicate", "echo", ":::", "a"], "");
+    assert_usage_error(&ran, &["--frobnicate"]);
+}
+
+#[test]
+fn unknown_subcommand() {
+    let ran = troop(&["sprint", "echo"], "");
+    assert_eq!(ran.stdout, "");
+    assert_ne!(ran.code, Some(0));
+    assert!(ran.stderr.contains("sprint"), "{:?}", ran.stderr);
+}
+
+#[test]
+fn missing_four_colon_file() {
+    let dir = temp_dir();
+    let ran = troop_in(
+        Some(dir.path()),
+        &["run", "echo", "::::", "no-such-file.txt"],
+        "",
+    );
+    assert_usage_error(&ran, &["no-such-file.txt"]);
+}
+
+#[test]
+fn missing_arg_file() {
+    let dir = temp_dir();
+    let ran = troop_in(Some(dir.path()), &["run", "-a", "absent.list", "echo"], "");
+    assert_usage_error(&ran, &["absent.list"]);
+}
+
+#[test]
+fn missing_file_runs_no_task() {
+    let dir = temp_dir();
+    let ran = troop_in(
+        Some(dir.path()),
+        &["run", "touch {}", ":::", "made", "::::", "no-such-file.txt"],
+        "",
+    );
+    assert_usage_error(&ran, &["no-such-file.txt"]);
+    assert!(
+        !dir.path().join("made").exists(),
+        "a task ran although the input was bad"
+    );
+}
+
+#[test]
+fn unknown_kernel() {
+    let ran = troop(&["run", "@frobnicate", "{}", ":::", "1"], "");
+    assert_usage_error(
+        &ran,
+        &[
+            "@frobnicate",
+            "@primes",
+            "@spin",
+            "@sleep",
+            "@hash",
+            "@noop",
+        ],
+    );
+}
+
+#[test]
+fn bad_jobs_value() {
+    for bad in ["garbage", "1.5x", "%", ""] {
+        let ran = troop(&["run", "-j", bad, "echo", ":::", "a"], "");
+        let quoted = [format!("`{bad}`"), format!("'{bad}'"), format!("\"{bad}\"")];
+        assert_usage_error(&ran, &[]);
+        assert!(
+            quoted.iter().any(|q| ran.stderr.contains(q.as_str())),
+            "-j {bad:?}: the message does not quote the value: {:?}",
+            ran.stderr
+        );
+    }
+}
+
+#[test]
+fn bad_chunksize_value() {
+    let ran = troop(&["run", "--chunksize", "lots", "echo", ":::", "a"], "");
+    assert_usage_error(&ran, &["lots"]);
+}
+
+#[test]
+fn bad_colsep_regex() {
+    let ran = troop(&["run", "--colsep", "(", "echo", ":::", "a"], "");
+    assert_usage_error(&ran, &["("]);
+}
+
+#[test]
+fn empty_command() {
+    let ran = troop(&["run", ":::", "a"], "");
+    assert_usage_error(&ran, &["command"]);
+}
+
+#[test]
+fn blank_command() {
+    let ran = troop(&["run", " ", ":::", "a"], "");
+    assert_usage_error(&ran, &["command"]);
+}
+
+#[test]
+fn run_without_arguments() {
+    let ran = troop(&["run"], "a\n");
+    assert_usage_error(&ran, &["command"]);
+}
+
+#[test]
+fn link_without_a_source_before_it() {
+    let ran = troop(&["run", "echo", ":::+", "a"], "");
+    assert_usage_error(&ran, &[":::+"]);
+}
+
+#[test]
+fn four_colons_without_a_file() {
+    let ran = troop(&["run", "echo", "::::"], "");
+    assert_usage_error(&ran, &["::::"]);
+}
+
+#[test]
+fn missing_worker_program_is_reported() {
+    // A copy of troop without troop-worker next to it cannot spawn workers.
+    let dir = temp_dir();
+    let copy = dir.path().join("troop");
+    std::fs::copy(crate::util::TROOP, &copy).expect("copy troop");
+    let ran = crate::util::Ran::from(
+        std::process::Command::new(&copy)
+            .args(["run", "echo", ":::", "a"])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run the copy"),
+    );
+    assert_usage_error(&ran, &["troop-worker"]);
+}

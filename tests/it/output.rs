@@ -1,0 +1,224 @@
+//! Output: grouped per task unless --line-buffer, --tag prefixes, --dry-run runs nothing.
+
+use crate::util::{check_like_parallel, temp_dir, troop, troop_in};
+
+/// Each task prints three lines with pauses, so two tasks running at once would interleave their
+/// lines if output were not grouped.
+const SLOW_PRINTER: &str = "for i in 1 2 3; do echo {}$i; sleep 0.1; done";
+
+#[test]
+fn grouped_output_never_interleaves() {
+    for mode in ["process", "thread"] {
+        let ran = troop(
+            &["run", "-j2", "--mode", mode, SLOW_PRINTER, ":::", "a", "b"],
+            "",
+        );
+        ran.assert_code(0);
+        let lines = ran.lines();
+        let a_first = ["a1", "a2", "a3", "b1", "b2", "b3"];
+        let b_first = ["b1", "b2", "b3", "a1", "a2", "a3"];
+        assert!(
+            lines == a_first || lines == b_first,
+            "{mode}: the tasks' output interleaved: {lines:?}"
+        );
+    }
+}
+
+#[test]
+fn grouped_output_keeps_stdout_and_stderr_of_a_task_together() {
+    let ran = troop(
+        &[
+            "run",
+            "-j2",
+            "-k",
+            "echo out{}; sleep 0.1; echo err{} >&2",
+            ":::",
+            "a",
+            "b",
+        ],
+        "",
+    );
+    ran.assert_code(0);
+    assert_eq!(ran.stdout, "outa\noutb\n");
+    assert_eq!(ran.stderr, "erra\nerrb\n");
+}
+
+#[test]
+fn line_buffer_prints_every_line() {
+    for mode in ["process", "thread"] {
+        let ran = troop(
+            &[
+                "run",
+                "-j2",
+                "--line-buffer",
+                "--mode",
+                mode,
+                SLOW_PRINTER,
+                ":::",
+                "a",
+                "b",
+            ],
+            "",
+        );
+        ran.assert_code(0);
+        let lines = ran.lines();
+        let mut sorted = lines.clone();
+        sorted.sort();
+        assert_eq!(sorted, ["a1", "a2", "a3", "b1", "b2", "b3"], "{mode}");
+        for task in ["a", "b"] {
+            let own: Vec<&str> = lines
+                .iter()
+                .copied()
+                .filter(|l| l.starts_with(task))
+                .collect();
+            assert_eq!(
+                own,
+                [format!("{task}1"), format!("{task}2"), format!("{task}3")],
+                "{mode}"
+            );
+        }
+    }
+}
+
+#[test]
+fn line_buffer_with_keep_order_prints_in_input_order() {
+    let ran = troop(
+        &[
+            "run",
+            "-j2",
+            "-k",
+            "--lb",
+            SLOW_PRINTER,
+            ":::",
+            "a",
+            "b",
+            "c",
+        ],
+        "",
+    );
+    ran.assert_ok_with("a1\na2\na3\nb1\nb2\nb3\nc1\nc2\nc3\n");
+}
+
+#[test]
+fn line_buffer_keeps_a_last_line_without_newline() {
+    let ran = troop(
+        &[
+            "run",
+            "-k",
+            "--line-buffer",
+            "printf 'x{}\\ny{}'",
+            ":::",
+            "1",
+            "2",
+        ],
+        "",
+    );
+    ran.assert_code(0);
+    assert!(
+        ran.stdout.contains("x1\n") && ran.stdout.contains("y1"),
+        "{:?}",
+        ran.stdout
+    );
+    assert!(
+        ran.stdout.contains("x2\n") && ran.stdout.contains("y2"),
+        "{:?}",
+        ran.stdout
+    );
+}
+
+#[test]
+fn keep_order_holds_early_finishers() {
+    // The first task is the slowest; -k still prints it first.
+    check_like_parallel(
+        None,
+        &["-j3", "sleep {}; echo {}", ":::", "0.3", "0.1", "0"],
+        "",
+        "0.3\n0.1\n0\n",
+    );
+}
+
+#[test]
+fn tag_prefixes_every_line_with_the_argument_and_a_tab() {
+    check_like_parallel(
+        None,
+        &["--tag", "echo 1{}; echo 2{}", ":::", "a", "b"],
+        "",
+        "a\t1a\na\t2a\nb\t1b\nb\t2b\n",
+    );
+}
+
+#[test]
+fn tag_joins_several_arguments_with_spaces() {
+    check_like_parallel(
+        None,
+        &["--tag", "echo", ":::", "a", "b", ":::", "1"],
+        "",
+        "a 1\ta 1\nb 1\tb 1\n",
+    );
+}
+
+#[test]
+fn tag_with_line_buffer() {
+    let ran = troop(
+        &[
+            "run",
+            "-k",
+            "--tag",
+            "--line-buffer",
+            SLOW_PRINTER,
+            ":::",
+            "a",
+            "b",
+        ],
+        "",
+    );
+    ran.assert_ok_with("a\ta1\na\ta2\na\ta3\nb\tb1\nb\tb2\nb\tb3\n");
+}
+
+#[test]
+fn dry_run_prints_commands_and_runs_nothing() {
+    let dir = temp_dir();
+    let ran = troop_in(
+        Some(dir.path()),
+        &[
+            "run",
+            "--dry-run",
+            "-k",
+            "touch",
+            "{}",
+            ":::",
+            "made",
+            "two words",
+        ],
+        "",
+    );
+    ran.assert_ok_with("touch made\ntouch 'two words'\n");
+    assert!(!dir.path().join("made").exists(), "--dry-run ran a task");
+    assert!(
+        !dir.path().join("two words").exists(),
+        "--dry-run ran a task"
+    );
+    let shell = troop_in(
+        Some(dir.path()),
+        &["run", "--dry-run", "echo {} > made", ":::", "x"],
+        "",
+    );
+    shell.assert_ok_with("echo x > made\n");
+    assert!(!dir.path().join("made").exists(), "--dry-run ran a task");
+    let kernel = troop_in(
+        Some(dir.path()),
+        &["run", "--dry-run", "@primes", "{}", ":::", "10"],
+        "",
+    );
+    kernel.assert_ok_with("@primes 10\n");
+}
+
+#[test]
+fn dry_run_matches_gnu_parallel() {
+    check_like_parallel(
+        None,
+        &["--dry-run", "touch {}", ":::", "x", "y z"],
+        "",
+        "touch x\ntouch 'y z'\n",
+    );
+}

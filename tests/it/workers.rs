@@ -1,0 +1,221 @@
+//! Worker processes as the operating system sees them: their names, their death with the
+//! supervisor, and what a run does when one of them is killed.
+
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::util::{
+    Background, Proc, children, cmdline, comm, descendants, describe, is_gone, kill9,
+    sleeping_in_nanosleep, wait_until,
+};
+
+/// The worker processes among troop's children (the fork server is not a worker).
+fn workers(troop: i32) -> Vec<Proc> {
+    children(troop)
+        .into_iter()
+        .filter(|p| {
+            p.comm != "troop-forksrv" && !cmdline(p.pid).unwrap_or_default().contains("fork server")
+        })
+        .collect()
+}
+
+/// `(comm, cmdline)` of each worker, sorted.
+fn worker_names(troop: i32) -> Vec<(String, String)> {
+    let mut names: Vec<(String, String)> = workers(troop)
+        .iter()
+        .map(|p| {
+            (
+                comm(p.pid).unwrap_or_default(),
+                cmdline(p.pid).unwrap_or_default(),
+            )
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+fn check_worker_names(start: &str, suffix: &str) {
+    let mut run = Background::start(&[
+        "run", "-j2", "--start", start, "@sleep", "{}", ":::", "5000", "5000",
+    ]);
+    let expected: Vec<(String, String)> = (1..=2)
+        .map(|n| {
+            (
+                format!("troop-w{n}"),
+                format!("troop-worker [w{n}]{suffix}"),
+            )
+        })
+        .collect();
+    let mut seen = Vec::new();
+    wait_until(Duration::from_secs(10), || {
+        seen = worker_names(run.pid());
+        seen == expected
+    });
+    run.kill9();
+    assert_eq!(
+        seen,
+        expected,
+        "workers of a --start {start} run (stderr: {})",
+        run.stderr()
+    );
+}
+
+#[test]
+fn spawned_workers_are_named() {
+    check_worker_names("spawn", "");
+}
+
+#[test]
+fn forked_workers_are_named() {
+    check_worker_names("fork", " (forked)");
+}
+
+/// Starts `args`, waits until troop has `expected` descendants (at least), records them, kills
+/// troop with SIGKILL and checks that every recorded process goes away.
+fn supervisor_kill_leaves_nothing(args: &[&str], expected: usize, task_comm: Option<&str>) {
+    let mut run = Background::start(args);
+    let troop = run.pid();
+    let mut tree = Vec::new();
+    let ready = wait_until(Duration::from_secs(10), || {
+        tree = descendants(troop);
+        let tasks = task_comm.map_or(0, |c| tree.iter().filter(|p| p.comm == c).count());
+        tree.len() >= expected && (task_comm.is_none() || tasks >= 2)
+    });
+    assert!(
+        ready,
+        "troop {args:?} did not start its workers and tasks; it has:\n{}\nstderr: {}",
+        describe(&tree),
+        run.stderr()
+    );
+    if task_comm.is_none() {
+        // Kernel tasks run inside the workers: wait until they are sleeping in the task (where
+        // the kernel says so) so that the kill lands mid-task.
+        let mut workers = workers(troop);
+        workers.truncate(2);
+        let started = std::time::Instant::now();
+        wait_until(Duration::from_secs(10), || {
+            workers.iter().all(|w| match sleeping_in_nanosleep(w.pid) {
+                Some(sleeping) => sleeping,
+                None => started.elapsed() > Duration::from_millis(500),
+            })
+        });
+        tree = descendants(troop);
+    }
+    run.kill9();
+    let mut left = Vec::new();
+    let gone = wait_until(Duration::from_secs(10), || {
+        left = tree.iter().filter(|p| !is_gone(p)).cloned().collect();
+        left.is_empty()
+    });
+    // Clean up before failing, so a failure leaves nothing behind.
+    for p in &left {
+        kill9(p);
+    }
+    assert!(
+        gone,
+        "10 s after `kill -9` of troop {args:?}, these are still alive:\n{}\n(recorded before the kill:\n{})",
+        describe(&left),
+        describe(&tree)
+    );
+}
+
+#[test]
+fn killing_the_supervisor_kills_workers_and_commands() {
+    supervisor_kill_leaves_nothing(
+        &["run", "-j2", "sleep", "30", ":::", "1", "2", "3", "4"],
+        4,
+        Some("sleep"),
+    );
+}
+
+#[test]
+fn killing_the_supervisor_kills_forked_workers_and_commands() {
+    supervisor_kill_leaves_nothing(
+        &[
+            "run", "-j2", "--start", "fork", "sleep", "30", ":::", "1", "2", "3", "4",
+        ],
+        4,
+        Some("sleep"),
+    );
+}
+
+#[test]
+fn killing_the_supervisor_kills_workers_running_kernels() {
+    supervisor_kill_leaves_nothing(
+        &[
+            "run", "-j2", "@sleep", "{}", ":::", "30000", "30000", "30000", "30000",
+        ],
+        2,
+        None,
+    );
+}
+
+#[test]
+fn killing_the_supervisor_kills_forked_workers_running_kernels() {
+    supervisor_kill_leaves_nothing(
+        &[
+            "run", "-j2", "--start", "fork", "@sleep", "{}", ":::", "30000", "30000", "30000",
+            "30000",
+        ],
+        2,
+        None,
+    );
+}
+
+/// Runs three 2-second kernel tasks on two workers, SIGKILLs one worker mid-task, and checks
+/// that the run ends with that one task failed and the others done.
+fn worker_killed_mid_task(start: &str) {
+    let mut run = Background::start(&[
+        "run", "-j2", "--start", start, "@sleep", "{}", ":::", "2000", "2000", "2000",
+    ]);
+    let troop = run.pid();
+    let mut found = Vec::new();
+    let ready = wait_until(Duration::from_secs(10), || {
+        found = workers(troop);
+        found.len() == 2
+    });
+    assert!(
+        ready,
+        "troop did not start two workers: {}\nstderr: {}",
+        describe(&found),
+        run.stderr()
+    );
+    let victim = found[0].clone();
+    // Wait until its task is running (where the kernel tells; else give it a moment).
+    let started = std::time::Instant::now();
+    wait_until(Duration::from_secs(10), || {
+        match sleeping_in_nanosleep(victim.pid) {
+            Some(sleeping) => sleeping,
+            None => started.elapsed() > Duration::from_millis(500),
+        }
+    });
+    kill(Pid::from_raw(victim.pid), Signal::SIGKILL).expect("kill the worker");
+    let status = run.wait_for(Duration::from_secs(30));
+    let stderr = run.stderr();
+    assert!(
+        status.is_some(),
+        "troop hung after its worker was killed; stderr: {stderr}"
+    );
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(1),
+        "one lost task must give exit code 1; stderr: {stderr}"
+    );
+    assert!(
+        stderr.contains("lost"),
+        "stderr does not mention the lost task: {stderr:?}"
+    );
+    assert!(is_gone(&victim));
+}
+
+#[test]
+fn a_killed_spawned_worker_fails_only_its_task() {
+    worker_killed_mid_task("spawn");
+}
+
+#[test]
+fn a_killed_forked_worker_fails_only_its_task() {
+    worker_killed_mid_task("fork");
+}
