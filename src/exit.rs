@@ -7,6 +7,7 @@
 //! | 101 | more than 100 tasks failed |
 //! | 130 | interrupted (Ctrl-C, SIGTERM) |
 //! | 141 | the reader of troop's output went away (`troop … \| head`) |
+//! | other | `--halt …,fail=…` stopped the run: the exit value of the task that failed |
 //! | 255 | any other error: bad options, bad input, a worker that could not start |
 
 use std::process::ExitCode;
@@ -22,6 +23,8 @@ pub enum Exit {
     Interrupted,
     /// Standard output was closed by its reader.
     BrokenPipe,
+    /// `--halt` stopped the run with this status (the failing task's exit value).
+    Halted(u8),
     /// An error of troop's own, or of its input.
     Error,
 }
@@ -39,6 +42,7 @@ impl Exit {
             Exit::TasksFailed(n) => n.min(101) as u8,
             Exit::Interrupted => 130,
             Exit::BrokenPipe => 141,
+            Exit::Halted(code) => code,
             Exit::Error => 255,
         }
     }

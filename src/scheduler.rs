@@ -42,6 +42,12 @@ pub enum Event {
     WorkerLost(WorkerId),
     /// Start no new task; let the running ones finish.
     StopStarting,
+    /// A failed task will run again after a delay: the run is not over meanwhile.
+    RetryPending,
+    /// A task to run again: it goes to the front of the queue.
+    Requeue(TaskId),
+    /// Hold back (true) or resume (false) dispatching, e.g. while memory is short.
+    Hold(bool),
 }
 
 /// Something the supervisor must do.
@@ -77,6 +83,9 @@ pub struct Scheduler {
     input_ended: bool,
     stopping: bool,
     finished: bool,
+    /// Failed tasks waiting out their retry delay.
+    retries_pending: usize,
+    held: bool,
 }
 
 impl Scheduler {
@@ -90,6 +99,8 @@ impl Scheduler {
             input_ended: false,
             stopping: false,
             finished: false,
+            retries_pending: 0,
+            held: false,
         }
     }
 
@@ -135,7 +146,7 @@ impl Scheduler {
                         self.queue.push_front(id);
                     }
                 }
-                if !self.stopping && !(self.input_ended && self.queue.is_empty()) {
+                if !self.stopping && !(self.input_ended && self.queue.is_empty() && self.retries_pending == 0) {
                     actions.push(Action::StartWorker(w));
                 } else {
                     // Nothing left for it to do: the slot stays empty.
@@ -145,6 +156,12 @@ impl Scheduler {
                 }
             }
             Event::StopStarting => self.stopping = true,
+            Event::RetryPending => self.retries_pending += 1,
+            Event::Requeue(id) => {
+                self.retries_pending = self.retries_pending.saturating_sub(1);
+                self.queue.push_front(id);
+            }
+            Event::Hold(held) => self.held = held,
         }
     }
 
@@ -190,7 +207,7 @@ impl Scheduler {
 
     /// Dispatches what can be dispatched, and says when the run is over.
     pub fn fill(&mut self, actions: &mut Vec<Action>) {
-        if !self.stopping {
+        if !self.stopping && !self.held {
             let chunk = self.chunk_size();
             let cap = self.cap(chunk);
             for (w, slot) in self.slots.iter_mut().enumerate() {
@@ -211,7 +228,7 @@ impl Scheduler {
             }
         }
         let idle = self.in_flight() == 0 && !self.slots.iter().any(|s| *s == Slot::Starting);
-        let nothing_left = self.stopping || (self.input_ended && self.queue.is_empty());
+        let nothing_left = self.stopping || (self.input_ended && self.queue.is_empty() && self.retries_pending == 0);
         if idle && nothing_left && !self.finished {
             self.finished = true;
             actions.push(Action::Finished);
@@ -347,6 +364,44 @@ mod tests {
         );
         assert_eq!(a, vec![Action::Finished]);
         assert_eq!(s.queued(), 1, "task 2 never started");
+    }
+
+    #[test]
+    fn a_pending_retry_keeps_the_run_open_and_goes_first() {
+        let mut s = Scheduler::new(1, Chunk::Auto);
+        run(&mut s, [Event::WorkerReady(0), Event::Queued(1), Event::Queued(2), Event::InputEnded]);
+        let a = run(
+            &mut s,
+            [
+                Event::TaskDone {
+                    worker: 0,
+                    id: 1,
+                    wall_us: 5_000,
+                },
+                Event::RetryPending,
+            ],
+        );
+        assert_eq!(dispatched(&a), vec![(0, vec![2])]);
+        let a = run(
+            &mut s,
+            [Event::TaskDone {
+                worker: 0,
+                id: 2,
+                wall_us: 5_000,
+            }],
+        );
+        assert!(a.is_empty(), "task 1 will run again: not finished: {a:?}");
+        let a = run(&mut s, [Event::Requeue(1)]);
+        assert_eq!(dispatched(&a), vec![(0, vec![1])]);
+    }
+
+    #[test]
+    fn holding_dispatches_nothing_until_released() {
+        let mut s = Scheduler::new(1, Chunk::Auto);
+        let a = run(&mut s, [Event::Hold(true), Event::WorkerReady(0), Event::Queued(1)]);
+        assert!(dispatched(&a).is_empty());
+        let a = run(&mut s, [Event::Hold(false)]);
+        assert_eq!(dispatched(&a), vec![(0, vec![1])]);
     }
 
     #[test]

@@ -15,6 +15,7 @@ use crossbeam_channel::Sender;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use thiserror::Error;
+use troop_worker::kernel::CancelHost;
 use troop_worker::protocol::{Hello, PROTOCOL_VERSION, ToWorker, WorkerConfig};
 
 use crate::inbox::{Link, Msg};
@@ -72,6 +73,8 @@ pub struct Pool {
     inbox: Sender<Msg>,
     token: String,
     config: WorkerConfig,
+    /// Raised to stop the kernels of thread workers.
+    cancel: CancelHost,
 }
 
 impl Pool {
@@ -83,6 +86,7 @@ impl Pool {
             inbox,
             token,
             config,
+            cancel: CancelHost::default(),
         }
     }
 
@@ -95,7 +99,7 @@ impl Pool {
                 Some(pid) => Body::Forked(pid),
                 None => Body::Adopted,
             },
-            Launcher::Thread => Body::Thread(thread::start(index, &self.token, inbox)?),
+            Launcher::Thread => Body::Thread(thread::start(index, &self.token, inbox, self.cancel.clone())?),
         };
         self.workers[index as usize] = Some(Worker {
             link: None,
@@ -158,6 +162,35 @@ impl Pool {
         {
             let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
         }
+    }
+
+    /// Stops every running kernel at its next checkpoint: through a flag for thread workers, and
+    /// SIGUSR1 for worker processes.
+    pub fn cancel_kernels(&self) {
+        self.cancel.cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+        for w in self.workers.iter().flatten() {
+            match (&w.body, w.pid) {
+                (Body::Thread(handle), _) => handle.thread().unpark(),
+                (_, Some(pid)) => {
+                    let _ = kill(Pid::from_raw(pid as i32), Signal::SIGUSR1);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Stops (`SIGSTOP`) or continues (`SIGCONT`) every worker process.
+    pub fn signal_processes(&self, signal: Signal) {
+        for w in self.workers.iter().flatten() {
+            if let (false, Some(pid)) = (matches!(w.body, Body::Thread(_)), w.pid) {
+                let _ = kill(Pid::from_raw(pid as i32), signal);
+            }
+        }
+    }
+
+    /// True for a pool of thread workers.
+    pub fn is_thread(&self) -> bool {
+        matches!(self.launcher, Launcher::Thread)
     }
 
     /// Kills every worker process at once.

@@ -3,6 +3,7 @@
 use std::thread::JoinHandle;
 
 use crossbeam_channel::Sender;
+use troop_worker::kernel::CancelHost;
 use troop_worker::protocol::{Hello, PROTOCOL_VERSION};
 use troop_worker::runtime;
 use troop_worker::transport::ChannelTransport;
@@ -20,7 +21,7 @@ impl Drop for GoneGuard {
 }
 
 /// Starts thread worker `index`; its hello is in `inbox` when this returns.
-pub fn start(index: u32, token: &str, inbox: Sender<Msg>) -> Result<JoinHandle<()>, PoolError> {
+pub fn start(index: u32, token: &str, inbox: Sender<Msg>, cancel: CancelHost) -> Result<JoinHandle<()>, PoolError> {
     let (tx, rx) = crossbeam_channel::unbounded();
     let thread_inbox = inbox.clone();
     let handle = std::thread::Builder::new()
@@ -28,7 +29,7 @@ pub fn start(index: u32, token: &str, inbox: Sender<Msg>) -> Result<JoinHandle<(
         .spawn(move || {
             let _gone = GoneGuard(index, thread_inbox.clone());
             let mut transport = ChannelTransport::new(rx, thread_inbox, index, Msg::from_worker);
-            let _ = runtime::serve_free(&mut transport);
+            let _ = runtime::serve_free(&mut transport, cancel);
         })
         .map_err(|e| PoolError::Start {
             worker: index + 1,

@@ -76,6 +76,39 @@ pub trait Host {
 pub struct FreeHost;
 impl Host for FreeHost {}
 
+/// A host whose kernels stop when a shared flag is raised (an interrupt). Its sleeps park the
+/// thread, so whoever raises the flag wakes them with `Thread::unpark`.
+#[derive(Debug, Clone, Default)]
+pub struct CancelHost {
+    pub cancel: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl CancelHost {
+    fn cancelled(&self) -> bool {
+        self.cancel.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Host for CancelHost {
+    fn checkpoint(&mut self) -> Flow {
+        if self.cancelled() { Flow::Stop } else { Flow::Continue }
+    }
+
+    fn sleep(&mut self, duration: Duration) -> Flow {
+        let end = Instant::now() + duration;
+        loop {
+            if self.cancelled() {
+                return Flow::Stop;
+            }
+            let left = end.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Flow::Continue;
+            }
+            std::thread::park_timeout(left);
+        }
+    }
+}
+
 /// Wraps another host and stops the kernel at a deadline.
 #[derive(Debug)]
 pub struct DeadlineHost<'a> {
@@ -294,6 +327,20 @@ mod tests {
         let mut host = Counting(0);
         Kernel::Sleep(60_000).run(&mut host, &mut Vec::new()).unwrap();
         assert_eq!(host.0, 1);
+    }
+
+    #[test]
+    fn a_raised_flag_stops_a_sleeping_kernel_at_once() {
+        let host = CancelHost::default();
+        let flag = host.cancel.clone();
+        let sleeper = std::thread::spawn(move || {
+            let mut host = host;
+            Kernel::Sleep(60_000).run(&mut host, &mut Vec::new())
+        });
+        std::thread::sleep(Duration::from_millis(20));
+        flag.store(true, std::sync::atomic::Ordering::Relaxed);
+        sleeper.thread().unpark();
+        assert_eq!(sleeper.join().unwrap(), Err(Stopped));
     }
 
     #[test]

@@ -11,11 +11,13 @@
 //! running, so no task outlives its worker, and exits.
 
 use std::process::ExitCode;
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use ipc_channel::ipc::{self, IpcReceiver, IpcSender};
 
 use crate::exec::CURRENT_PGID;
+use crate::kernel::CancelHost;
 use crate::protocol::{Bootstrap, FromWorker, Hello, PROTOCOL_VERSION, ToWorker};
 use crate::transport::{IpcTransport, Transport};
 
@@ -116,14 +118,21 @@ fn serve(transport: IpcTransport) -> ExitCode {
 }
 
 fn serve_code(mut transport: IpcTransport) -> i32 {
-    match crate::runtime::serve_free(&mut transport) {
+    let host = CancelHost {
+        cancel: CANCEL.get().cloned().unwrap_or_default(),
+    };
+    match crate::runtime::serve_free(&mut transport, host) {
         Ok(()) => 0,
         // The supervisor went away: nothing to report to.
         Err(_) => 3,
     }
 }
 
-/// Takes on a worker's identity: name, death with the parent, a signal thread that cleans up.
+/// Raised by SIGUSR1 (the supervisor's second interrupt): running kernels stop.
+static CANCEL: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
+
+/// Takes on a worker's identity: name, death with the parent, a signal thread that cleans up,
+/// and SIGUSR1 to stop a running kernel.
 pub fn become_worker(index: u32, parent: i32) -> Result<(), String> {
     set_comm(&comm_name(index));
     // SAFETY: prctl(PR_SET_PDEATHSIG) takes a signal number and has no memory effects.
@@ -133,12 +142,19 @@ pub fn become_worker(index: u32, parent: i32) -> Result<(), String> {
     if nix::unistd::getppid().as_raw() != parent {
         return Err("the supervisor exited before this worker started".into());
     }
-    let mut signals = signal_hook::iterator::Signals::new([libc::SIGTERM, libc::SIGHUP, libc::SIGINT])
+    let mut signals = signal_hook::iterator::Signals::new([libc::SIGTERM, libc::SIGHUP, libc::SIGINT, libc::SIGUSR1])
         .map_err(|e| format!("cannot watch signals: {e}"))?;
+    let cancel = CANCEL.get_or_init(Arc::default).clone();
+    let main_thread = std::thread::current();
     std::thread::Builder::new()
         .name("troop-w-signals".into())
         .spawn(move || {
-            if let Some(sig) = signals.forever().next() {
+            for sig in signals.forever() {
+                if sig == libc::SIGUSR1 {
+                    cancel.store(true, Ordering::Relaxed);
+                    main_thread.unpark();
+                    continue;
+                }
                 let pgid = CURRENT_PGID.load(Ordering::SeqCst);
                 if pgid > 0 {
                     // SAFETY: killpg has no memory effects.

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::exec::{self, Progress};
-use crate::kernel::{DeadlineHost, FreeHost, Host};
+use crate::kernel::{CancelHost, DeadlineHost, Host};
 use crate::protocol::{Captured, FromWorker, Job, Outcome, TaskReport, TaskSpec, ToWorker, Usage, WorkerConfig};
 use crate::transport::{Transport, TransportError};
 
@@ -39,9 +39,11 @@ pub fn serve<T: Transport>(transport: &mut T, host: &mut dyn Host) -> Result<(),
     }
 }
 
-/// Serves with no lock and no interleaving: the process and thread modes.
-pub fn serve_free<T: Transport>(transport: &mut T) -> Result<(), TransportError> {
-    serve(transport, &mut FreeHost)
+/// Serves with no lock and no interleaving: the process and thread modes. Kernels stop when
+/// `cancel` is raised.
+pub fn serve_free<T: Transport>(transport: &mut T, cancel: CancelHost) -> Result<(), TransportError> {
+    let mut host = cancel;
+    serve(transport, &mut host)
 }
 
 fn run_batch<T: Transport>(
@@ -106,9 +108,11 @@ pub fn execute(
             };
             let wall_us = started.elapsed().as_micros() as u64;
             let cpu1 = if measure { thread_cpu() } else { (0, 0) };
-            let outcome = match result {
-                Ok(()) => Outcome::Exited(0),
-                Err(_) => Outcome::TimedOut { signal: None },
+            let outcome = match (result, timeout) {
+                (Ok(()), _) => Outcome::Exited(0),
+                (Err(_), Some(t)) if started.elapsed() >= t => Outcome::TimedOut { signal: None },
+                // Stopped by an interrupt: reported as a command stopped by SIGTERM would be.
+                (Err(_), _) => Outcome::Signaled(libc::SIGTERM),
             };
             TaskReport {
                 id,
