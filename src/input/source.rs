@@ -341,7 +341,12 @@ impl Iterator for Records {
                 }
             },
         };
-        let width = current.len() + self.rest.iter().map(|g| g[0].len()).sum::<usize>();
+        let width = current.len()
+            + self
+                .rest
+                .iter()
+                .flat_map(|g| g.first().map(Vec::len))
+                .sum::<usize>();
         let mut args = Vec::with_capacity(width);
         args.extend(current.iter().cloned());
         for (group, &index) in self.rest.iter().zip(&self.odometer) {
@@ -385,20 +390,28 @@ mod tests {
     use std::io::{Cursor, Read};
     use std::process::Command;
 
-    fn strings(items: &[&str]) -> Vec<String> {
-        items.iter().map(|s| s.to_string()).collect()
+    /// Splits `items` at `|`: "a|b c|" is ["a", "b c", ""], and "" is no items.
+    fn list(items: &str) -> Vec<String> {
+        match items {
+            "" => Vec::new(),
+            _ => items.split('|').map(str::to_string).collect(),
+        }
     }
 
-    fn args(items: &[&str]) -> (SourceSpec, bool) {
-        (SourceSpec::Args(strings(items)), false)
+    fn args(items: &str) -> (SourceSpec, bool) {
+        (SourceSpec::Args(list(items)), false)
     }
 
-    fn linked(items: &[&str]) -> (SourceSpec, bool) {
-        (SourceSpec::Args(strings(items)), true)
+    fn linked(items: &str) -> (SourceSpec, bool) {
+        (SourceSpec::Args(list(items)), true)
     }
 
     fn file(path: &Path) -> (SourceSpec, bool) {
         (SourceSpec::File(path.to_path_buf()), false)
+    }
+
+    fn stdin_file() -> (SourceSpec, bool) {
+        file(Path::new("-"))
     }
 
     fn stdin(bytes: &[u8]) -> Box<dyn BufRead + Send> {
@@ -410,34 +423,32 @@ mod tests {
         InputSpec { sources, colsep }
     }
 
-    fn collect(spec: &InputSpec, input: &[u8]) -> Vec<Vec<String>> {
+    /// The records as text: records separated by `/`, arguments by `|`.
+    fn collect(spec: &InputSpec, input: &[u8]) -> String {
         let records = open(spec, stdin(input)).expect("open");
-        records.map(|r| r.expect("record").args).collect()
-    }
-
-    fn rows(rows: &[&[&str]]) -> Vec<Vec<String>> {
-        rows.iter().map(|row| strings(row)).collect()
+        let records: Vec<_> = records.map(|r| r.expect("record").args.join("|")).collect();
+        records.join("/")
     }
 
     #[test]
     fn stdin_lines() {
         let none = spec(Vec::new(), None);
-        assert_eq!(collect(&none, b"a\nb\n"), rows(&[&["a"], &["b"]]));
-        assert_eq!(collect(&none, b"a\nb"), rows(&[&["a"], &["b"]]));
-        assert_eq!(collect(&none, b""), rows(&[]));
-        assert_eq!(collect(&none, b"\n"), rows(&[&[""]]));
-        assert_eq!(collect(&none, b"a\n\nb\n"), rows(&[&["a"], &[""], &["b"]]));
-        assert_eq!(collect(&none, b"a\r\n b \n"), rows(&[&["a\r"], &[" b "]]));
-        let dash = spec(vec![file(Path::new("-"))], None);
-        assert_eq!(collect(&dash, b"x\ny"), rows(&[&["x"], &["y"]]));
+        assert_eq!(collect(&none, b"a\nb\n"), "a/b");
+        assert_eq!(collect(&none, b"a\nb"), "a/b");
+        assert_eq!(collect(&none, b""), "");
+        assert_eq!(open(&none, stdin(b"")).expect("open").count(), 0);
+        assert_eq!(open(&none, stdin(b"\n")).expect("open").count(), 1);
+        assert_eq!(collect(&none, b"a\n\nb\n"), "a//b");
+        assert_eq!(collect(&none, b"a\r\n b \n"), "a\r/ b ");
+        assert_eq!(collect(&spec(vec![stdin_file()], None), b"x\ny"), "x/y");
     }
 
     #[test]
     fn invalid_utf8_names_the_line() {
         let none = spec(Vec::new(), None);
         let mut records = open(&none, stdin(b"a\nb\n\xff\xfe\nc\n")).expect("open");
-        assert_eq!(records.next().expect("a").expect("a").args, strings(&["a"]));
-        assert_eq!(records.next().expect("b").expect("b").args, strings(&["b"]));
+        assert_eq!(records.next().expect("a").expect("a").args, list("a"));
+        assert_eq!(records.next().expect("b").expect("b").args, list("b"));
         let err = records.next().expect("error").expect_err("invalid UTF-8");
         assert_eq!(err.to_string(), "standard input line 3 is not valid UTF-8");
         assert!(records.next().is_none());
@@ -445,10 +456,14 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("in.txt");
         std::fs::write(&path, b"ok\n\xc3(\n").expect("write");
-        let err = open(&spec(vec![args(&["x"]), file(&path)], None), stdin(b""))
-            .expect_err("loaded at open");
         let want = format!("input file `{}` line 2 is not valid UTF-8", path.display());
-        assert_eq!(err.to_string(), want);
+        let loaded = spec(vec![args("x"), file(&path)], None);
+        assert_eq!(
+            open(&loaded, stdin(b""))
+                .expect_err("read at open")
+                .to_string(),
+            want
+        );
         let mut records = open(&spec(vec![file(&path)], None), stdin(b"")).expect("open");
         assert!(records.next().expect("ok").is_ok());
         assert_eq!(
@@ -461,10 +476,8 @@ mod tests {
     fn open_and_read_errors() {
         let missing = spec(vec![file(Path::new("no-such-dir/x.txt"))], None);
         let err = open(&missing, stdin(b"")).expect_err("missing file");
-        assert_eq!(
-            err.to_string(),
-            "cannot open input file `no-such-dir/x.txt`: No such file or directory"
-        );
+        let want = "cannot open input file `no-such-dir/x.txt`: No such file or directory";
+        assert_eq!(err.to_string(), want);
         let dir = tempfile::tempdir().expect("temp dir");
         let mut records = open(&spec(vec![file(dir.path())], None), stdin(b"")).expect("open");
         let err = records.next().expect("error").expect_err("a directory");
@@ -481,89 +494,46 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("in.txt");
         std::fs::write(&path, "1\n2\n").expect("write");
-        let s = spec(vec![args(&["a", "b"]), file(&path)], None);
+        let s = spec(vec![args("a|b"), file(&path)], None);
+        assert_eq!(collect(&s, b""), "a|1/a|2/b|1/b|2");
         assert_eq!(
-            collect(&s, b""),
-            rows(&[&["a", "1"], &["a", "2"], &["b", "1"], &["b", "2"]])
+            collect(&spec(vec![file(&path), stdin_file()], None), b"x\n"),
+            "1|x/2|x"
         );
-        let s = spec(vec![file(&path), file(Path::new("-"))], None);
-        assert_eq!(collect(&s, b"x\n"), rows(&[&["1", "x"], &["2", "x"]]));
         // Standard input goes to the first "-"; a second one finds it read.
-        let s = spec(vec![file(Path::new("-")), file(Path::new("-"))], None);
-        assert_eq!(collect(&s, b"x\ny\n"), rows(&[&["x", ""], &["y", ""]]));
+        let s = spec(vec![stdin_file(), stdin_file()], None);
+        assert_eq!(collect(&s, b"x\ny\n"), "x|/y|");
     }
 
     #[test]
     fn product_first_source_slowest() {
-        let s = spec(vec![args(&["a", "b"]), args(&["1", "2"])], None);
         assert_eq!(
-            collect(&s, b""),
-            rows(&[&["a", "1"], &["a", "2"], &["b", "1"], &["b", "2"]])
+            collect(&spec(vec![args("a|b"), args("1|2")], None), b""),
+            "a|1/a|2/b|1/b|2"
         );
-        let s = spec(
-            vec![args(&["a", "b"]), args(&["1"]), args(&["x", "y"])],
-            None,
-        );
-        let want = rows(&[
-            &["a", "1", "x"],
-            &["a", "1", "y"],
-            &["b", "1", "x"],
-            &["b", "1", "y"],
-        ]);
-        assert_eq!(collect(&s, b""), want);
-        let s = spec(vec![file(Path::new("-")), args(&["1", "2"])], None);
-        assert_eq!(
-            collect(&s, b"a\nb"),
-            rows(&[&["a", "1"], &["a", "2"], &["b", "1"], &["b", "2"]])
-        );
+        let s = spec(vec![args("a|b"), args("1"), args("x|y")], None);
+        assert_eq!(collect(&s, b""), "a|1|x/a|1|y/b|1|x/b|1|y");
+        let s = spec(vec![stdin_file(), args("1|2")], None);
+        assert_eq!(collect(&s, b"a\nb"), "a|1/a|2/b|1/b|2");
     }
 
     #[test]
     fn links_stop_at_the_shortest() {
-        let s = spec(vec![args(&["a", "b", "c"]), linked(&["1", "2"])], None);
-        assert_eq!(collect(&s, b""), rows(&[&["a", "1"], &["b", "2"]]));
-        let s = spec(vec![args(&["a", "b"]), linked(&["1", "2", "3"])], None);
-        assert_eq!(collect(&s, b""), rows(&[&["a", "1"], &["b", "2"]]));
-        let s = spec(
-            vec![
-                args(&["a", "b"]),
-                args(&["x", "y"]),
-                linked(&["1", "2", "3"]),
-            ],
-            None,
-        );
-        let want = rows(&[
-            &["a", "x", "1"],
-            &["a", "y", "2"],
-            &["b", "x", "1"],
-            &["b", "y", "2"],
-        ]);
-        assert_eq!(collect(&s, b""), want);
-        let s = spec(
-            vec![
-                args(&["a", "b", "c"]),
-                linked(&["1", "2"]),
-                linked(&["X", "Y", "Z"]),
-            ],
-            None,
-        );
-        assert_eq!(
-            collect(&s, b""),
-            rows(&[&["a", "1", "X"], &["b", "2", "Y"]])
-        );
-        let s = spec(
-            vec![file(Path::new("-")), linked(&["1", "2"]), args(&["x"])],
-            None,
-        );
-        assert_eq!(
-            collect(&s, b"a\nb\nc\n"),
-            rows(&[&["a", "1", "x"], &["b", "2", "x"]])
-        );
+        let s = spec(vec![args("a|b|c"), linked("1|2")], None);
+        assert_eq!(collect(&s, b""), "a|1/b|2");
+        let s = spec(vec![args("a|b"), linked("1|2|3")], None);
+        assert_eq!(collect(&s, b""), "a|1/b|2");
+        let s = spec(vec![args("a|b"), args("x|y"), linked("1|2|3")], None);
+        assert_eq!(collect(&s, b""), "a|x|1/a|y|2/b|x|1/b|y|2");
+        let s = spec(vec![args("a|b|c"), linked("1|2"), linked("X|Y|Z")], None);
+        assert_eq!(collect(&s, b""), "a|1|X/b|2|Y");
+        let s = spec(vec![stdin_file(), linked("1|2"), args("x")], None);
+        assert_eq!(collect(&s, b"a\nb\nc\n"), "a|1|x/b|2|x");
     }
 
     #[test]
     fn link_without_a_source_before_it() {
-        let err = open(&spec(vec![linked(&["a"])], None), stdin(b"")).expect_err("linked first");
+        let err = open(&spec(vec![linked("a")], None), stdin(b"")).expect_err("linked first");
         assert_eq!(err.to_string(), ":::+ must follow another input source");
         let first = (SourceSpec::File("f".into()), true);
         let err = open(&spec(vec![first], None), stdin(b"")).expect_err("linked first");
@@ -572,57 +542,66 @@ mod tests {
 
     #[test]
     fn empty_sources() {
-        let empty: &[&str] = &[];
-        assert_eq!(collect(&spec(vec![args(empty)], None), b""), rows(&[]));
-        let s = spec(vec![args(empty), args(empty)], None);
-        assert_eq!(collect(&s, b""), rows(&[]));
-        let s = spec(vec![args(&["a", "b"]), args(empty)], None);
-        assert_eq!(collect(&s, b""), rows(&[&["a", ""], &["b", ""]]));
-        let s = spec(vec![args(empty), args(&["a"])], None);
-        assert_eq!(collect(&s, b""), rows(&[&["", "a"]]));
-        let s = spec(vec![args(&["a", "b"]), linked(empty)], None);
-        assert_eq!(collect(&s, b""), rows(&[&["a", ""]]));
-        let s = spec(vec![file(Path::new("-")), args(&["a"])], None);
-        assert_eq!(collect(&s, b""), rows(&[&["", "a"]]));
-        let s = spec(vec![file(Path::new("-")), args(empty)], None);
-        assert_eq!(collect(&s, b""), rows(&[]));
-        assert_eq!(collect(&s, b"x\n"), rows(&[&["x", ""]]));
+        let count = |s: InputSpec, input: &[u8]| open(&s, stdin(input)).expect("open").count();
+        assert_eq!(count(spec(vec![args("")], None), b""), 0);
+        assert_eq!(count(spec(vec![args(""), args("")], None), b""), 0);
+        assert_eq!(count(spec(vec![stdin_file(), args("")], None), b""), 0);
+        assert_eq!(
+            collect(&spec(vec![args("a|b"), args("")], None), b""),
+            "a|/b|"
+        );
+        assert_eq!(collect(&spec(vec![args(""), args("a")], None), b""), "|a");
+        assert_eq!(
+            collect(&spec(vec![args("a|b"), linked("")], None), b""),
+            "a|"
+        );
+        assert_eq!(
+            collect(&spec(vec![stdin_file(), args("a")], None), b""),
+            "|a"
+        );
+        assert_eq!(
+            collect(&spec(vec![stdin_file(), args("")], None), b"x\n"),
+            "x|"
+        );
     }
 
     #[test]
     fn colsep_splits_every_source() {
         let s = spec(Vec::new(), Some(","));
-        assert_eq!(
-            collect(&s, b"a,b,\n,,\n\nc\n"),
-            rows(&[&["a", "b", ""], &["", "", ""], &[""], &["c"]])
-        );
-        let s = spec(vec![args(&["a,b", "c"]), args(&["d,e"])], Some(","));
-        let want = rows(&[&["a", "b", "d", "e"], &["c", "d", "e"]]);
-        assert_eq!(collect(&s, b""), want);
-        let s = spec(vec![file(Path::new("-")), args(&["1\t2"])], Some(r"\t+"));
-        assert_eq!(collect(&s, b"a\t\tb\n"), rows(&[&["a", "b", "1", "2"]]));
+        assert_eq!(collect(&s, b"a,b,\n,,\n\nc\n"), "a|b|/||//c");
+        let s = spec(vec![args("a,b|c"), args("d,e")], Some(","));
+        assert_eq!(collect(&s, b""), "a|b|d|e/c|d|e");
+        let s = spec(vec![stdin_file(), args("1\t2")], Some(r"\t+"));
+        assert_eq!(collect(&s, b"a\t\tb\n"), "a|b|1|2");
     }
 
     /// Endless "y\n" lines.
     struct Endless;
+
     impl Read for Endless {
         fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            for pair in buf.chunks_mut(2) {
-                pair.copy_from_slice(&b"y\n"[..pair.len()]);
+            let len = buf.len() - buf.len() % 2;
+            for pair in buf[..len].chunks_mut(2) {
+                pair.copy_from_slice(b"y\n");
             }
-            Ok(buf.len() - buf.len() % 2)
+            Ok(len)
         }
     }
 
     #[test]
     fn first_source_streams() {
         let endless = || -> Box<dyn BufRead + Send> { Box::new(BufReader::new(Endless)) };
-        let records = open(&spec(Vec::new(), None), endless()).expect("open");
-        assert_eq!(records.take(3).count(), 3);
-        let s = spec(vec![file(Path::new("-")), args(&["1", "2"])], Some(","));
-        let records = open(&s, endless()).expect("open");
-        let got: Vec<_> = records.take(3).map(|r| r.expect("record").args).collect();
-        assert_eq!(got, rows(&[&["y", "1"], &["y", "2"], &["y", "1"]]));
+        assert_eq!(
+            open(&spec(Vec::new(), None), endless())
+                .expect("open")
+                .take(3)
+                .count(),
+            3
+        );
+        let s = spec(vec![stdin_file(), args("1|2")], Some(","));
+        let records = open(&s, endless()).expect("open").take(3);
+        let got: Vec<_> = records.map(|r| r.expect("record").args.join("|")).collect();
+        assert_eq!(got.join("/"), "y|1/y|2/y|1");
     }
 
     #[test]
@@ -639,36 +618,27 @@ mod tests {
         if !have.is_ok_and(|o| o.status.success()) {
             return;
         }
-        let cases: &[&[&str]] = &[
-            &[":::", "a", "b", ":::", "1", "2"],
-            &[":::", "a", "b", "c", ":::+", "1", "2", ":::", "x", "y"],
-            &[":::", "a", "b", ":::", "x", "y", ":::+", "1", "2", "3"],
-            &[":::", "a", "b", ":::", "", "q"],
-            &[":::", "a", ":::"],
-            &[":::", ":::", "b"],
-        ];
-        for case in cases {
-            let out = Command::new("parallel")
-                .args(["--will-cite", "-k", "-j1", "printf", "%s/"])
-                .args(*case)
-                .output()
-                .expect("run parallel");
+        let cases = "::: a b ::: 1 2\n::: a b c :::+ 1 2 ::: x y\n::: a b ::: x y :::+ 1 2 3\n\
+            ::: a b ::: q\n::: a :::\n::: ::: b";
+        for case in cases.lines() {
+            let words: Vec<&str> = case.split(' ').collect();
+            let mut gnu = Command::new("parallel");
+            gnu.args(["--will-cite", "-k", "-j1", "printf", "%s/"])
+                .args(&words);
+            let want = gnu.output().expect("run parallel").stdout;
             let mut sources: Vec<(SourceSpec, bool)> = Vec::new();
-            for word in *case {
-                match *word {
-                    ":::" | ":::+" => sources.push((SourceSpec::Args(Vec::new()), *word == ":::+")),
-                    value => match sources.last_mut() {
-                        Some((SourceSpec::Args(values), _)) => values.push(value.to_string()),
-                        _ => unreachable!("cases start with :::"),
-                    },
+            for word in words {
+                match (word, sources.last_mut()) {
+                    (":::" | ":::+", _) => {
+                        sources.push((SourceSpec::Args(Vec::new()), word == ":::+"))
+                    }
+                    (value, Some((SourceSpec::Args(values), _))) => values.push(value.to_string()),
+                    _ => panic!("cases start with :::"),
                 }
             }
-            let ours: String = collect(&spec(sources, None), b"")
-                .iter()
-                .flatten()
-                .map(|arg| format!("{arg}/"))
-                .collect();
-            assert_eq!(ours, String::from_utf8_lossy(&out.stdout), "{case:?}");
+            let ours = collect(&spec(sources, None), b"").replace(['|', '/'], "/");
+            let ours = if ours.is_empty() { ours } else { ours + "/" };
+            assert_eq!(ours, String::from_utf8_lossy(&want), "{case:?}");
         }
     }
 }

@@ -89,6 +89,10 @@ enum Mode {
 #[derive(Debug, Clone)]
 pub struct Template {
     mode: Mode,
+    /// Matches any command line this template renders; see [`Template::resume_key`].
+    matcher: regex::Regex,
+    /// For each capture group of `matcher`, whether it holds the worker slot `{%}`.
+    slot_groups: Vec<bool>,
 }
 
 impl Template {
@@ -111,9 +115,7 @@ impl Template {
                 }
             };
             let args = words.collect();
-            return Ok(Template {
-                mode: Mode::Kernel { name, args },
-            });
+            return Ok(Template::with_mode(Mode::Kernel { name, args }));
         }
         let words = split_words(&segments, |c| c == ' ');
         let plain = segments.iter().all(|s| match s {
@@ -132,7 +134,37 @@ impl Template {
         } else {
             Mode::Shell(segments)
         };
-        Ok(Template { mode })
+        Ok(Template::with_mode(mode))
+    }
+
+    fn with_mode(mode: Mode) -> Template {
+        let (matcher, slot_groups) = build_matcher(&mode);
+        Template {
+            mode,
+            matcher,
+            slot_groups,
+        }
+    }
+
+    /// The key under which a job log's command line counts as the same task, or `None` when
+    /// this template cannot have produced `command` (a log written for another command).
+    ///
+    /// A command line is a function of the template and the input record, so it is the key, and
+    /// reordered or appended input still finds its finished tasks. The worker slot `{%}` varies
+    /// from run to run, so the parts of the line it fills are left out of the key.
+    pub fn resume_key(&self, command: &str) -> Option<String> {
+        let caps = self.matcher.captures(command)?;
+        if !self.slot_groups.contains(&true) {
+            return Some(command.to_string());
+        }
+        let mut key = String::new();
+        for (i, is_slot) in self.slot_groups.iter().enumerate() {
+            if !is_slot {
+                key.push_str(caps.get(i + 1).map_or("", |m| m.as_str()));
+                key.push('\u{1f}');
+            }
+        }
+        Some(key)
     }
 
     /// The kernel name (without '@') if the first word is `@name`.
@@ -188,6 +220,57 @@ impl Template {
     pub fn tag(record: &Record) -> String {
         record.args.join(" ")
     }
+}
+
+/// A regular expression matching every command line `mode` renders (as [`Template::display`]
+/// shows it): literal text as is, each replacement as a lazy group.
+fn build_matcher(mode: &Mode) -> (regex::Regex, Vec<bool>) {
+    let mut pattern = String::from("(?s)^");
+    let mut slots = Vec::new();
+    let mut hole = |pattern: &mut String, is_slot: bool| {
+        pattern.push_str("(.*?)");
+        slots.push(is_slot);
+    };
+    let mut words_pattern = |pattern: &mut String, words: &[Word], first: bool| {
+        for (i, word) in words.iter().enumerate() {
+            if i > 0 || !first {
+                pattern.push(' ');
+            }
+            let literal: Option<String> = word
+                .iter()
+                .map(|s| match s {
+                    Segment::Lit(l) => Some(l.as_str()),
+                    Segment::Repl(_) => None,
+                })
+                .collect();
+            match literal {
+                Some(text) => {
+                    let mut quoted = String::new();
+                    push_quoted(&mut quoted, &text);
+                    pattern.push_str(&regex::escape(&quoted));
+                }
+                None => hole(pattern, word.as_slice() == [Segment::Repl(Repl::Slot)]),
+            }
+        }
+    };
+    match mode {
+        Mode::Shell(segments) => {
+            for s in segments {
+                match s {
+                    Segment::Lit(l) => pattern.push_str(&regex::escape(l)),
+                    Segment::Repl(r) => hole(&mut pattern, *r == Repl::Slot),
+                }
+            }
+        }
+        Mode::Exec(words) => words_pattern(&mut pattern, words, true),
+        Mode::Kernel { name, args } => {
+            pattern.push_str(&regex::escape(&format!("@{name}")));
+            words_pattern(&mut pattern, args, false);
+        }
+    }
+    pattern.push('$');
+    let regex = regex::Regex::new(&pattern).expect("an escaped pattern is a valid regex");
+    (regex, slots)
 }
 
 /// The command line as one text, with ` {}` appended when it has no replacement string.
@@ -337,6 +420,17 @@ fn format_u64(mut n: u64, buf: &mut [u8; 20]) -> &str {
 fn render_words(words: &[Word], ctx: &Ctx) -> Vec<String> {
     let mut out = Vec::with_capacity(words.len() + ctx.record.args.len());
     for word in words {
+        match word.as_slice() {
+            [Segment::Lit(lit)] => {
+                out.push(lit.clone());
+                continue;
+            }
+            [Segment::Repl(repl)] => {
+                ctx.each_value(*repl, |value| out.push(value.to_string()));
+                continue;
+            }
+            _ => {}
+        }
         let mut current = String::new();
         let mut present = false;
         for segment in word {
@@ -499,6 +593,39 @@ mod tests {
         {-2/.} echo|foo\n{01} echo|sub.dir/foo.jpg\n{3} echo\n{-3} echo\n{#}{%} echo|73";
 
     #[test]
+    fn resume_keys_match_own_commands_and_refuse_foreign_ones() {
+        let rec = |args: &[&str]| Record {
+            args: args.iter().map(|s| s.to_string()).collect(),
+        };
+        for text in [
+            "echo {}",
+            "echo {} | wc -c",
+            "gzip --keep {}",
+            "@sleep {}",
+            "echo x{}y {#}",
+        ] {
+            let t = template(text);
+            for args in [&["a"][..], &["a b"], &["it's"], &[""]] {
+                let cmd = Template::display(&t.render(&rec(args), 7, 2));
+                assert_eq!(
+                    t.resume_key(&cmd).as_deref(),
+                    Some(cmd.as_str()),
+                    "{text} {args:?}"
+                );
+            }
+            assert_eq!(t.resume_key("rm -rf /x"), None, "{text}");
+        }
+        // The slot varies between runs: it is not part of the key.
+        let t = template("echo {%} {}");
+        let a = Template::display(&t.render(&rec(&["v"]), 1, 1));
+        let b = Template::display(&t.render(&rec(&["v"]), 1, 2));
+        assert_ne!(a, b);
+        assert_eq!(t.resume_key(&a), t.resume_key(&b));
+        let c = Template::display(&t.render(&rec(&["w"]), 1, 1));
+        assert_ne!(t.resume_key(&a), t.resume_key(&c));
+    }
+
+    #[test]
     fn every_replacement_string() {
         for line in REPLACEMENTS.lines() {
             let (repl, want) = line.trim().split_once(' ').expect("two fields");
@@ -518,7 +645,7 @@ mod tests {
     const PATHS: &str = "\
         sub.dir/foo.jpg|sub.dir/foo|foo.jpg|sub.dir|foo\nsub.dir/bar|sub.dir/bar|bar|sub.dir|bar\n\
         foo|foo|foo|.|foo\n/foo|/foo|foo|/|foo\na/b/|a/b/||a|\na/b//|a/b//||a|\na//b|a//b|b|a|b\n\
-        //a|//a|a|/|a\n/|/||/|\n//|//||/|\n||||.|\n.||.|.|\n./a|./a|a|.|a\n../a|../a|a|..|a\n\
+        //a|//a|a|/|a\n/|/||/|\n//|//||/|\n|||.|\n.||.|.|\n./a|./a|a|.|a\n../a|../a|a|..|a\n\
         a/./|a/./||a|\n.bashrc||.bashrc|.|\na.b.c|a.b|a.b.c|.|a.b\na.|a|a.|.|a\n/x.y/z|/x.y/z|z|/x.y|z";
 
     #[test]
@@ -541,7 +668,8 @@ mod tests {
 
     #[test]
     fn words_are_joined_into_one_command_line() {
-        let split = Template::parse(&list("echo|{}||||wc|-c")).expect("valid");
+        let words = ["echo", "{}", "|", "wc", "-c"].map(String::from);
+        let split = Template::parse(&words).expect("valid");
         let record = Record { args: list("a b") };
         assert_eq!(
             split.render(&record, 1, 1),
@@ -753,8 +881,8 @@ mod tests {
         assert_eq!(render("@sleep {}", "10"), kernel("sleep", "10"));
         assert_eq!(render("@noop", "a b|c"), kernel("noop", "a b|c"));
         assert_eq!(
-            render(" @spin {1}x\t{#} | {3}", "a"),
-            kernel("spin", "ax|7||")
+            render(" @spin {1}x\t{#} ; {3}", "a"),
+            kernel("spin", "ax|7|;")
         );
         assert_eq!(template("echo @x").kernel_name(), None);
         for bad in ["@", "@{}", "@a{1}"] {
