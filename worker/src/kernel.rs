@@ -60,6 +60,10 @@ pub struct Stopped;
 
 /// What a kernel needs from the mode it runs in.
 pub trait Host {
+    /// Called before a kernel starts: a mode with a global lock takes it here.
+    fn enter(&mut self) {}
+    /// Called after a kernel ends, stopped or not: a mode with a global lock lets it go here.
+    fn leave(&mut self) {}
     /// Called often during computation; a mode with a global lock may hand it over here.
     fn checkpoint(&mut self) -> Flow {
         Flow::Continue
@@ -117,6 +121,14 @@ pub struct DeadlineHost<'a> {
 }
 
 impl Host for DeadlineHost<'_> {
+    fn enter(&mut self) {
+        self.inner.enter()
+    }
+
+    fn leave(&mut self) {
+        self.inner.leave()
+    }
+
     fn checkpoint(&mut self) -> Flow {
         if Instant::now() >= self.deadline {
             return Flow::Stop;

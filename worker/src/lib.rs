@@ -5,9 +5,11 @@
 //! - [`runtime`]: the serve loop, generic over the transport; thread mode runs it on threads.
 //! - [`exec`]: one command in its own process group, with captured output and usage.
 //! - [`kernel`]: the built-in `@name` workloads.
+//! - [`gil`]: a global interpreter lock, for the gil mode.
 //! - [`process`]: the worker as an OS process: bootstrap, name, death with the supervisor.
 
 pub mod exec;
+pub mod gil;
 pub mod kernel;
 pub mod process;
 pub mod protocol;

@@ -96,14 +96,22 @@ pub fn execute(
             let cpu0 = if measure { thread_cpu() } else { (0, 0) };
             let started = Instant::now();
             let result = match timeout {
-                None => kernel.run(host, &mut stdout),
+                None => {
+                    host.enter();
+                    let r = kernel.run(host, &mut stdout);
+                    host.leave();
+                    r
+                }
                 Some(t) => {
                     notify(FromWorker::Started { id, pgid: 0 });
                     let mut bounded = DeadlineHost {
                         inner: host,
                         deadline: started + t,
                     };
-                    kernel.run(&mut bounded, &mut stdout)
+                    bounded.enter();
+                    let r = kernel.run(&mut bounded, &mut stdout);
+                    bounded.leave();
+                    r
                 }
             };
             let wall_us = started.elapsed().as_micros() as u64;
