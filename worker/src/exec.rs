@@ -55,6 +55,33 @@ pub fn run(
 ) -> Finished {
     let start_unix_us = crate::runtime::unix_now_us();
     let started = Instant::now();
+    let mut command = prepare(job, config);
+    let child = match command.spawn() {
+        Ok(child) => child,
+        Err(err) => return spawn_failed(job, config, &err, start_unix_us, started),
+    };
+    let pgid = child.id() as i32;
+    on_progress(Progress::Started { pgid });
+    let spill = config.spill_dir.as_ref().map(|dir| Spill {
+        dir: dir.clone(),
+        threshold: config.spill_threshold,
+        id,
+    });
+    let deadline = timeout.map(|t| started + t);
+    let (stdout, stderr, (outcome, mut usage)) = collect(child, config, spill, deadline, on_progress);
+    usage.start_unix_us = start_unix_us;
+    usage.wall_us = started.elapsed().as_micros() as u64;
+    Finished {
+        outcome,
+        stdout,
+        stderr,
+        usage,
+    }
+}
+
+/// The command for `job` (which must be `Exec` or `Shell`): its own process group, no stdin,
+/// piped output, and the configured memory limit and niceness.
+pub fn prepare(job: &Job, config: &WorkerConfig) -> Command {
     let mut command = match job {
         Job::Exec(argv) => {
             let mut c = Command::new(&argv[0]);
@@ -95,27 +122,7 @@ pub fn run(
             });
         }
     }
-    let child = match command.spawn() {
-        Ok(child) => child,
-        Err(err) => return spawn_failed(job, config, &err, start_unix_us, started),
-    };
-    let pgid = child.id() as i32;
-    on_progress(Progress::Started { pgid });
-    let spill = config.spill_dir.as_ref().map(|dir| Spill {
-        dir: dir.clone(),
-        threshold: config.spill_threshold,
-        id,
-    });
-    let deadline = timeout.map(|t| started + t);
-    let (stdout, stderr, (outcome, mut usage)) = collect(child, config, spill, deadline, on_progress);
-    usage.start_unix_us = start_unix_us;
-    usage.wall_us = started.elapsed().as_micros() as u64;
-    Finished {
-        outcome,
-        stdout,
-        stderr,
-        usage,
-    }
+    command
 }
 
 /// Where a task's output goes once it outgrows memory.
@@ -126,7 +133,8 @@ struct Spill {
     id: u64,
 }
 
-fn spawn_failed(job: &Job, config: &WorkerConfig, err: &io::Error, start_unix_us: u64, started: Instant) -> Finished {
+/// What a command that could not start leaves behind: 127 when not found, 126 otherwise.
+pub fn spawn_failed(job: &Job, config: &WorkerConfig, err: &io::Error, start_unix_us: u64, started: Instant) -> Finished {
     let program = match job {
         Job::Exec(argv) => argv[0].as_str(),
         _ => config.shell.as_str(),

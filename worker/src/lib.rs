@@ -6,9 +6,11 @@
 //! - [`exec`]: one command in its own process group, with captured output and usage.
 //! - [`kernel`]: the built-in `@name` workloads.
 //! - [`gil`]: a global interpreter lock, for the gil mode.
+//! - [`event_loop`]: the async mode: every slot on one thread's event loop.
 //! - [`process`]: the worker as an OS process: bootstrap, name, death with the supervisor.
 
 pub mod exec;
+pub mod event_loop;
 pub mod gil;
 pub mod kernel;
 pub mod process;
