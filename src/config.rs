@@ -11,6 +11,22 @@ pub enum Mode {
     Process,
     /// The same worker runtime on threads inside the supervisor.
     Thread,
+    /// Threads that must hold one global lock while they compute, as CPython's threads do.
+    Gil,
+    /// One thread running an event loop, as asyncio does: waits overlap, computing does not.
+    Async,
+}
+
+impl Mode {
+    /// The mode's name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Process => "process",
+            Mode::Thread => "thread",
+            Mode::Gil => "gil",
+            Mode::Async => "async",
+        }
+    }
 }
 
 /// How worker processes start.
@@ -49,6 +65,8 @@ pub struct RunConfig {
     pub jobs: usize,
     pub mode: Mode,
     pub start: StartMethod,
+    /// How long a gil-mode kernel may hold the lock while others wait.
+    pub switch_interval: std::time::Duration,
     pub keep_order: bool,
     pub output: OutputMode,
     pub tag: bool,
@@ -69,6 +87,7 @@ impl RunConfig {
             jobs,
             mode: Mode::Process,
             start: StartMethod::Spawn,
+            switch_interval: troop_worker::gil::DEFAULT_SWITCH_INTERVAL,
             keep_order: false,
             output: OutputMode::Group,
             tag: false,

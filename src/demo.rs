@@ -87,10 +87,7 @@ fn pooled(mode: Mode, workers: usize, tasks: usize, limit: u64) -> Result<Row, R
         )));
     }
     Ok(Row {
-        mode: match mode {
-            Mode::Thread => "thread",
-            Mode::Process => "process",
-        },
+        mode: mode.name(),
         workers,
         wall: summary.wall,
         cpu_us: summary.cpu_us,

@@ -13,6 +13,8 @@ pub enum Link {
     Ipc(IpcSender<ToWorker>),
     /// A worker thread, over an in-process channel.
     Thread(crossbeam_channel::Sender<ToWorker>),
+    /// A slot of the async mode's event loop.
+    Async(tokio::sync::mpsc::UnboundedSender<ToWorker>),
 }
 
 impl Link {
@@ -21,6 +23,7 @@ impl Link {
         match self {
             Link::Ipc(tx) => tx.send(msg).is_ok(),
             Link::Thread(tx) => tx.send(msg).is_ok(),
+            Link::Async(tx) => tx.send(msg).is_ok(),
         }
     }
 }
@@ -44,5 +47,10 @@ impl Msg {
     /// Wraps a reply from worker `index`; the shape a thread worker's transport needs.
     pub fn from_worker(index: u32, msg: FromWorker) -> Msg {
         Msg::Worker(index, msg)
+    }
+
+    /// Says worker `index` ended; the shape the async event loop needs.
+    pub fn gone(index: u32) -> Msg {
+        Msg::WorkerGone(index)
     }
 }

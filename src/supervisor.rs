@@ -53,6 +53,8 @@ pub fn run(config: &RunConfig, io: RunIo, observer: &mut dyn Observer) -> Result
     let token = new_token();
     let launcher = match (config.mode, config.start) {
         (Mode::Thread, _) => Launcher::Thread,
+        (Mode::Gil, _) => Launcher::Gil(config.switch_interval),
+        (Mode::Async, _) => Launcher::Async(None),
         (Mode::Process, StartMethod::Fork) => Launcher::Fork(ForkServer::prefork(config.jobs, &token)?),
         (Mode::Process, StartMethod::Spawn) => Launcher::Spawn(Spawner::new(config.worker_exe.clone())?),
     };

@@ -47,6 +47,10 @@ pub enum ModeArg {
     Process,
     /// The same worker runtime on threads inside troop.
     Thread,
+    /// Threads that must hold one global lock while they compute, as CPython's threads do.
+    Gil,
+    /// One thread running an event loop, as asyncio does: waits overlap, computing does not.
+    Async,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -61,11 +65,15 @@ pub enum StartArg {
 pub struct RunArgs {
     /// Workers: N, N% of the cores, +N or -N cores, or 0 for as many as possible [default: the
     /// cores this process may use, respecting CPU affinity and cgroup quota]
-    #[arg(short = 'j', long = "jobs", value_name = "N")]
+    #[arg(short = 'j', long = "jobs", value_name = "N", allow_hyphen_values = true)]
     pub jobs: Option<String>,
     /// Where tasks run.
     #[arg(long, value_enum, default_value_t = ModeArg::Process)]
     pub mode: ModeArg,
+    /// In gil mode, how long a computing task may hold the lock while others wait (CPython's
+    /// sys.setswitchinterval).
+    #[arg(long = "switch-interval", value_name = "DURATION", default_value = "5ms")]
+    pub switch_interval: String,
     /// How worker processes start. `spawn` executes troop-worker (clean state, a little slower to
     /// start); `fork` copies troop itself before it starts any thread (fastest start, shares the
     /// supervisor's loaded state), as Python's fork and forkserver start methods do.

@@ -63,7 +63,10 @@ fn run_config(args: RunArgs) -> Result<RunConfig, RunError> {
     config.mode = match args.mode {
         ModeArg::Process => Mode::Process,
         ModeArg::Thread => Mode::Thread,
+        ModeArg::Gil => Mode::Gil,
+        ModeArg::Async => Mode::Async,
     };
+    config.switch_interval = parse_interval(&args.switch_interval)?;
     config.start = match args.start {
         StartArg::Spawn => StartMethod::Spawn,
         StartArg::Fork => StartMethod::Fork,
@@ -74,6 +77,24 @@ fn run_config(args: RunArgs) -> Result<RunConfig, RunError> {
     config.dry_run = args.dry_run;
     config.chunk = chunk;
     Ok(config)
+}
+
+/// A `--switch-interval`: microseconds to seconds, e.g. `5ms`.
+fn parse_interval(text: &str) -> Result<std::time::Duration, RunError> {
+    let bad = || RunError::Usage(format!("invalid --switch-interval `{text}`: use a duration such as 5ms or 100us"));
+    let t = text.trim();
+    let (number, unit) = t.split_at(t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len()));
+    let value: f64 = number.parse().map_err(|_| bad())?;
+    let micros = match unit {
+        "us" => value,
+        "ms" | "" => value * 1e3,
+        "s" => value * 1e6,
+        _ => return Err(bad()),
+    };
+    if !(micros >= 1.0 && micros.is_finite()) {
+        return Err(bad());
+    }
+    Ok(std::time::Duration::from_micros(micros as u64))
 }
 
 /// Splits `COMMAND… ::: A… :::: F… :::+ B…` into the command's words and its input sources.

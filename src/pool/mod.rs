@@ -1,7 +1,8 @@
 //! The worker pool: starting, feeding, replacing and reaping workers, whatever they are.
 //!
 //! Process workers start by spawning `troop-worker` ([`spawn`]) or by forking ([`fork`]); thread
-//! workers run the same runtime on threads ([`thread`]). Every start completes asynchronously:
+//! workers run the same runtime on threads ([`thread`]), with or without a global lock; async
+//! workers are slots of one event loop. Every start completes asynchronously:
 //! the worker's hello arrives in the supervisor's inbox as [`Msg::WorkerUp`], and its death as
 //! [`Msg::WorkerGone`]. Every worker process runs in its own process group and is always reaped.
 
@@ -15,10 +16,15 @@ use crossbeam_channel::Sender;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use thiserror::Error;
+use std::sync::Arc;
+
+use troop_worker::event_loop::{EventLoop, Replies};
+use troop_worker::gil::Gil;
 use troop_worker::kernel::CancelHost;
 use troop_worker::protocol::{Hello, PROTOCOL_VERSION, ToWorker, WorkerConfig};
 
 use crate::inbox::{Link, Msg};
+use thread::ThreadHost;
 
 /// A worker that did not start or cannot be reached.
 #[derive(Debug, Error)]
@@ -42,7 +48,12 @@ pub enum PoolError {
 pub enum Launcher {
     Spawn(spawn::Spawner),
     Fork(fork::ForkServer),
+    /// Threads with no lock.
     Thread,
+    /// Threads that share one global lock, handed over every interval.
+    Gil(Duration),
+    /// Slots of one event loop; started with the pool.
+    Async(Option<EventLoop>),
 }
 
 /// What the pool must do to reap a worker.
@@ -56,6 +67,8 @@ enum Body {
     Adopted,
     /// A thread of ours.
     Thread(std::thread::JoinHandle<()>),
+    /// A slot of the event loop, which ends with the loop.
+    Slot,
 }
 
 #[derive(Debug)]
@@ -75,6 +88,8 @@ pub struct Pool {
     config: WorkerConfig,
     /// Raised to stop the kernels of thread workers.
     cancel: CancelHost,
+    /// The lock of a gil pool.
+    gil: Arc<Gil>,
 }
 
 impl Pool {
@@ -87,6 +102,7 @@ impl Pool {
             token,
             config,
             cancel: CancelHost::default(),
+            gil: Arc::default(),
         }
     }
 
@@ -99,7 +115,40 @@ impl Pool {
                 Some(pid) => Body::Forked(pid),
                 None => Body::Adopted,
             },
-            Launcher::Thread => Body::Thread(thread::start(index, &self.token, inbox, self.cancel.clone())?),
+            Launcher::Thread => Body::Thread(thread::start(index, &self.token, inbox, ThreadHost::Free(self.cancel.clone()))?),
+            Launcher::Gil(interval) => {
+                let host = ThreadHost::Gil {
+                    gil: self.gil.clone(),
+                    interval: *interval,
+                    cancel: self.cancel.clone(),
+                };
+                Body::Thread(thread::start(index, &self.token, inbox, host)?)
+            }
+            Launcher::Async(event_loop) => {
+                let event_loop = match event_loop {
+                    Some(l) => l,
+                    None => {
+                        let replies = Replies {
+                            tx: inbox.clone(),
+                            wrap: Msg::from_worker,
+                            gone: Msg::gone,
+                        };
+                        event_loop.insert(EventLoop::start(replies).map_err(|e| PoolError::Start {
+                            worker: index + 1,
+                            reason: format!("cannot start the event loop: {e}"),
+                        })?)
+                    }
+                };
+                let link = Link::Async(event_loop.add_slot(index));
+                let hello = Hello {
+                    protocol_version: PROTOCOL_VERSION,
+                    pid: std::process::id(),
+                    index,
+                    token: self.token.clone(),
+                };
+                let _ = inbox.send(Msg::WorkerUp { index, hello, link });
+                Body::Slot
+            }
         };
         self.workers[index as usize] = Some(Worker {
             link: None,
@@ -157,7 +206,7 @@ impl Pool {
     /// Kills worker process `index` at once (a thread worker cannot be killed).
     pub fn kill(&self, index: u32) {
         if let Some(w) = &self.workers[index as usize]
-            && !matches!(w.body, Body::Thread(_))
+            && !matches!(w.body, Body::Thread(_) | Body::Slot)
             && let Some(pid) = w.pid
         {
             let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
@@ -168,6 +217,9 @@ impl Pool {
     /// SIGUSR1 for worker processes.
     pub fn cancel_kernels(&self) {
         self.cancel.cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Launcher::Async(Some(event_loop)) = &self.launcher {
+            event_loop.cancel();
+        }
         for w in self.workers.iter().flatten() {
             match (&w.body, w.pid) {
                 (Body::Thread(handle), _) => handle.thread().unpark(),
@@ -182,15 +234,16 @@ impl Pool {
     /// Stops (`SIGSTOP`) or continues (`SIGCONT`) every worker process.
     pub fn signal_processes(&self, signal: Signal) {
         for w in self.workers.iter().flatten() {
-            if let (false, Some(pid)) = (matches!(w.body, Body::Thread(_)), w.pid) {
+            if let (false, Some(pid)) = (matches!(w.body, Body::Thread(_) | Body::Slot), w.pid) {
                 let _ = kill(Pid::from_raw(pid as i32), signal);
             }
         }
     }
 
-    /// True for a pool of thread workers.
+    /// True for a pool whose workers live in this process (threads or event-loop slots), which
+    /// cannot be killed one by one.
     pub fn is_thread(&self) -> bool {
-        matches!(self.launcher, Launcher::Thread)
+        matches!(self.launcher, Launcher::Thread | Launcher::Gil(_) | Launcher::Async(_))
     }
 
     /// Kills every worker process at once.
@@ -211,8 +264,10 @@ impl Pool {
         for w in self.workers.iter_mut().filter_map(Option::take) {
             reap(w, Duration::from_secs(5));
         }
-        if let Launcher::Fork(f) = self.launcher {
-            f.stop();
+        match self.launcher {
+            Launcher::Fork(f) => f.stop(),
+            Launcher::Async(Some(event_loop)) => event_loop.join(),
+            _ => {}
         }
     }
 }
@@ -252,6 +307,7 @@ fn reap(worker: Worker, grace: Duration) -> Option<i32> {
             let _ = handle.join();
             None
         }
+        Body::Slot => None,
     }
 }
 

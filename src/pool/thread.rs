@@ -1,8 +1,12 @@
-//! Thread workers: the worker runtime on a thread of the supervisor, over in-process channels.
+//! Thread workers: the worker runtime on a thread of the supervisor, over in-process channels,
+//! with no lock (thread mode) or one global lock (gil mode).
 
+use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use crossbeam_channel::Sender;
+use troop_worker::gil::{Gil, GilHost};
 use troop_worker::kernel::CancelHost;
 use troop_worker::protocol::{Hello, PROTOCOL_VERSION};
 use troop_worker::runtime;
@@ -20,8 +24,21 @@ impl Drop for GoneGuard {
     }
 }
 
+/// What a worker thread's kernels run under.
+#[derive(Debug, Clone)]
+pub enum ThreadHost {
+    /// No lock: threads compute in parallel.
+    Free(CancelHost),
+    /// One global lock, handed over every switch interval.
+    Gil {
+        gil: Arc<Gil>,
+        interval: Duration,
+        cancel: CancelHost,
+    },
+}
+
 /// Starts thread worker `index`; its hello is in `inbox` when this returns.
-pub fn start(index: u32, token: &str, inbox: Sender<Msg>, cancel: CancelHost) -> Result<JoinHandle<()>, PoolError> {
+pub fn start(index: u32, token: &str, inbox: Sender<Msg>, host: ThreadHost) -> Result<JoinHandle<()>, PoolError> {
     let (tx, rx) = crossbeam_channel::unbounded();
     let thread_inbox = inbox.clone();
     let handle = std::thread::Builder::new()
@@ -29,7 +46,10 @@ pub fn start(index: u32, token: &str, inbox: Sender<Msg>, cancel: CancelHost) ->
         .spawn(move || {
             let _gone = GoneGuard(index, thread_inbox.clone());
             let mut transport = ChannelTransport::new(rx, thread_inbox, index, Msg::from_worker);
-            let _ = runtime::serve_free(&mut transport, cancel);
+            let _ = match host {
+                ThreadHost::Free(cancel) => runtime::serve_free(&mut transport, cancel),
+                ThreadHost::Gil { gil, interval, cancel } => runtime::serve(&mut transport, &mut GilHost::new(gil, interval, cancel)),
+            };
         })
         .map_err(|e| PoolError::Start {
             worker: index + 1,

@@ -56,16 +56,21 @@ fn missing_arg_file() {
 #[test]
 fn missing_file_runs_no_task() {
     let dir = temp_dir();
+    let made = dir.path().join("made");
     let ran = troop_in(
         Some(dir.path()),
-        &["run", "touch {}", ":::", "made", "::::", "no-such-file.txt"],
+        &[
+            "run",
+            "touch {}",
+            ":::",
+            made.to_str().expect("utf-8 path"),
+            "::::",
+            "no-such-file.txt",
+        ],
         "",
     );
     assert_usage_error(&ran, &["no-such-file.txt"]);
-    assert!(
-        !dir.path().join("made").exists(),
-        "a task ran although the input was bad"
-    );
+    assert!(!made.exists(), "a task ran although the input was bad");
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! Input sources and replacement strings, checked against fixed expectations and, when it is
 //! installed, against GNU parallel given the same arguments.
 
-use crate::util::{check_like_parallel, temp_dir, troop, write_file};
+use crate::util::{check_like_parallel, temp_dir, troop, troop_in, write_file};
 
 #[test]
 fn stdin_lines_are_the_default_source() {
@@ -22,9 +22,9 @@ fn stdin_last_line_without_newline_counts() {
 fn three_colons_give_arguments() {
     check_like_parallel(
         None,
-        &["echo", "<{}>", ":::", "a", "b", "c"],
+        &["echo", "in:{}", ":::", "a", "b", "c"],
         "",
-        "<a>\n<b>\n<c>\n",
+        "in:a\nin:b\nin:c\n",
     );
 }
 
@@ -191,7 +191,7 @@ fn whole_argument_and_path_replacement_strings() {
         None,
         &[
             "echo",
-            "{}|{.}|{/}|{//}|{/.}",
+            "{}:{.}:{/}:{//}:{/.}",
             ":::",
             "/a/b/c.tar.gz",
             "d/f.txt",
@@ -199,10 +199,10 @@ fn whole_argument_and_path_replacement_strings() {
             "a.b/c",
         ],
         "",
-        "/a/b/c.tar.gz|/a/b/c.tar|c.tar.gz|/a/b|c.tar\n\
-         d/f.txt|d/f|f.txt|d|f\n\
-         plain|plain|plain|.|plain\n\
-         a.b/c|a.b/c|c|a.b|c\n",
+        "/a/b/c.tar.gz:/a/b/c.tar:c.tar.gz:/a/b:c.tar\n\
+         d/f.txt:d/f:f.txt:d:f\n\
+         plain:plain:plain:.:plain\n\
+         a.b/c:a.b/c:c:a.b:c\n",
     );
 }
 
@@ -294,7 +294,7 @@ fn args_are_appended_without_replacement_string() {
 #[test]
 fn appended_stdin_lines_stay_one_argument() {
     // printf would split the line into several arguments if it were not one word.
-    check_like_parallel(None, &["printf", "<%s>\\n"], "a b\nc\n", "<a b>\n<c>\n");
+    check_like_parallel(None, &["printf '[%s]\\n'"], "a b\nc\n", "[a b]\n[c]\n");
 }
 
 #[test]
@@ -330,6 +330,24 @@ fn many_stdin_lines_keep_order() {
         &input,
     )
     .assert_ok_with(&want);
+}
+
+#[test]
+fn tasks_run_in_the_working_directory() {
+    let dir = temp_dir();
+    let here = dir.path().canonicalize().expect("canonical temp dir");
+    let want = format!("{}\n", here.display());
+    for mode in ["process", "thread"] {
+        let ran = troop_in(
+            Some(&here),
+            &["run", "--mode", mode, "pwd -P # {}", ":::", "x"],
+            "",
+        );
+        ran.assert_ok_with(&want);
+    }
+    troop_in(Some(&here), &["run", "cat", ":::", "file"], "").assert_code(1);
+    write_file(&here, "file", "content\n");
+    troop_in(Some(&here), &["run", "cat", ":::", "file"], "").assert_ok_with("content\n");
 }
 
 #[test]

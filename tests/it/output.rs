@@ -178,39 +178,33 @@ fn tag_with_line_buffer() {
 #[test]
 fn dry_run_prints_commands_and_runs_nothing() {
     let dir = temp_dir();
+    let made = dir.path().join("made");
+    let made = made.to_str().expect("utf-8 path");
+    let spaced = dir.path().join("two words");
+    let spaced = spaced.to_str().expect("utf-8 path");
     let ran = troop_in(
         Some(dir.path()),
-        &[
-            "run",
-            "--dry-run",
-            "-k",
-            "touch",
-            "{}",
-            ":::",
-            "made",
-            "two words",
-        ],
+        &["run", "--dry-run", "-k", "touch", "{}", ":::", made, spaced],
         "",
     );
-    ran.assert_ok_with("touch made\ntouch 'two words'\n");
-    assert!(!dir.path().join("made").exists(), "--dry-run ran a task");
-    assert!(
-        !dir.path().join("two words").exists(),
-        "--dry-run ran a task"
-    );
+    ran.assert_ok_with(&format!("touch {made}\ntouch '{spaced}'\n"));
     let shell = troop_in(
         Some(dir.path()),
-        &["run", "--dry-run", "echo {} > made", ":::", "x"],
+        &["run", "--dry-run", "echo {} > {}.out", ":::", made],
         "",
     );
-    shell.assert_ok_with("echo x > made\n");
-    assert!(!dir.path().join("made").exists(), "--dry-run ran a task");
+    shell.assert_ok_with(&format!("echo {made} > {made}.out\n"));
     let kernel = troop_in(
         Some(dir.path()),
         &["run", "--dry-run", "@primes", "{}", ":::", "10"],
         "",
     );
     kernel.assert_ok_with("@primes 10\n");
+    let entries: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("read the temp dir")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert!(entries.is_empty(), "--dry-run ran a task: {entries:?}");
 }
 
 #[test]

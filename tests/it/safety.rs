@@ -1,24 +1,33 @@
 //! Input is data, never shell syntax: a value with `;`, `$( )` or backticks stays one argument.
 
-use crate::util::{temp_dir, troop_in, write_file};
+use std::path::Path;
 
-/// Lines that would each create `pwned` if the shell interpreted them.
-fn hostile_lines() -> Vec<&'static str> {
+use crate::util::{Ran, temp_dir, troop_in, write_file};
+
+/// Lines that would each create `target` if a shell interpreted them.
+fn hostile_lines(target: &Path) -> Vec<String> {
+    let t = target.display();
     vec![
-        "a; touch pwned",
-        "$(touch pwned)",
-        "`touch pwned`",
-        "x && touch pwned",
-        "y | touch pwned",
-        "'; touch pwned; '",
-        "\"; touch pwned; \"",
-        "z\ntouch pwned",
+        format!("a; touch {t}"),
+        format!("$(touch {t})"),
+        format!("`touch {t}`"),
+        format!("x && touch {t}"),
+        format!("y | touch {t}"),
+        format!("'; touch {t}; '"),
+        format!("\"; touch {t}; \""),
+        format!("z\ntouch {t}"),
     ]
 }
 
-fn check_template(template: &[&str], mode: &str) {
+/// Runs `troop run -k --mode MODE TEMPLATE… :::: input` in a fresh directory, the input holding
+/// the one-line hostile lines; returns the run, the input and the file that must not appear.
+fn run_hostile(
+    template: &[&str],
+    mode: &str,
+) -> (Ran, String, std::path::PathBuf, tempfile::TempDir) {
     let dir = temp_dir();
-    let lines: Vec<&str> = hostile_lines()
+    let pwned = dir.path().join("pwned");
+    let lines: Vec<String> = hostile_lines(&pwned)
         .into_iter()
         .filter(|l| !l.contains('\n'))
         .collect();
@@ -28,7 +37,11 @@ fn check_template(template: &[&str], mode: &str) {
     args.extend_from_slice(template);
     args.extend_from_slice(&["::::", "input"]);
     let ran = troop_in(Some(dir.path()), &args, "");
-    let pwned = dir.path().join("pwned");
+    (ran, input, pwned, dir)
+}
+
+fn check_template(template: &[&str], mode: &str) {
+    let (ran, input, pwned, _dir) = run_hostile(template, mode);
     assert!(
         !pwned.exists(),
         "{template:?} ({mode}) let input run `touch`"
@@ -44,6 +57,7 @@ fn check_template(template: &[&str], mode: &str) {
 fn input_stays_one_argument_in_a_shell_template() {
     for mode in ["process", "thread"] {
         check_template(&["echo {} | cat"], mode);
+        check_template(&["echo", "{}", "|", "cat"], mode);
     }
 }
 
@@ -56,35 +70,46 @@ fn input_stays_one_argument_in_a_plain_template() {
 }
 
 #[test]
+fn input_stays_one_argument_inside_sh_c() {
+    // The value is one argument of `sh -c 'script' name value`: the script sees it as $1.
+    for mode in ["process", "thread"] {
+        check_template(&["sh", "-c", "'echo \"$1\"'", "sh", "{}"], mode);
+    }
+}
+
+#[test]
 fn arguments_stay_one_argument_each() {
-    // `:::` values, in a shell template with the value in several places and in a quoted context.
+    // `:::` values, in a shell template with the value in several places.
     let dir = temp_dir();
-    let mut args = vec!["run", "-k", "printf '[%s]\\n' {} {.}; true"];
-    args.push(":::");
-    args.extend(hostile_lines());
+    let pwned = dir.path().join("pwned");
+    let lines = hostile_lines(&pwned);
+    let mut args = vec!["run", "-k", "printf '[%s]\\n' {} {/}; true", ":::"];
+    args.extend(lines.iter().map(String::as_str));
     let ran = troop_in(Some(dir.path()), &args, "");
-    assert!(
-        !dir.path().join("pwned").exists(),
-        "a `:::` value ran `touch`"
-    );
+    assert!(!pwned.exists(), "a `:::` value ran `touch`");
     ran.assert_code(0);
     let printed = ran.stdout.matches('[').count();
     assert_eq!(
         printed,
-        2 * hostile_lines().len(),
+        2 * lines.len(),
         "each value must be one word: {}",
         ran.stdout
     );
-    assert!(ran.stdout.contains("[a; touch pwned]\n"), "{}", ran.stdout);
-    assert!(ran.stdout.contains("[$(touch pwned)]\n"), "{}", ran.stdout);
-    assert!(ran.stdout.contains("[`touch pwned`]\n"), "{}", ran.stdout);
-    assert!(ran.stdout.contains("[z\ntouch pwned]\n"), "{}", ran.stdout);
+    for line in &lines {
+        assert!(
+            ran.stdout.contains(&format!("[{line}]\n")),
+            "{line:?} missing from {}",
+            ran.stdout
+        );
+    }
 }
 
 #[test]
 fn colsep_columns_stay_one_argument() {
     let dir = temp_dir();
-    write_file(dir.path(), "input", "$(touch pwned),`touch pwned`\n");
+    let pwned = dir.path().join("pwned");
+    let t = pwned.display();
+    write_file(dir.path(), "input", &format!("$(touch {t}),`touch {t}`\n"));
     let ran = troop_in(
         Some(dir.path()),
         &[
@@ -97,6 +122,6 @@ fn colsep_columns_stay_one_argument() {
         ],
         "",
     );
-    assert!(!dir.path().join("pwned").exists(), "a column ran `touch`");
-    ran.assert_ok_with("`touch pwned` $(touch pwned)\n");
+    assert!(!pwned.exists(), "a column ran `touch`");
+    ran.assert_ok_with(&format!("`touch {t}` $(touch {t})\n"));
 }

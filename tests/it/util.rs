@@ -286,23 +286,22 @@ pub fn cmdline(pid: i32) -> Option<String> {
     Some(words.join(" "))
 }
 
-/// Whether a thread of `pid` is blocked in a sleep system call, as /proc/PID/task/*/wchan says.
-/// `None` when the kernel does not tell (wchan unreadable or always "0").
-pub fn sleeping_in_nanosleep(pid: i32) -> Option<bool> {
-    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
-    let mut known = false;
-    for task in tasks.flatten() {
-        let Ok(wchan) = std::fs::read_to_string(task.path().join("wchan")) else {
-            continue;
-        };
-        if wchan.contains("nanosleep") {
-            return Some(true);
-        }
-        if !wchan.trim().is_empty() && wchan.trim() != "0" {
-            known = true;
-        }
+/// Whether worker `pid` is busy with a task, judged from where its main thread waits
+/// (/proc/PID/wchan): a worker waits for work in a socket read, so a main thread blocked anywhere
+/// else (a sleep, a futex, a wait for its command) or running is busy. `None` when the kernel
+/// does not say (wchan unreadable or "0").
+pub fn worker_busy(pid: i32) -> Option<bool> {
+    let wchan = std::fs::read_to_string(format!("/proc/{pid}/wchan")).ok()?;
+    let wchan = wchan.trim();
+    let state = proc_stat(pid)?.state;
+    if state == 'R' {
+        return Some(true);
     }
-    known.then_some(false)
+    if wchan.is_empty() || wchan == "0" {
+        return None;
+    }
+    let idle = ["skb", "unix_stream_read", "sock", "recv"];
+    Some(!idle.iter().any(|w| wchan.contains(w)))
 }
 
 /// Sends SIGKILL to the process if it is still the one recorded.
@@ -382,10 +381,6 @@ impl Background {
             let _ = self.child.kill();
             self.status = self.child.wait().ok();
         }
-    }
-
-    pub fn stdout(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("stdout")).unwrap_or_default()
     }
 
     pub fn stderr(&self) -> String {

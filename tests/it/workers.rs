@@ -7,12 +7,12 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use crate::util::{
-    Background, Proc, children, cmdline, comm, descendants, describe, is_gone, kill9,
-    sleeping_in_nanosleep, wait_until,
+    Background, Proc, children, cmdline, comm, descendants, describe, is_gone, kill9, wait_until,
+    worker_busy,
 };
 
-/// The worker processes among troop's children (the fork server is not a worker).
-fn workers(troop: i32) -> Vec<Proc> {
+/// troop's children other than the fork server (which is not a worker).
+fn non_server_children(troop: i32) -> Vec<Proc> {
     children(troop)
         .into_iter()
         .filter(|p| {
@@ -21,9 +21,21 @@ fn workers(troop: i32) -> Vec<Proc> {
         .collect()
 }
 
+/// The worker processes among troop's children: named `troop-w<N>` by comm or by command line.
+/// (A process just forked, still named like troop, does not count yet.)
+fn workers(troop: i32) -> Vec<Proc> {
+    children(troop)
+        .into_iter()
+        .filter(|p| {
+            comm(p.pid).is_some_and(|c| c.starts_with("troop-w"))
+                || cmdline(p.pid).is_some_and(|c| c.starts_with("troop-worker [w"))
+        })
+        .collect()
+}
+
 /// `(comm, cmdline)` of each worker, sorted.
 fn worker_names(troop: i32) -> Vec<(String, String)> {
-    let mut names: Vec<(String, String)> = workers(troop)
+    let mut names: Vec<(String, String)> = non_server_children(troop)
         .iter()
         .map(|p| {
             (
@@ -50,7 +62,11 @@ fn check_worker_names(start: &str, suffix: &str) {
         .collect();
     let mut seen = Vec::new();
     wait_until(Duration::from_secs(10), || {
-        seen = worker_names(run.pid());
+        // Keep the last sighting, so that a failure shows what the workers looked like.
+        let now = worker_names(run.pid());
+        if !now.is_empty() {
+            seen = now;
+        }
         seen == expected
     });
     run.kill9();
@@ -90,13 +106,13 @@ fn supervisor_kill_leaves_nothing(args: &[&str], expected: usize, task_comm: Opt
         run.stderr()
     );
     if task_comm.is_none() {
-        // Kernel tasks run inside the workers: wait until they are sleeping in the task (where
-        // the kernel says so) so that the kill lands mid-task.
+        // Kernel tasks run inside the workers: wait until both are busy (where the kernel says
+        // so; else give them a moment) so that the kill lands mid-task.
         let mut workers = workers(troop);
         workers.truncate(2);
         let started = std::time::Instant::now();
         wait_until(Duration::from_secs(10), || {
-            workers.iter().all(|w| match sleeping_in_nanosleep(w.pid) {
+            workers.iter().all(|w| match worker_busy(w.pid) {
                 Some(sleeping) => sleeping,
                 None => started.elapsed() > Duration::from_millis(500),
             })
@@ -171,26 +187,29 @@ fn worker_killed_mid_task(start: &str) {
         "run", "-j2", "--start", start, "@sleep", "{}", ":::", "2000", "2000", "2000",
     ]);
     let troop = run.pid();
+    // A worker whose task is running (where the kernel tells; else one that has been up a moment).
     let mut found = Vec::new();
+    let mut first_seen = None;
     let ready = wait_until(Duration::from_secs(10), || {
         found = workers(troop);
-        found.len() == 2
+        let since = *first_seen.get_or_insert_with(std::time::Instant::now);
+        if found.len() < 2 {
+            first_seen = None;
+            return false;
+        }
+        found.retain(|w| match worker_busy(w.pid) {
+            Some(sleeping) => sleeping,
+            None => since.elapsed() > Duration::from_millis(500),
+        });
+        !found.is_empty()
     });
     assert!(
         ready,
-        "troop did not start two workers: {}\nstderr: {}",
-        describe(&found),
+        "troop did not start two workers running tasks: {}\nstderr: {}",
+        describe(&workers(troop)),
         run.stderr()
     );
     let victim = found[0].clone();
-    // Wait until its task is running (where the kernel tells; else give it a moment).
-    let started = std::time::Instant::now();
-    wait_until(Duration::from_secs(10), || {
-        match sleeping_in_nanosleep(victim.pid) {
-            Some(sleeping) => sleeping,
-            None => started.elapsed() > Duration::from_millis(500),
-        }
-    });
     kill(Pid::from_raw(victim.pid), Signal::SIGKILL).expect("kill the worker");
     let status = run.wait_for(Duration::from_secs(30));
     let stderr = run.stderr();
