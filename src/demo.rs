@@ -1,11 +1,15 @@
-//! `troop demo`: the same CPU-bound batch serially, on threads and on processes, side by side.
+//! `troop demo`: the concurrency lesson, measured. The same CPU-bound batch and the same
+//! I/O-bound batch run serially and in every mode (thread, gil, async, process), side by side,
+//! with a table, a chart and a reading drawn from the figures.
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use serde::Serialize;
 use troop_worker::kernel::{FreeHost, Kernel};
 
-use crate::cli::DemoConfig;
+use crate::chart::{BarGroup, speedup_bars};
 use crate::config::{Mode, RunConfig};
 use crate::error::RunError;
 use crate::exit::Exit;
@@ -13,94 +17,384 @@ use crate::input::{InputSpec, SourceSpec, Template};
 use crate::observe::{Observer, cpu_time_us};
 use crate::run_io::RunIo;
 
-/// The prime limit of one demo task: about 0.7 s of one core on a 2026 x86-64 core.
-pub const DEMO_LIMIT: u64 = 3_000_000;
+/// Settings of `troop demo`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DemoConfig {
+    /// Workers for the parallel runs.
+    pub cores: usize,
+    /// A batch about a sixth of the size.
+    pub quick: bool,
+    /// Print JSON instead of the table.
+    pub json: bool,
+    /// Where the chart goes.
+    pub svg: PathBuf,
+}
 
-/// One measured row of the table.
-#[derive(Debug, Clone)]
+/// The modes, in the order the demo runs them.
+const MODES: [Mode; 4] = [Mode::Thread, Mode::Gil, Mode::Async, Mode::Process];
+
+/// One batch of identical tasks.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Batch {
+    pub name: &'static str,
+    #[serde(serialize_with = "as_text")]
+    pub kernel: Kernel,
+    pub tasks: usize,
+}
+
+fn as_text<S: serde::Serializer>(k: &Kernel, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&k.to_string())
+}
+
+/// One measured run of a batch.
+#[derive(Debug, Clone, Serialize)]
 pub struct Row {
     pub mode: &'static str,
     pub workers: usize,
-    pub wall: Duration,
-    pub cpu_us: u64,
+    pub wall_s: f64,
+    pub speedup: f64,
+    /// CPU time of troop and its workers over wall time × cores, in percent.
+    pub cpu_percent: f64,
 }
 
-/// Prints the worker pids to watch while the process pool runs.
-struct Announce;
+/// Everything the demo measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub cores: usize,
+    pub batches: Vec<(Batch, Vec<Row>)>,
+}
+
+/// The two batches for `workers` workers.
+pub fn batches(workers: usize, quick: bool) -> [Batch; 2] {
+    let w = workers.max(2);
+    if quick {
+        [
+            Batch {
+                name: "CPU-bound",
+                kernel: Kernel::Primes(1_200_000),
+                tasks: 2 * w,
+            },
+            Batch {
+                name: "I/O-bound",
+                kernel: Kernel::Sleep(100),
+                tasks: 4 * w,
+            },
+        ]
+    } else {
+        [
+            Batch {
+                name: "CPU-bound",
+                kernel: Kernel::Primes(2_500_000),
+                tasks: 4 * w,
+            },
+            Batch {
+                name: "I/O-bound",
+                kernel: Kernel::Sleep(200),
+                tasks: 8 * w,
+            },
+        ]
+    }
+}
+
+/// Prints the worker pids to watch while a pool runs.
+struct Announce {
+    to_stderr: bool,
+}
+
 impl Observer for Announce {
     fn pool_up(&mut self, mode: Mode, pids: &[u32]) {
-        if mode == Mode::Process {
-            let list: Vec<String> = pids.iter().map(u32::to_string).collect();
-            println!("  process pool up, one line per worker: top -p {}", list.join(","));
+        let line = match mode {
+            Mode::Process => {
+                let list: Vec<String> = pids.iter().map(u32::to_string).collect();
+                format!(
+                    "  process pool up, one line per worker: top -p {}",
+                    list.join(",")
+                )
+            }
+            _ => format!(
+                "  {} pool up inside troop: top -H -p {}",
+                mode.name(),
+                std::process::id()
+            ),
+        };
+        if self.to_stderr {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
             let _ = std::io::stdout().flush();
         }
     }
 }
 
-/// Runs the demo and prints its table.
+/// Runs the demo: prints the table (or JSON), writes the chart, prints the reading.
 pub fn run(config: &DemoConfig) -> Result<Exit, RunError> {
-    let tasks = if config.quick { 4 } else { 4 * config.cores.max(2) };
-    let limit = DEMO_LIMIT;
-    println!(
-        "troop demo: {tasks} tasks of @primes {limit} (CPU-bound), {} workers, {} usable cores",
+    let usable = crate::jobs::usable_cores();
+    let say = |line: String| {
+        if config.json {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    };
+    say(format!(
+        "troop demo: the same two batches serially and in {} modes, {} workers ({} usable cores)",
+        MODES.len(),
         config.cores,
-        crate::jobs::usable_cores()
-    );
-    let mut rows = Vec::new();
-    rows.push(serial(tasks, limit));
-    for mode in [Mode::Thread, Mode::Process] {
-        rows.push(pooled(mode, config.cores, tasks, limit)?);
+        usable
+    ));
+    let mut report = Report {
+        cores: config.cores,
+        batches: Vec::new(),
+    };
+    for batch in batches(config.cores, config.quick) {
+        say(format!(
+            "{}: {} × {}",
+            batch.name, batch.tasks, batch.kernel
+        ));
+        let serial = serial(&batch);
+        let base = serial.0.as_secs_f64();
+        let mut rows = vec![row("serial", 1, serial, base, config.cores)];
+        for mode in MODES {
+            let measured = pooled(mode, config.cores, &batch, config.json)?;
+            rows.push(row(mode.name(), config.cores, measured, base, config.cores));
+        }
+        report.batches.push((batch, rows));
     }
-    print_table(&rows, crate::jobs::usable_cores());
+    if config.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("the report serializes")
+        );
+    } else {
+        print_table(&report);
+    }
+    write_chart(config, &report)?;
+    if !config.json {
+        println!("\nchart: {}", config.svg.display());
+        println!("{}", reading(&report));
+    }
     Ok(Exit::Success)
 }
 
-fn serial(tasks: usize, limit: u64) -> Row {
-    let cpu0 = cpu_time_us();
-    let t0 = Instant::now();
-    for _ in 0..tasks {
-        Kernel::Primes(limit)
-            .run(&mut FreeHost, &mut Vec::new())
-            .expect("a free host never stops a kernel");
-    }
+fn row(
+    mode: &'static str,
+    workers: usize,
+    (wall, cpu_us): (Duration, u64),
+    base: f64,
+    cores: usize,
+) -> Row {
+    let wall_s = wall.as_secs_f64();
     Row {
-        mode: "serial",
-        workers: 1,
-        wall: t0.elapsed(),
-        cpu_us: cpu_time_us() - cpu0,
+        mode,
+        workers,
+        wall_s,
+        speedup: base / wall_s,
+        cpu_percent: cpu_us as f64 / 1e6 / (wall_s * cores as f64) * 100.0,
     }
 }
 
-fn pooled(mode: Mode, workers: usize, tasks: usize, limit: u64) -> Result<Row, RunError> {
-    let template = Template::parse(&["@primes".to_string(), "{}".to_string()])?;
+/// The batch run one task after another on this thread, with no pool at all.
+fn serial(batch: &Batch) -> (Duration, u64) {
+    let cpu0 = cpu_time_us();
+    let t0 = Instant::now();
+    for _ in 0..batch.tasks {
+        batch
+            .kernel
+            .run(&mut FreeHost, &mut Vec::new())
+            .expect("a free host never stops a kernel");
+    }
+    (t0.elapsed(), cpu_time_us() - cpu0)
+}
+
+/// The batch through troop's own supervisor in `mode`.
+fn pooled(
+    mode: Mode,
+    workers: usize,
+    batch: &Batch,
+    quiet: bool,
+) -> Result<(Duration, u64), RunError> {
+    let words: Vec<String> = batch
+        .kernel
+        .to_string()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    let (name, arg) = (words[0].clone(), words.get(1).cloned().unwrap_or_default());
+    let template = Template::parse(&[name, "{}".to_string()])?;
     let input = InputSpec {
-        sources: vec![(SourceSpec::Args(vec![limit.to_string(); tasks]), false)],
+        sources: vec![(SourceSpec::Args(vec![arg; batch.tasks]), false)],
         colsep: None,
     };
     let mut config = RunConfig::new(template, input, workers);
     config.mode = mode;
-    let summary = crate::supervisor::run(&config, RunIo::discard(), &mut Announce)?;
-    if summary.failed > 0 || summary.total != tasks as u64 {
+    let summary = crate::supervisor::run(
+        &config,
+        RunIo::discard(),
+        &mut Announce { to_stderr: quiet },
+    )?;
+    if summary.failed > 0 || summary.total != batch.tasks as u64 {
         return Err(RunError::Usage(format!(
-            "the {mode:?} run finished {} of {tasks} tasks, {} failed",
-            summary.total, summary.failed
+            "the {} run of the {} batch finished {} of {} tasks, {} failed",
+            mode.name(),
+            batch.name,
+            summary.total,
+            batch.tasks,
+            summary.failed
         )));
     }
-    Ok(Row {
-        mode: mode.name(),
-        workers,
-        wall: summary.wall,
-        cpu_us: summary.cpu_us,
-    })
+    Ok((summary.wall, summary.cpu_us))
 }
 
-fn print_table(rows: &[Row], cores: usize) {
-    let base = rows[0].wall.as_secs_f64();
+fn print_table(report: &Report) {
     println!();
-    println!("{:<8} {:>7} {:>8} {:>8} {:>8}", "mode", "workers", "wall s", "speedup", "CPU use");
-    for r in rows {
-        let wall = r.wall.as_secs_f64();
-        let util = r.cpu_us as f64 / 1e6 / (wall * cores as f64) * 100.0;
-        println!("{:<8} {:>7} {:>8.2} {:>7.2}x {:>7.0}%", r.mode, r.workers, wall, base / wall, util);
+    println!(
+        "{:<10} {:<8} {:>7} {:>8} {:>8} {:>8}",
+        "batch", "mode", "workers", "wall s", "speedup", "CPU use"
+    );
+    for (batch, rows) in &report.batches {
+        for r in rows {
+            println!(
+                "{:<10} {:<8} {:>7} {:>8.2} {:>7.2}× {:>7.0}%",
+                batch.name, r.mode, r.workers, r.wall_s, r.speedup, r.cpu_percent
+            );
+        }
+    }
+}
+
+fn write_chart(config: &DemoConfig, report: &Report) -> Result<(), RunError> {
+    let names: Vec<&str> = report.batches.iter().map(|(b, _)| b.name).collect();
+    let modes: Vec<&str> = report.batches[0].1.iter().map(|r| r.mode).collect();
+    let groups: Vec<BarGroup> = modes
+        .iter()
+        .map(|m| BarGroup {
+            label: m.to_string(),
+            values: report
+                .batches
+                .iter()
+                .filter_map(|(_, rows)| rows.iter().find(|r| r.mode == *m).map(|r| r.speedup))
+                .collect(),
+        })
+        .collect();
+    let title = format!("speedup over serial with {} workers", report.cores);
+    speedup_bars(&config.svg, &title, &names, &groups, report.cores as f64)
+        .map_err(|e| RunError::Usage(e.to_string()))
+}
+
+fn speedup_of(rows: &[Row], mode: &str) -> f64 {
+    rows.iter()
+        .find(|r| r.mode == mode)
+        .map_or(0.0, |r| r.speedup)
+}
+
+/// Two sentences that read the measured figures.
+pub fn reading(report: &Report) -> String {
+    let n = report.cores;
+    let cpu = &report.batches[0].1;
+    let io = &report.batches[1].1;
+    let (p, t, g, a) = (
+        speedup_of(cpu, "process"),
+        speedup_of(cpu, "thread"),
+        speedup_of(cpu, "gil"),
+        speedup_of(cpu, "async"),
+    );
+    let parallel = (p + t) / 2.0;
+    let serialised = g.max(a);
+    let first = if parallel > serialised * 1.3 {
+        format!(
+            "On the CPU-bound batch, processes ({p:.2}×) and free threads ({t:.2}×) used the {n} workers, while the gil mode ({g:.2}×) and async ({a:.2}×) stayed near serial: with one lock, or one thread, only one core computes at a time."
+        )
+    } else {
+        format!(
+            "On the CPU-bound batch the modes ended close together (process {p:.2}×, thread {t:.2}×, gil {g:.2}×, async {a:.2}×), so this machine gave the parallel modes no more than one core's worth of work."
+        )
+    };
+    let waits: Vec<f64> = io
+        .iter()
+        .filter(|r| r.mode != "serial")
+        .map(|r| r.speedup)
+        .collect();
+    let (lo, hi) = waits
+        .iter()
+        .fold((f64::MAX, 0.0f64), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    let second = if lo >= 0.75 * n as f64 {
+        format!(
+            "On the I/O-bound batch every mode overlapped the waits ({lo:.2}× to {hi:.2}×), because waiting needs no core: one lock or one event loop is enough for I/O."
+        )
+    } else {
+        format!(
+            "On the I/O-bound batch the modes overlapped the waits unevenly ({lo:.2}× to {hi:.2}×): the slowest mode held a core or a lock while waiting."
+        )
+    };
+    format!("{first}\n{second}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(speedups: &[(&'static str, f64)]) -> Vec<Row> {
+        speedups
+            .iter()
+            .map(|&(mode, speedup)| Row {
+                mode,
+                workers: 2,
+                wall_s: 1.0 / speedup,
+                speedup,
+                cpu_percent: 50.0,
+            })
+            .collect()
+    }
+
+    fn report(cpu: &[(&'static str, f64)], io: &[(&'static str, f64)]) -> Report {
+        let [b1, b2] = batches(2, true);
+        Report {
+            cores: 2,
+            batches: vec![(b1, rows(cpu)), (b2, rows(io))],
+        }
+    }
+
+    #[test]
+    fn the_reading_quotes_the_figures_and_follows_them() {
+        let good = report(
+            &[
+                ("serial", 1.0),
+                ("thread", 1.93),
+                ("gil", 0.98),
+                ("async", 1.01),
+                ("process", 1.95),
+            ],
+            &[
+                ("serial", 1.0),
+                ("thread", 1.97),
+                ("gil", 1.96),
+                ("async", 1.99),
+                ("process", 1.95),
+            ],
+        );
+        let text = reading(&good);
+        for figure in ["1.95×", "1.93×", "0.98×", "1.01×", "1.95× to 1.99×"] {
+            assert!(text.contains(figure), "{figure} missing: {text}");
+        }
+        assert!(text.contains("only one core computes"));
+        assert_eq!(text.lines().count(), 2);
+        let flat = report(
+            &[
+                ("serial", 1.0),
+                ("thread", 1.02),
+                ("gil", 0.99),
+                ("async", 1.0),
+                ("process", 1.04),
+            ],
+            &[
+                ("serial", 1.0),
+                ("thread", 1.2),
+                ("gil", 1.9),
+                ("async", 1.9),
+                ("process", 1.9),
+            ],
+        );
+        let text = reading(&flat);
+        assert!(text.contains("close together"), "{text}");
+        assert!(text.contains("unevenly"), "{text}");
     }
 }

@@ -32,7 +32,11 @@ impl Link {
 #[derive(Debug)]
 pub enum Msg {
     /// A worker started and said hello.
-    WorkerUp { index: u32, hello: Hello, link: Link },
+    WorkerUp {
+        index: u32,
+        hello: Hello,
+        link: Link,
+    },
     /// A worker could not start.
     WorkerFailed { index: u32, error: String },
     /// A worker sent a message.

@@ -24,6 +24,7 @@
 //! [`cli`] turns the command line into a validated [`config::RunConfig`] once; nothing past it
 //! sees clap.
 
+pub mod chart;
 pub mod cli;
 pub mod config;
 pub mod demo;
@@ -32,14 +33,17 @@ pub mod exit;
 pub mod inbox;
 pub mod input;
 pub mod jobs;
+pub mod joblog;
 pub mod observe;
 pub mod output;
+pub mod policy;
 pub mod pool;
 pub mod run_io;
 pub mod rundir;
 pub mod scheduler;
 pub mod signals;
 pub mod supervisor;
+pub mod units;
 
 use config::RunConfig;
 use error::RunError;

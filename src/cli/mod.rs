@@ -55,10 +55,19 @@ where
 {
     let cli = args::Cli::try_parse_from(argv).map_err(|e| {
         use clap::error::ErrorKind;
-        let help = matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand);
+        let help = matches!(
+            e.kind(),
+            ErrorKind::DisplayHelp
+                | ErrorKind::DisplayVersion
+                | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+        );
         CliError {
             message: e.to_string(),
-            exit: if help && e.kind() != ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand { Exit::Success } else { Exit::Error },
+            exit: if help && e.kind() != ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                Exit::Success
+            } else {
+                Exit::Error
+            },
             to_stdout: help,
         }
     })?;

@@ -4,6 +4,7 @@ use troop_worker::kernel::Kernel;
 
 use super::args::{Cli, DemoArgs, ModeArg, RunArgs, StartArg, Sub};
 use crate::config::{Chunk, Mode, OutputMode, RunConfig, StartMethod};
+pub use crate::demo::DemoConfig;
 use crate::error::RunError;
 use crate::input::{InputSpec, SourceSpec, Template};
 use crate::jobs::{parse_jobs, usable_cores};
@@ -15,25 +16,23 @@ pub enum Command {
     Demo(DemoConfig),
 }
 
-/// Settings of `troop demo`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DemoConfig {
-    /// Workers for the parallel runs.
-    pub cores: usize,
-    /// Run a smaller batch.
-    pub quick: bool,
-}
-
 pub(super) fn validate(cli: Cli) -> Result<Command, RunError> {
     match cli.command {
         Sub::Run(args) => run_config(args).map(|c| Command::Run(Box::new(c))),
-        Sub::Demo(DemoArgs { cores, quick }) => {
+        Sub::Demo(DemoArgs {
+            cores,
+            quick,
+            json,
+            svg,
+        }) => {
             if cores == Some(0) {
                 return Err(RunError::Usage("--cores must be at least 1".into()));
             }
             Ok(Command::Demo(DemoConfig {
                 cores: cores.unwrap_or_else(usable_cores),
                 quick,
+                json,
+                svg,
             }))
         }
     }
@@ -45,10 +44,16 @@ fn run_config(args: RunArgs) -> Result<RunConfig, RunError> {
     if let Some(name) = template.kernel_name() {
         Kernel::check_name(name)?;
     }
-    let mut sources: Vec<(SourceSpec, bool)> = args.arg_files.into_iter().map(|f| (SourceSpec::File(f), false)).collect();
+    let mut sources: Vec<(SourceSpec, bool)> = args
+        .arg_files
+        .into_iter()
+        .map(|f| (SourceSpec::File(f), false))
+        .collect();
     sources.extend(given);
     let colsep = match args.colsep {
-        Some(re) => Some(regex::Regex::new(&re).map_err(|e| RunError::Usage(format!("invalid --colsep regular expression `{re}`: {e}")))?),
+        Some(re) => Some(regex::Regex::new(&re).map_err(|e| {
+            RunError::Usage(format!("invalid --colsep regular expression `{re}`: {e}"))
+        })?),
         None => None,
     };
     let jobs = parse_jobs(args.jobs.as_deref().unwrap_or("100%"), usable_cores())?;
@@ -56,7 +61,11 @@ fn run_config(args: RunArgs) -> Result<RunConfig, RunError> {
         "auto" => Chunk::Auto,
         n => match n.parse::<usize>() {
             Ok(n) if n >= 1 => Chunk::Fixed(n),
-            _ => return Err(RunError::Usage(format!("invalid --chunksize `{n}`: use a number of at least 1, or `auto`"))),
+            _ => {
+                return Err(RunError::Usage(format!(
+                    "invalid --chunksize `{n}`: use a number of at least 1, or `auto`"
+                )));
+            }
         },
     };
     let mut config = RunConfig::new(template, InputSpec { sources, colsep }, jobs);
@@ -72,7 +81,11 @@ fn run_config(args: RunArgs) -> Result<RunConfig, RunError> {
         StartArg::Fork => StartMethod::Fork,
     };
     config.keep_order = args.keep_order;
-    config.output = if args.line_buffer { OutputMode::LineBuffer } else { OutputMode::Group };
+    config.output = if args.line_buffer {
+        OutputMode::LineBuffer
+    } else {
+        OutputMode::Group
+    };
     config.tag = args.tag;
     config.dry_run = args.dry_run;
     config.chunk = chunk;
@@ -81,7 +94,11 @@ fn run_config(args: RunArgs) -> Result<RunConfig, RunError> {
 
 /// A `--switch-interval`: microseconds to seconds, e.g. `5ms`.
 fn parse_interval(text: &str) -> Result<std::time::Duration, RunError> {
-    let bad = || RunError::Usage(format!("invalid --switch-interval `{text}`: use a duration such as 5ms or 100us"));
+    let bad = || {
+        RunError::Usage(format!(
+            "invalid --switch-interval `{text}`: use a duration such as 5ms or 100us"
+        ))
+    };
     let t = text.trim();
     let (number, unit) = t.split_at(t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len()));
     let value: f64 = number.parse().map_err(|_| bad())?;
@@ -111,10 +128,18 @@ fn split_sources(words: Vec<String>) -> Result<(Vec<String>, Vec<(SourceSpec, bo
     let mut group = Group::Command;
     let mut args: Vec<String> = Vec::new();
     let mut files_in_group = 0;
-    let close = |group: &Group, args: &mut Vec<String>, sources: &mut Vec<(SourceSpec, bool)>, files: usize| -> Result<(), RunError> {
+    let close = |group: &Group,
+                 args: &mut Vec<String>,
+                 sources: &mut Vec<(SourceSpec, bool)>,
+                 files: usize|
+     -> Result<(), RunError> {
         match group {
             Group::Args(linked) => sources.push((SourceSpec::Args(std::mem::take(args)), *linked)),
-            Group::Files(_) if files == 0 => return Err(RunError::Usage("`::::` must be followed by at least one file name".into())),
+            Group::Files(_) if files == 0 => {
+                return Err(RunError::Usage(
+                    "`::::` must be followed by at least one file name".into(),
+                ));
+            }
             _ => {}
         }
         Ok(())
@@ -131,7 +156,9 @@ fn split_sources(words: Vec<String>) -> Result<(Vec<String>, Vec<(SourceSpec, bo
             close(&group, &mut args, &mut sources, files_in_group)?;
             let linked = matches!(next, Group::Args(true) | Group::Files(true));
             if linked && sources.is_empty() {
-                return Err(RunError::Usage(format!("`{word}` links to the input source before it, but there is none")));
+                return Err(RunError::Usage(format!(
+                    "`{word}` links to the input source before it, but there is none"
+                )));
             }
             group = next;
             files_in_group = 0;
@@ -142,7 +169,10 @@ fn split_sources(words: Vec<String>) -> Result<(Vec<String>, Vec<(SourceSpec, bo
             Group::Args(_) => args.push(word),
             Group::Files(linked) => {
                 // Only the first file of a `::::+` group links to the source before it.
-                sources.push((SourceSpec::File(word.into()), *linked && files_in_group == 0));
+                sources.push((
+                    SourceSpec::File(word.into()),
+                    *linked && files_in_group == 0,
+                ));
                 files_in_group += 1;
             }
         }
@@ -161,7 +191,10 @@ mod tests {
 
     #[test]
     fn sources_are_split_in_order() {
-        let (cmd, sources) = split(&["echo", "{}", ":::", "a", "b", "::::", "f1", "f2", ":::+", "x"]).unwrap();
+        let (cmd, sources) = split(&[
+            "echo", "{}", ":::", "a", "b", "::::", "f1", "f2", ":::+", "x",
+        ])
+        .unwrap();
         assert_eq!(cmd, ["echo", "{}"]);
         assert_eq!(sources.len(), 4);
         assert!(matches!(&sources[0], (SourceSpec::Args(a), false) if a == &["a", "b"]));

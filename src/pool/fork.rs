@@ -73,8 +73,10 @@ impl ForkServer {
         drop(server_rx);
         let mut preforked: Vec<Option<Preforked>> = Vec::with_capacity(workers);
         for index in 0..workers as u32 {
-            let (to_tx, to_rx) = ipc::channel::<ToWorker>().map_err(|e| fork_error(index + 1, e))?;
-            let (from_tx, from_rx) = ipc::channel::<FromWorker>().map_err(|e| fork_error(index + 1, e))?;
+            let (to_tx, to_rx) =
+                ipc::channel::<ToWorker>().map_err(|e| fork_error(index + 1, e))?;
+            let (from_tx, from_rx) =
+                ipc::channel::<FromWorker>().map_err(|e| fork_error(index + 1, e))?;
             // SAFETY: still single-threaded: no thread has been started since the check.
             match unsafe { fork() }.map_err(|e| fork_error(index + 1, e))? {
                 ForkResult::Child => {
@@ -102,7 +104,12 @@ impl ForkServer {
 
     /// Starts worker `index`: hands a preforked worker to a reader thread, or asks the fork
     /// server for a new one. Returns the pid when the worker is the supervisor's own child.
-    pub fn start(&mut self, index: u32, token: &str, inbox: Sender<Msg>) -> Result<Option<Pid>, PoolError> {
+    pub fn start(
+        &mut self,
+        index: u32,
+        token: &str,
+        inbox: Sender<Msg>,
+    ) -> Result<Option<Pid>, PoolError> {
         let reader = |rx: IpcReceiver<FromWorker>, link: IpcSender<ToWorker>| {
             std::thread::Builder::new()
                 .name(format!("troop-r{}", index + 1))
@@ -113,7 +120,11 @@ impl ForkServer {
                     reason: format!("cannot start a reader thread: {e}"),
                 })
         };
-        if let Some(p) = self.preforked.get_mut(index as usize).and_then(Option::take) {
+        if let Some(p) = self
+            .preforked
+            .get_mut(index as usize)
+            .and_then(Option::take)
+        {
             reader(p.rx, p.link)?;
             return Ok(Some(p.pid));
         }
@@ -148,7 +159,15 @@ fn fork_server_main(requests: IpcReceiver<ForkRequest>) -> ! {
     set_comm("troop-forksrv");
     set_title("troop-worker [fork server]");
     // SAFETY: prctl(PR_SET_PDEATHSIG) has no memory effects.
-    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) };
+    unsafe {
+        libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGKILL as libc::c_ulong,
+            0,
+            0,
+            0,
+        )
+    };
     // Let the kernel reap the workers this server forks.
     // SAFETY: installing SIG_IGN runs no code in signal context.
     unsafe {
@@ -174,7 +193,13 @@ fn fork_server_main(requests: IpcReceiver<ForkRequest>) -> ! {
     unsafe { libc::_exit(0) }
 }
 
-fn become_forked_worker(index: u32, parent: i32, token: String, rx: IpcReceiver<ToWorker>, tx: IpcSender<FromWorker>) -> ! {
+fn become_forked_worker(
+    index: u32,
+    parent: i32,
+    token: String,
+    rx: IpcReceiver<ToWorker>,
+    tx: IpcSender<FromWorker>,
+) -> ! {
     let _ = setpgid(Pid::from_raw(0), Pid::from_raw(0));
     set_title(&format!("troop-worker [w{}] (forked)", index + 1));
     let _ = comm_name(index);

@@ -15,8 +15,8 @@ use std::time::Duration;
 use crossbeam_channel::Sender;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use thiserror::Error;
 use std::sync::Arc;
+use thiserror::Error;
 
 use troop_worker::event_loop::{EventLoop, Replies};
 use troop_worker::gil::Gil;
@@ -29,15 +29,21 @@ use thread::ThreadHost;
 /// A worker that did not start or cannot be reached.
 #[derive(Debug, Error)]
 pub enum PoolError {
-    #[error("cannot find the worker program `{path}` ({reason}); troop-worker must be installed next to troop")]
+    #[error(
+        "cannot find the worker program `{path}` ({reason}); troop-worker must be installed next to troop"
+    )]
     WorkerExeMissing { path: String, reason: String },
     #[error("cannot start worker w{worker}: {reason}")]
     Start { worker: u32, reason: String },
-    #[error("worker w{worker} speaks protocol version {theirs}, this troop speaks {ours}: install troop and troop-worker from the same build")]
+    #[error(
+        "worker w{worker} speaks protocol version {theirs}, this troop speaks {ours}: install troop and troop-worker from the same build"
+    )]
     Version { worker: u32, theirs: u32, ours: u32 },
     #[error("worker w{worker} presented a wrong token; refusing it")]
     Token { worker: u32 },
-    #[error("TMPDIR `{dir}` is too long for a Unix socket path ({len} bytes with the socket name; the limit is {max}): set TMPDIR to a shorter directory, such as /tmp")]
+    #[error(
+        "TMPDIR `{dir}` is too long for a Unix socket path ({len} bytes with the socket name; the limit is {max}): set TMPDIR to a shorter directory, such as /tmp"
+    )]
     SocketPathTooLong { dir: String, len: usize, max: usize },
     #[error("--start fork needs a single-threaded supervisor, but {threads} threads are running")]
     NotSingleThreaded { threads: usize },
@@ -94,7 +100,13 @@ pub struct Pool {
 
 impl Pool {
     /// A pool of `size` empty slots.
-    pub fn new(launcher: Launcher, size: usize, inbox: Sender<Msg>, token: String, config: WorkerConfig) -> Self {
+    pub fn new(
+        launcher: Launcher,
+        size: usize,
+        inbox: Sender<Msg>,
+        token: String,
+        config: WorkerConfig,
+    ) -> Self {
         Pool {
             launcher,
             workers: (0..size).map(|_| None).collect(),
@@ -115,7 +127,12 @@ impl Pool {
                 Some(pid) => Body::Forked(pid),
                 None => Body::Adopted,
             },
-            Launcher::Thread => Body::Thread(thread::start(index, &self.token, inbox, ThreadHost::Free(self.cancel.clone()))?),
+            Launcher::Thread => Body::Thread(thread::start(
+                index,
+                &self.token,
+                inbox,
+                ThreadHost::Free(self.cancel.clone()),
+            )?),
             Launcher::Gil(interval) => {
                 let host = ThreadHost::Gil {
                     gil: self.gil.clone(),
@@ -133,9 +150,11 @@ impl Pool {
                             wrap: Msg::from_worker,
                             gone: Msg::gone,
                         };
-                        event_loop.insert(EventLoop::start(replies).map_err(|e| PoolError::Start {
-                            worker: index + 1,
-                            reason: format!("cannot start the event loop: {e}"),
+                        event_loop.insert(EventLoop::start(replies).map_err(|e| {
+                            PoolError::Start {
+                                worker: index + 1,
+                                reason: format!("cannot start the event loop: {e}"),
+                            }
                         })?)
                     }
                 };
@@ -188,7 +207,11 @@ impl Pool {
 
     /// The pids of the workers that are up (the supervisor's own pid for thread workers).
     pub fn pids(&self) -> Vec<u32> {
-        self.workers.iter().flatten().filter_map(|w| w.pid).collect()
+        self.workers
+            .iter()
+            .flatten()
+            .filter_map(|w| w.pid)
+            .collect()
     }
 
     /// The pid of worker `index`, once it said hello.
@@ -216,7 +239,9 @@ impl Pool {
     /// Stops every running kernel at its next checkpoint: through a flag for thread workers, and
     /// SIGUSR1 for worker processes.
     pub fn cancel_kernels(&self) {
-        self.cancel.cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.cancel
+            .cancel
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         if let Launcher::Async(Some(event_loop)) = &self.launcher {
             event_loop.cancel();
         }
@@ -243,7 +268,10 @@ impl Pool {
     /// True for a pool whose workers live in this process (threads or event-loop slots), which
     /// cannot be killed one by one.
     pub fn is_thread(&self) -> bool {
-        matches!(self.launcher, Launcher::Thread | Launcher::Gil(_) | Launcher::Async(_))
+        matches!(
+            self.launcher,
+            Launcher::Thread | Launcher::Gil(_) | Launcher::Async(_)
+        )
     }
 
     /// Kills every worker process at once.
@@ -319,7 +347,8 @@ fn wait_exit(pid: i32, limit: Duration) -> bool {
         return true; // Already reaped, or no pidfd: let waitpid decide.
     };
     let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
-    let ms = PollTimeout::try_from(limit.as_millis().min(60_000) as i32).unwrap_or(PollTimeout::MAX);
+    let ms =
+        PollTimeout::try_from(limit.as_millis().min(60_000) as i32).unwrap_or(PollTimeout::MAX);
     matches!(poll(&mut fds, ms), Ok(n) if n > 0)
 }
 

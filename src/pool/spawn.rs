@@ -65,7 +65,9 @@ impl Spawner {
     pub fn new(exe: Option<PathBuf>) -> Result<Self, PoolError> {
         let exe = match exe {
             Some(p) => p,
-            None if std::env::var_os(ENV_WORKER_EXE).is_some() => PathBuf::from(std::env::var_os(ENV_WORKER_EXE).unwrap_or_default()),
+            None if std::env::var_os(ENV_WORKER_EXE).is_some() => {
+                PathBuf::from(std::env::var_os(ENV_WORKER_EXE).unwrap_or_default())
+            }
             None => {
                 let me = std::env::current_exe().map_err(|e| PoolError::WorkerExeMissing {
                     path: "troop-worker".into(),
@@ -85,12 +87,18 @@ impl Spawner {
     }
 
     /// Spawns worker `index`; its hello arrives in `inbox`.
-    pub fn start(&mut self, index: u32, token: &str, inbox: Sender<Msg>) -> Result<Child, PoolError> {
+    pub fn start(
+        &mut self,
+        index: u32,
+        token: &str,
+        inbox: Sender<Msg>,
+    ) -> Result<Child, PoolError> {
         let err = |reason: String| PoolError::Start {
             worker: index + 1,
             reason,
         };
-        let (server, name) = private_server().map_err(|e| err(format!("cannot create the bootstrap socket: {e}")))?;
+        let (server, name) = private_server()
+            .map_err(|e| err(format!("cannot create the bootstrap socket: {e}")))?;
         let child = Command::new(&self.exe)
             .arg0("troop-worker")
             .arg(format!("[w{}]", index + 1))

@@ -38,7 +38,12 @@ pub enum ThreadHost {
 }
 
 /// Starts thread worker `index`; its hello is in `inbox` when this returns.
-pub fn start(index: u32, token: &str, inbox: Sender<Msg>, host: ThreadHost) -> Result<JoinHandle<()>, PoolError> {
+pub fn start(
+    index: u32,
+    token: &str,
+    inbox: Sender<Msg>,
+    host: ThreadHost,
+) -> Result<JoinHandle<()>, PoolError> {
     let (tx, rx) = crossbeam_channel::unbounded();
     let thread_inbox = inbox.clone();
     let handle = std::thread::Builder::new()
@@ -48,7 +53,11 @@ pub fn start(index: u32, token: &str, inbox: Sender<Msg>, host: ThreadHost) -> R
             let mut transport = ChannelTransport::new(rx, thread_inbox, index, Msg::from_worker);
             let _ = match host {
                 ThreadHost::Free(cancel) => runtime::serve_free(&mut transport, cancel),
-                ThreadHost::Gil { gil, interval, cancel } => runtime::serve(&mut transport, &mut GilHost::new(gil, interval, cancel)),
+                ThreadHost::Gil {
+                    gil,
+                    interval,
+                    cancel,
+                } => runtime::serve(&mut transport, &mut GilHost::new(gil, interval, cancel)),
             };
         })
         .map_err(|e| PoolError::Start {
