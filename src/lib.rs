@@ -24,6 +24,7 @@
 //! [`cli`] turns the command line into a validated [`config::RunConfig`] once; nothing past it
 //! sees clap.
 
+pub mod bench;
 pub mod chart;
 pub mod cli;
 pub mod config;
@@ -32,8 +33,8 @@ pub mod error;
 pub mod exit;
 pub mod inbox;
 pub mod input;
-pub mod jobs;
 pub mod joblog;
+pub mod jobs;
 pub mod observe;
 pub mod output;
 pub mod policy;

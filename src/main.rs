@@ -23,5 +23,6 @@ fn execute(command: Command) -> anyhow::Result<Exit> {
     Ok(match command {
         Command::Run(config) => troop::run_cli(&config)?,
         Command::Demo(config) => troop::demo::run(&config)?,
+        Command::Bench(config) => troop::bench::run(&config)?,
     })
 }

@@ -24,6 +24,8 @@ pub enum Sub {
     /// The concurrency lesson, measured: one CPU-bound and one I/O-bound batch, serially and in
     /// every mode, with a table, a chart and a reading.
     Demo(DemoArgs),
+    /// Scaling curves and dispatch overhead: a kernel batch over modes and worker counts.
+    Bench(BenchArgs),
 }
 
 const RUN_HELP: &str = "\
@@ -129,4 +131,50 @@ pub struct DemoArgs {
     /// Where to write the bar chart.
     #[arg(long, value_name = "PATH", default_value = "troop-demo.svg")]
     pub svg: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KernelArg {
+    Primes,
+    Spin,
+    Hash,
+    Noop,
+    Sleep,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// The kernel each task runs.
+    #[arg(long, value_enum, default_value_t = KernelArg::Primes)]
+    pub kernel: KernelArg,
+    /// The kernel's argument [default: primes 1000000, spin 100, hash 16, sleep 100]
+    #[arg(long, value_name = "N")]
+    pub arg: Option<u64>,
+    /// Modes to measure, comma-separated: process, thread, gil, async.
+    #[arg(long, default_value = "process,thread")]
+    pub modes: String,
+    /// Worker counts: N, A..B or a list such as 1,2,4 [default: 1..usable cores]
+    #[arg(long, value_name = "LIST")]
+    pub workers: Option<String>,
+    /// Tasks per run [default: 4 × the most workers; 200000 for noop and --dispatch]
+    #[arg(long, value_name = "N")]
+    pub tasks: Option<usize>,
+    /// Repetitions of every cell (interleaved).
+    #[arg(long, value_name = "R", default_value_t = 3)]
+    pub repeat: usize,
+    /// Tasks per IPC message: a number, or `auto`.
+    #[arg(long, value_name = "N|auto", default_value = "auto")]
+    pub chunksize: String,
+    /// Measure dispatch overhead: @noop tasks/s at chunksize 1 and batched, per mode.
+    #[arg(long)]
+    pub dispatch: bool,
+    /// Print CSV.
+    #[arg(long, conflicts_with = "json")]
+    pub csv: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Write a chart of speedup against workers.
+    #[arg(long, value_name = "PATH")]
+    pub svg: Option<PathBuf>,
 }

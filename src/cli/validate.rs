@@ -2,7 +2,8 @@
 
 use troop_worker::kernel::Kernel;
 
-use super::args::{Cli, DemoArgs, ModeArg, RunArgs, StartArg, Sub};
+use super::args::{BenchArgs, Cli, DemoArgs, KernelArg, ModeArg, RunArgs, StartArg, Sub};
+use crate::bench::{self, BenchConfig, Format};
 use crate::config::{Chunk, Mode, OutputMode, RunConfig, StartMethod};
 pub use crate::demo::DemoConfig;
 use crate::error::RunError;
@@ -14,11 +15,13 @@ use crate::jobs::{parse_jobs, usable_cores};
 pub enum Command {
     Run(Box<RunConfig>),
     Demo(DemoConfig),
+    Bench(BenchConfig),
 }
 
 pub(super) fn validate(cli: Cli) -> Result<Command, RunError> {
     match cli.command {
         Sub::Run(args) => run_config(args).map(|c| Command::Run(Box::new(c))),
+        Sub::Bench(args) => bench_config(args).map(Command::Bench),
         Sub::Demo(DemoArgs {
             cores,
             quick,
@@ -35,6 +38,58 @@ pub(super) fn validate(cli: Cli) -> Result<Command, RunError> {
                 svg,
             }))
         }
+    }
+}
+
+fn bench_config(args: BenchArgs) -> Result<BenchConfig, RunError> {
+    let usage = RunError::Usage;
+    let workers = match &args.workers {
+        Some(w) => bench::parse_workers(w).map_err(usage)?,
+        None => (1..=usable_cores().max(2)).collect(),
+    };
+    let modes = bench::parse_modes(&args.modes).map_err(usage)?;
+    let kernel = match (args.dispatch, args.kernel) {
+        (true, _) | (false, KernelArg::Noop) => "@noop".to_string(),
+        (false, KernelArg::Primes) => format!("@primes {}", args.arg.unwrap_or(1_000_000)),
+        (false, KernelArg::Spin) => format!("@spin {}", args.arg.unwrap_or(100)),
+        (false, KernelArg::Hash) => format!("@hash {}", args.arg.unwrap_or(16)),
+        (false, KernelArg::Sleep) => format!("@sleep {}", args.arg.unwrap_or(100)),
+    };
+    let most = workers.iter().copied().max().unwrap_or(1);
+    let tasks = args
+        .tasks
+        .unwrap_or(if kernel == "@noop" { 200_000 } else { 4 * most });
+    if tasks == 0 || args.repeat == 0 {
+        return Err(usage("--tasks and --repeat must be at least 1".into()));
+    }
+    Ok(BenchConfig {
+        kernel,
+        modes,
+        workers,
+        tasks,
+        repeat: args.repeat,
+        chunk: parse_chunk(&args.chunksize)?,
+        format: if args.json {
+            Format::Json
+        } else if args.csv {
+            Format::Csv
+        } else {
+            Format::Table
+        },
+        svg: args.svg,
+        dispatch: args.dispatch,
+    })
+}
+
+fn parse_chunk(text: &str) -> Result<Chunk, RunError> {
+    match text {
+        "auto" => Ok(Chunk::Auto),
+        n => match n.parse::<usize>() {
+            Ok(n) if n >= 1 => Ok(Chunk::Fixed(n)),
+            _ => Err(RunError::Usage(format!(
+                "invalid --chunksize `{n}`: use a number of at least 1, or `auto`"
+            ))),
+        },
     }
 }
 
