@@ -2,7 +2,10 @@
 
 use std::path::PathBuf;
 
+use troop_worker::protocol::{TermStep, default_term_seq};
+
 use crate::input::{InputSpec, Template};
+use crate::policy::{Halt, RetryPolicy, TimeoutSpec};
 
 /// Where the tasks run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +59,30 @@ pub enum Chunk {
     Fixed(usize),
 }
 
+/// Which tasks a job log lets a run skip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resume {
+    /// Run everything; the job log starts empty.
+    No,
+    /// Skip every task the job log records.
+    All,
+    /// Skip the tasks the job log records as succeeded; run failed ones again.
+    Failed,
+}
+
+/// Limits and gates on the resources tasks use.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Limits {
+    /// RLIMIT_AS for each command, in bytes.
+    pub memory_limit: Option<u64>,
+    /// Niceness of each task.
+    pub nice: Option<i32>,
+    /// Start no task while free memory is below this many bytes.
+    pub memfree: Option<u64>,
+    /// Start no task while the 1-minute load average is above this.
+    pub load: Option<f64>,
+}
+
 /// Everything `troop run` needs.
 #[derive(Debug, Clone)]
 pub struct RunConfig {
@@ -76,6 +103,19 @@ pub struct RunConfig {
     pub shell: String,
     /// Where `troop-worker` is; by default next to the running `troop`.
     pub worker_exe: Option<PathBuf>,
+    /// GNU parallel's TSV job log.
+    pub joblog: Option<PathBuf>,
+    /// The JSON-lines job log.
+    pub joblog_json: Option<PathBuf>,
+    pub resume: Resume,
+    pub retry: RetryPolicy,
+    pub timeout: Option<TimeoutSpec>,
+    /// How a task is stopped: on timeout, on a second interrupt, on `--halt now`.
+    pub term_seq: Vec<TermStep>,
+    pub halt: Option<Halt>,
+    pub limits: Limits,
+    /// Output kept in memory per task and stream before it spills to a file.
+    pub spill_threshold: u64,
 }
 
 impl RunConfig {
@@ -95,6 +135,15 @@ impl RunConfig {
             chunk: Chunk::Auto,
             shell: "/bin/sh".into(),
             worker_exe: None,
+            joblog: None,
+            joblog_json: None,
+            resume: Resume::No,
+            retry: RetryPolicy::default(),
+            timeout: None,
+            term_seq: default_term_seq(),
+            halt: None,
+            limits: Limits::default(),
+            spill_threshold: 1 << 20,
         }
     }
 }

@@ -19,6 +19,12 @@ pub enum RunError {
     Pool(#[from] PoolError),
     #[error(transparent)]
     Kernel(#[from] troop_worker::kernel::KernelError),
+    #[error(transparent)]
+    Policy(#[from] crate::policy::PolicyError),
+    #[error(transparent)]
+    JobLog(#[from] crate::joblog::JobLogError),
+    #[error("cannot write the job log: {0}")]
+    JobLogWrite(std::io::Error),
     #[error("worker w{worker} did not start within {secs} s")]
     StartTimeout { worker: u32, secs: u64 },
     #[error("cannot write output: {0}")]

@@ -32,7 +32,11 @@ pub enum Exit {
 impl Exit {
     /// The status of a run in which `failed` tasks failed.
     pub fn from_failures(failed: u64) -> Exit {
-        if failed == 0 { Exit::Success } else { Exit::TasksFailed(failed) }
+        if failed == 0 {
+            Exit::Success
+        } else {
+            Exit::TasksFailed(failed)
+        }
     }
 
     /// The numeric exit status.

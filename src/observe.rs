@@ -23,8 +23,10 @@ pub struct Summary {
     pub total: u64,
     /// Tasks that did not succeed.
     pub failed: u64,
-    /// Tasks read but never started (after an interrupt).
+    /// Tasks read but never started (after an interrupt or a halt).
     pub not_started: u64,
+    /// Tasks skipped because the job log of an earlier run records them (`--resume`).
+    pub skipped: u64,
     pub exit: Exit,
     pub wall: Duration,
     /// CPU time (user + system) of the supervisor, its threads and its reaped workers, in µs.

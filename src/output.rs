@@ -85,7 +85,13 @@ impl Output {
     }
 
     /// Complete lines that running task `id` wrote (line-buffered mode).
-    pub fn lines(&mut self, id: u64, tag: Option<&str>, stream: Stream, bytes: &[u8]) -> io::Result<()> {
+    pub fn lines(
+        &mut self,
+        id: u64,
+        tag: Option<&str>,
+        stream: Stream,
+        bytes: &[u8],
+    ) -> io::Result<()> {
         if !self.keep_order || id == self.next {
             return self.write(tag, stream, bytes);
         }
@@ -100,7 +106,13 @@ impl Output {
     }
 
     /// Task `id` ended with this (remaining) output.
-    pub fn finish(&mut self, id: u64, tag: Option<&str>, stdout: Piece, stderr: Piece) -> io::Result<()> {
+    pub fn finish(
+        &mut self,
+        id: u64,
+        tag: Option<&str>,
+        stdout: Piece,
+        stderr: Piece,
+    ) -> io::Result<()> {
         if !self.keep_order || (id == self.next && self.held.is_empty()) {
             self.write_task(tag, vec![stdout], vec![stderr])?;
             if self.keep_order {
@@ -151,7 +163,11 @@ impl Output {
                 break;
             }
             let held = entry.get_mut();
-            let (tag, out, err) = (held.tag.clone(), std::mem::take(&mut held.stdout), std::mem::take(&mut held.stderr));
+            let (tag, out, err) = (
+                held.tag.clone(),
+                std::mem::take(&mut held.stdout),
+                std::mem::take(&mut held.stderr),
+            );
             let done = held.done;
             if done {
                 entry.remove();
@@ -165,7 +181,12 @@ impl Output {
         Ok(())
     }
 
-    fn write_task(&mut self, tag: Option<&str>, stdout: Vec<Piece>, stderr: Vec<Piece>) -> io::Result<()> {
+    fn write_task(
+        &mut self,
+        tag: Option<&str>,
+        stdout: Vec<Piece>,
+        stderr: Vec<Piece>,
+    ) -> io::Result<()> {
         for (stream, pieces) in [(Stream::Stdout, stdout), (Stream::Stderr, stderr)] {
             for piece in pieces {
                 match piece {
@@ -253,7 +274,11 @@ mod tests {
 
     fn output(keep_order: bool) -> (Output, Shared, Shared) {
         let (o, e) = (Shared::default(), Shared::default());
-        (Output::new(Box::new(o.clone()), Box::new(e.clone()), keep_order), o, e)
+        (
+            Output::new(Box::new(o.clone()), Box::new(e.clone()), keep_order),
+            o,
+            e,
+        )
     }
 
     #[test]
@@ -304,7 +329,10 @@ mod tests {
             len: data.len() as u64,
         })
         .unwrap();
-        assert!(!path.exists(), "the name is removed as soon as the file is open");
+        assert!(
+            !path.exists(),
+            "the name is removed as soon as the file is open"
+        );
         let (mut out, o, _) = output(true);
         out.finish(2, None, piece, b(b"")).unwrap();
         out.finish(1, None, b(b"first"), b(b"")).unwrap();

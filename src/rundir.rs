@@ -14,7 +14,11 @@ pub struct RunDir {
 impl RunDir {
     /// Creates `$TMPDIR/troop-<pid>-<random>` with mode 0700, whatever the umask.
     pub fn create(random: &str) -> io::Result<RunDir> {
-        let path = std::env::temp_dir().join(format!("troop-{}-{}", std::process::id(), &random[..8.min(random.len())]));
+        let path = std::env::temp_dir().join(format!(
+            "troop-{}-{}",
+            std::process::id(),
+            &random[..8.min(random.len())]
+        ));
         std::fs::DirBuilder::new().mode(0o700).create(&path)?;
         // The mode given to mkdir is masked by the umask; make sure it is exactly 0700.
         use std::os::unix::fs::PermissionsExt;

@@ -22,6 +22,8 @@ pub type TaskId = u64;
 pub const TINY_TASK_US: u64 = 2_000;
 /// The largest batch sent in one message.
 pub const MAX_CHUNK: usize = 1024;
+/// The fewest tiny tasks a worker may hold.
+pub const MIN_PIPELINE: usize = 64;
 
 /// Something that happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,7 +56,10 @@ pub enum Event {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// Send these tasks, in order, to the worker.
-    Dispatch { worker: WorkerId, tasks: Vec<TaskId> },
+    Dispatch {
+        worker: WorkerId,
+        tasks: Vec<TaskId>,
+    },
     /// This task was running on a worker that died: record it as lost.
     Lost(TaskId),
     /// Start a worker in this slot (a replacement).
@@ -121,7 +126,11 @@ impl Scheduler {
             }
             Event::Queued(id) => self.queue.push_back(id),
             Event::InputEnded => self.input_ended = true,
-            Event::TaskDone { worker, id, wall_us } => {
+            Event::TaskDone {
+                worker,
+                id,
+                wall_us,
+            } => {
                 if let Slot::Ready { in_flight } = &mut self.slots[worker as usize] {
                     if in_flight.front() == Some(&id) {
                         in_flight.pop_front();
@@ -146,7 +155,9 @@ impl Scheduler {
                         self.queue.push_front(id);
                     }
                 }
-                if !self.stopping && !(self.input_ended && self.queue.is_empty() && self.retries_pending == 0) {
+                if !(self.stopping
+                    || self.input_ended && self.queue.is_empty() && self.retries_pending == 0)
+                {
                     actions.push(Action::StartWorker(w));
                 } else {
                     // Nothing left for it to do: the slot stays empty.
@@ -167,7 +178,9 @@ impl Scheduler {
 
     /// True while the supervisor should read more input.
     pub fn wants_input(&self) -> bool {
-        !self.input_ended && !self.stopping && self.queue.len() < (4 * self.chunk_size() * self.slots.len()).max(256)
+        !self.input_ended
+            && !self.stopping
+            && self.queue.len() < (4 * self.chunk_size() * self.slots.len()).max(256)
     }
 
     /// Tasks read but not started.
@@ -191,18 +204,26 @@ impl Scheduler {
         match (self.chunk, self.mean_us) {
             (Chunk::Fixed(n), _) => n.max(1),
             (Chunk::Auto, None) => 1,
-            (Chunk::Auto, Some(mean)) => ((TINY_TASK_US as f64 / mean.max(0.5)) as usize).clamp(1, MAX_CHUNK),
+            (Chunk::Auto, Some(mean)) => {
+                ((TINY_TASK_US as f64 / mean.max(0.5)) as usize).clamp(1, MAX_CHUNK)
+            }
         }
     }
 
-    /// The most tasks one worker may hold.
+    /// The most tasks one worker may hold: one at a time for slow tasks; for tiny ones, two
+    /// batches, and never fewer than [`MIN_PIPELINE`], so even one task per message keeps the
+    /// worker busy while replies travel.
     fn cap(&self, chunk: usize) -> usize {
         let tiny = match (self.chunk, self.mean_us) {
             (Chunk::Fixed(_), _) => true,
             (Chunk::Auto, Some(mean)) => mean < TINY_TASK_US as f64,
             (Chunk::Auto, None) => false,
         };
-        if tiny { 2 * chunk } else { chunk }
+        if tiny {
+            (2 * chunk).max(MIN_PIPELINE)
+        } else {
+            chunk
+        }
     }
 
     /// Dispatches what can be dispatched, and says when the run is over.
@@ -211,7 +232,9 @@ impl Scheduler {
             let chunk = self.chunk_size();
             let cap = self.cap(chunk);
             for (w, slot) in self.slots.iter_mut().enumerate() {
-                let Slot::Ready { in_flight } = slot else { continue };
+                let Slot::Ready { in_flight } = slot else {
+                    continue;
+                };
                 while !self.queue.is_empty() && in_flight.len() + chunk <= cap {
                     let n = chunk.min(self.queue.len());
                     if n < chunk && !in_flight.is_empty() && !self.input_ended {
@@ -227,8 +250,9 @@ impl Scheduler {
                 }
             }
         }
-        let idle = self.in_flight() == 0 && !self.slots.iter().any(|s| *s == Slot::Starting);
-        let nothing_left = self.stopping || (self.input_ended && self.queue.is_empty() && self.retries_pending == 0);
+        let idle = self.in_flight() == 0 && !self.slots.contains(&Slot::Starting);
+        let nothing_left = self.stopping
+            || (self.input_ended && self.queue.is_empty() && self.retries_pending == 0);
         if idle && nothing_left && !self.finished {
             self.finished = true;
             actions.push(Action::Finished);
@@ -261,7 +285,10 @@ mod tests {
     #[test]
     fn slow_tasks_go_one_at_a_time_to_ready_workers() {
         let mut s = Scheduler::new(2, Chunk::Auto);
-        let a = run(&mut s, (1..=5).map(Event::Queued).chain([Event::InputEnded]));
+        let a = run(
+            &mut s,
+            (1..=5).map(Event::Queued).chain([Event::InputEnded]),
+        );
         assert!(a.is_empty(), "no worker is ready yet: {a:?}");
         let a = run(&mut s, [Event::WorkerReady(0), Event::WorkerReady(1)]);
         assert_eq!(dispatched(&a), vec![(0, vec![1]), (1, vec![2])]);
@@ -304,13 +331,19 @@ mod tests {
         let mut s = Scheduler::new(2, Chunk::Fixed(3));
         run(&mut s, (1..=20).map(Event::Queued));
         let a = run(&mut s, [Event::WorkerReady(0)]);
-        assert_eq!(dispatched(&a), vec![(0, vec![1, 2, 3]), (0, vec![4, 5, 6])]);
+        let d = dispatched(&a);
+        assert_eq!(d[0], (0, vec![1, 2, 3]));
+        assert_eq!(d[1], (0, vec![4, 5, 6]));
+        assert!(d.iter().all(|(_, t)| t.len() == 3), "{d:?}");
     }
 
     #[test]
     fn finishes_once_when_everything_reported() {
         let mut s = Scheduler::new(1, Chunk::Auto);
-        let a = run(&mut s, [Event::WorkerReady(0), Event::Queued(1), Event::InputEnded]);
+        let a = run(
+            &mut s,
+            [Event::WorkerReady(0), Event::Queued(1), Event::InputEnded],
+        );
         assert!(!a.contains(&Action::Finished));
         let a = run(
             &mut s,
@@ -337,20 +370,34 @@ mod tests {
     #[test]
     fn a_lost_worker_loses_its_running_task_requeues_the_rest_and_is_replaced() {
         let mut s = Scheduler::new(2, Chunk::Fixed(2));
-        run(&mut s, (1..=8).map(Event::Queued).chain([Event::InputEnded]));
+        run(
+            &mut s,
+            (1..=8).map(Event::Queued).chain([Event::InputEnded]),
+        );
         let a = run(&mut s, [Event::WorkerReady(0)]);
-        assert_eq!(dispatched(&a), vec![(0, vec![1, 2]), (0, vec![3, 4])]);
+        assert_eq!(
+            dispatched(&a),
+            vec![
+                (0, vec![1, 2]),
+                (0, vec![3, 4]),
+                (0, vec![5, 6]),
+                (0, vec![7, 8])
+            ]
+        );
         let a = run(&mut s, [Event::WorkerLost(0)]);
         assert_eq!(a, vec![Action::Lost(1), Action::StartWorker(0)]);
-        assert_eq!(s.queued(), 7, "2, 3, 4 are back in the queue");
+        assert_eq!(s.queued(), 7, "2 to 8 are back in the queue, in order");
         let a = run(&mut s, [Event::WorkerReady(0)]);
-        assert_eq!(dispatched(&a), vec![(0, vec![2, 3]), (0, vec![4, 5])]);
+        assert_eq!(dispatched(&a)[0], (0, vec![2, 3]));
     }
 
     #[test]
     fn stopping_starts_nothing_and_finishes_when_running_tasks_end() {
         let mut s = Scheduler::new(1, Chunk::Auto);
-        run(&mut s, [Event::WorkerReady(0), Event::Queued(1), Event::Queued(2)]);
+        run(
+            &mut s,
+            [Event::WorkerReady(0), Event::Queued(1), Event::Queued(2)],
+        );
         let a = run(&mut s, [Event::StopStarting]);
         assert!(a.is_empty());
         assert!(!s.wants_input());
@@ -369,7 +416,15 @@ mod tests {
     #[test]
     fn a_pending_retry_keeps_the_run_open_and_goes_first() {
         let mut s = Scheduler::new(1, Chunk::Auto);
-        run(&mut s, [Event::WorkerReady(0), Event::Queued(1), Event::Queued(2), Event::InputEnded]);
+        run(
+            &mut s,
+            [
+                Event::WorkerReady(0),
+                Event::Queued(1),
+                Event::Queued(2),
+                Event::InputEnded,
+            ],
+        );
         let a = run(
             &mut s,
             [
@@ -398,7 +453,10 @@ mod tests {
     #[test]
     fn holding_dispatches_nothing_until_released() {
         let mut s = Scheduler::new(1, Chunk::Auto);
-        let a = run(&mut s, [Event::Hold(true), Event::WorkerReady(0), Event::Queued(1)]);
+        let a = run(
+            &mut s,
+            [Event::Hold(true), Event::WorkerReady(0), Event::Queued(1)],
+        );
         assert!(dispatched(&a).is_empty());
         let a = run(&mut s, [Event::Hold(false)]);
         assert_eq!(dispatched(&a), vec![(0, vec![1])]);

@@ -23,7 +23,8 @@ impl Watch {
 
 /// Forwards SIGINT, SIGTERM, SIGHUP, SIGTSTP and SIGCONT to `inbox` until [`Watch::close`].
 pub fn watch(inbox: Sender<Msg>) -> Result<Watch, RunError> {
-    let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP, SIGTSTP, SIGCONT]).map_err(RunError::Signals)?;
+    let mut signals =
+        Signals::new([SIGINT, SIGTERM, SIGHUP, SIGTSTP, SIGCONT]).map_err(RunError::Signals)?;
     let handle = signals.handle();
     std::thread::Builder::new()
         .name("troop-signals".into())

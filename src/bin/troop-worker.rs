@@ -1,1 +1,3 @@
-fn main() -> std::process::ExitCode { troop_worker::process::main() }
+fn main() -> std::process::ExitCode {
+    troop_worker::process::main()
+}

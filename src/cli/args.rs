@@ -20,7 +20,7 @@ pub struct Cli {
 pub enum Sub {
     /// Run a command for every input, like GNU parallel: `troop run [OPTIONS] COMMAND ::: ARGS`.
     #[command(after_help = RUN_HELP)]
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// The concurrency lesson, measured: one CPU-bound and one I/O-bound batch, serially and in
     /// every mode, with a table, a chart and a reading.
     Demo(DemoArgs),
@@ -109,6 +109,56 @@ pub struct RunArgs {
     /// Read arguments from FILE (like `:::: FILE`); may be repeated.
     #[arg(short = 'a', long = "arg-file", value_name = "FILE")]
     pub arg_files: Vec<PathBuf>,
+    /// Log every finished task to FILE in GNU parallel's --joblog format (TSV).
+    #[arg(long, value_name = "FILE")]
+    pub joblog: Option<PathBuf>,
+    /// Log every finished task to FILE as JSON lines, with worker, pid, CPU time, max RSS,
+    /// attempts, outcome and input.
+    #[arg(long = "joblog-json", value_name = "FILE")]
+    pub joblog_json: Option<PathBuf>,
+    /// Skip the tasks the --joblog FILE records, and append to it. Tasks are matched by their
+    /// command line, so reordered or appended input resumes correctly.
+    #[arg(long, conflicts_with = "resume_failed")]
+    pub resume: bool,
+    /// Like --resume, but run the tasks the job log records as failed again.
+    #[arg(long = "resume-failed")]
+    pub resume_failed: bool,
+    /// Run a failed task again up to N more times, on any worker.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub retries: u32,
+    /// Wait before a retry: DURATION, doubled for each further retry, with jitter.
+    #[arg(long = "retry-delay", value_name = "DURATION")]
+    pub retry_delay: Option<String>,
+    /// Retry only these failures: exit codes and/or signals, e.g. `1,75,KILL` [default: any]
+    #[arg(long = "retry-on", value_name = "LIST")]
+    pub retry_on: Option<String>,
+    /// Stop a task that runs longer than DURATION (10s, 500ms, 2m), or N% of the median run time
+    /// of the successful tasks.
+    #[arg(long, value_name = "DURATION|N%")]
+    pub timeout: Option<String>,
+    /// How a task is stopped: signals and milliseconds to wait, sent to its whole process group.
+    #[arg(
+        long = "term-seq",
+        value_name = "SEQ",
+        default_value = "TERM,200,TERM,100,TERM,50,KILL,25"
+    )]
+    pub term_seq: String,
+    /// Stop the run early: `now|soon,fail=N|fail=N%|success=N|done=N`. `soon` starts no new
+    /// task; `now` also stops the running ones.
+    #[arg(long, value_name = "WHEN,CONDITION")]
+    pub halt: Option<String>,
+    /// Limit each command's address space (RLIMIT_AS), e.g. 2G.
+    #[arg(long = "memory-limit", value_name = "SIZE")]
+    pub memory_limit: Option<String>,
+    /// Run tasks at this niceness.
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub nice: Option<i32>,
+    /// Start no new task while free memory is below SIZE.
+    #[arg(long, value_name = "SIZE")]
+    pub memfree: Option<String>,
+    /// Start no new task while the 1-minute load average is above N.
+    #[arg(long, value_name = "N")]
+    pub load: Option<f64>,
     /// Tasks per message to a process worker: a number, or `auto` to grow batches while tasks are tiny.
     #[arg(long, value_name = "N|auto", default_value = "auto")]
     pub chunksize: String,

@@ -4,11 +4,13 @@ use troop_worker::kernel::Kernel;
 
 use super::args::{BenchArgs, Cli, DemoArgs, KernelArg, ModeArg, RunArgs, StartArg, Sub};
 use crate::bench::{self, BenchConfig, Format};
-use crate::config::{Chunk, Mode, OutputMode, RunConfig, StartMethod};
+use crate::config::{Chunk, Limits, Mode, OutputMode, Resume, RunConfig, StartMethod};
 pub use crate::demo::DemoConfig;
 use crate::error::RunError;
 use crate::input::{InputSpec, SourceSpec, Template};
 use crate::jobs::{parse_jobs, usable_cores};
+use crate::policy::{self, RetryOn, RetryPolicy};
+use crate::units;
 
 /// What troop was asked to do.
 #[derive(Debug)]
@@ -20,7 +22,7 @@ pub enum Command {
 
 pub(super) fn validate(cli: Cli) -> Result<Command, RunError> {
     match cli.command {
-        Sub::Run(args) => run_config(args).map(|c| Command::Run(Box::new(c))),
+        Sub::Run(args) => run_config(*args).map(|c| Command::Run(Box::new(c))),
         Sub::Bench(args) => bench_config(args).map(Command::Bench),
         Sub::Demo(DemoArgs {
             cores,
@@ -130,7 +132,8 @@ fn run_config(args: RunArgs) -> Result<RunConfig, RunError> {
         ModeArg::Gil => Mode::Gil,
         ModeArg::Async => Mode::Async,
     };
-    config.switch_interval = parse_interval(&args.switch_interval)?;
+    config.switch_interval = units::parse_duration(&args.switch_interval)
+        .map_err(|e| usage_of("--switch-interval", e))?;
     config.start = match args.start {
         StartArg::Spawn => StartMethod::Spawn,
         StartArg::Fork => StartMethod::Fork,
@@ -144,34 +147,73 @@ fn run_config(args: RunArgs) -> Result<RunConfig, RunError> {
     config.tag = args.tag;
     config.dry_run = args.dry_run;
     config.chunk = chunk;
+    config.joblog = args.joblog;
+    config.joblog_json = args.joblog_json;
+    config.resume = match (args.resume, args.resume_failed) {
+        (_, true) => Resume::Failed,
+        (true, false) => Resume::All,
+        _ => Resume::No,
+    };
+    if config.resume != Resume::No && config.joblog.is_none() {
+        return Err(RunError::Usage(
+            "--resume and --resume-failed need --joblog FILE: the job log of the run to resume"
+                .into(),
+        ));
+    }
+    config.retry = RetryPolicy {
+        retries: args.retries,
+        base_delay: args
+            .retry_delay
+            .as_deref()
+            .map(|d| units::parse_duration(d).map_err(|e| usage_of("--retry-delay", e)))
+            .transpose()?,
+        on: match &args.retry_on {
+            Some(list) => policy::parse_retry_on(list)?,
+            None => RetryOn::AnyFailure,
+        },
+    };
+    config.timeout = args
+        .timeout
+        .as_deref()
+        .map(policy::parse_timeout)
+        .transpose()?;
+    config.term_seq = policy::parse_term_seq(&args.term_seq)?;
+    config.halt = match &args.halt {
+        Some(h) => policy::parse_halt(h)?,
+        None => None,
+    };
+    let size = |flag: &str, v: &Option<String>| {
+        v.as_deref()
+            .map(|s| units::parse_size(s).map_err(|e| usage_of(flag, e)))
+            .transpose()
+    };
+    config.limits = Limits {
+        memory_limit: size("--memory-limit", &args.memory_limit)?,
+        nice: args.nice,
+        memfree: size("--memfree", &args.memfree)?,
+        load: args.load,
+    };
+    if let Some(n) = args.nice
+        && !(-20..=19).contains(&n)
+    {
+        return Err(RunError::Usage(format!(
+            "invalid --nice `{n}`: use a niceness from -20 to 19"
+        )));
+    }
     Ok(config)
 }
 
-/// A `--switch-interval`: microseconds to seconds, e.g. `5ms`.
-fn parse_interval(text: &str) -> Result<std::time::Duration, RunError> {
-    let bad = || {
-        RunError::Usage(format!(
-            "invalid --switch-interval `{text}`: use a duration such as 5ms or 100us"
-        ))
-    };
-    let t = text.trim();
-    let (number, unit) = t.split_at(t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len()));
-    let value: f64 = number.parse().map_err(|_| bad())?;
-    let micros = match unit {
-        "us" => value,
-        "ms" | "" => value * 1e3,
-        "s" => value * 1e6,
-        _ => return Err(bad()),
-    };
-    if !(micros >= 1.0 && micros.is_finite()) {
-        return Err(bad());
-    }
-    Ok(std::time::Duration::from_micros(micros as u64))
+/// A unit error, with the option it belongs to.
+fn usage_of(flag: &str, e: units::UnitError) -> RunError {
+    RunError::Usage(format!("{flag}: {e}"))
 }
 
 /// Splits `COMMAND… ::: A… :::: F… :::+ B…` into the command's words and its input sources.
 /// A `::::` group names files, each its own source; a `:::` group is one source.
-fn split_sources(words: Vec<String>) -> Result<(Vec<String>, Vec<(SourceSpec, bool)>), RunError> {
+/// Input sources, each with whether it is linked to the one before it.
+type Sources = Vec<(SourceSpec, bool)>;
+
+fn split_sources(words: Vec<String>) -> Result<(Vec<String>, Sources), RunError> {
     #[derive(PartialEq)]
     enum Group {
         Command,
@@ -240,7 +282,7 @@ fn split_sources(words: Vec<String>) -> Result<(Vec<String>, Vec<(SourceSpec, bo
 mod tests {
     use super::*;
 
-    fn split(words: &[&str]) -> Result<(Vec<String>, Vec<(SourceSpec, bool)>), RunError> {
+    fn split(words: &[&str]) -> Result<(Vec<String>, Sources), RunError> {
         split_sources(words.iter().map(|s| s.to_string()).collect())
     }
 

@@ -18,7 +18,9 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use crate::exec;
 use crate::kernel::{CancelHost, DeadlineHost, Kernel};
-use crate::protocol::{Captured, FromWorker, Job, Outcome, Stream, TaskReport, TaskSpec, ToWorker, Usage, WorkerConfig};
+use crate::protocol::{
+    Captured, FromWorker, Job, Outcome, Stream, TaskReport, TaskSpec, ToWorker, Usage, WorkerConfig,
+};
 use crate::runtime::unix_now_us;
 
 /// How a slot's replies reach the supervisor.
@@ -56,20 +58,30 @@ impl EventLoop {
         let (new_slots, mut incoming) = unbounded_channel::<(u32, UnboundedReceiver<ToWorker>)>();
         let cancel = CancelHost::default();
         let wake = Arc::new(Notify::new());
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
         let (c, w) = (cancel.clone(), wake.clone());
-        let thread = std::thread::Builder::new().name("troop-loop".into()).spawn(move || {
-            let local = tokio::task::LocalSet::new();
-            local.block_on(&runtime, async move {
-                let mut slots = Vec::new();
-                while let Some((index, rx)) = incoming.recv().await {
-                    slots.push(tokio::task::spawn_local(serve_slot(index, rx, replies.clone(), c.clone(), w.clone())));
-                }
-                for slot in slots {
-                    let _ = slot.await;
-                }
-            });
-        })?;
+        let thread = std::thread::Builder::new()
+            .name("troop-loop".into())
+            .spawn(move || {
+                let local = tokio::task::LocalSet::new();
+                local.block_on(&runtime, async move {
+                    let mut slots = Vec::new();
+                    while let Some((index, rx)) = incoming.recv().await {
+                        slots.push(tokio::task::spawn_local(serve_slot(
+                            index,
+                            rx,
+                            replies.clone(),
+                            c.clone(),
+                            w.clone(),
+                        )));
+                    }
+                    for slot in slots {
+                        let _ = slot.await;
+                    }
+                });
+            })?;
         Ok(EventLoop {
             new_slots,
             cancel,
@@ -98,7 +110,13 @@ impl EventLoop {
     }
 }
 
-async fn serve_slot<E>(index: u32, mut rx: UnboundedReceiver<ToWorker>, replies: Replies<E>, cancel: CancelHost, wake: Arc<Notify>) {
+async fn serve_slot<E>(
+    index: u32,
+    mut rx: UnboundedReceiver<ToWorker>,
+    replies: Replies<E>,
+    cancel: CancelHost,
+    wake: Arc<Notify>,
+) {
     let send = |msg: FromWorker| replies.tx.send((replies.wrap)(index, msg)).is_ok();
     let mut config = WorkerConfig::default();
     'serve: while let Some(msg) = rx.recv().await {
@@ -130,7 +148,13 @@ async fn serve_slot<E>(index: u32, mut rx: UnboundedReceiver<ToWorker>, replies:
     let _ = replies.tx.send((replies.gone)(index));
 }
 
-async fn execute(task: &TaskSpec, config: &WorkerConfig, cancel: &CancelHost, wake: &Notify, send: &dyn Fn(FromWorker) -> bool) -> TaskReport {
+async fn execute(
+    task: &TaskSpec,
+    config: &WorkerConfig,
+    cancel: &CancelHost,
+    wake: &Notify,
+    send: &dyn Fn(FromWorker) -> bool,
+) -> TaskReport {
     let (id, timeout) = (task.id, task.timeout_ms.map(Duration::from_millis));
     let start_unix_us = unix_now_us();
     let started = Instant::now();
@@ -151,11 +175,19 @@ async fn execute(task: &TaskSpec, config: &WorkerConfig, cancel: &CancelHost, wa
             let mut out = Vec::new();
             let result = match deadline {
                 None => kernel.run(&mut host, &mut out),
-                Some(deadline) => kernel.run(&mut DeadlineHost { inner: &mut host, deadline }, &mut out),
+                Some(deadline) => kernel.run(
+                    &mut DeadlineHost {
+                        inner: &mut host,
+                        deadline,
+                    },
+                    &mut out,
+                ),
             };
             let outcome = match result {
                 Ok(()) => Outcome::Exited(0),
-                Err(_) if deadline.is_some_and(|d| Instant::now() >= d) => Outcome::TimedOut { signal: None },
+                Err(_) if deadline.is_some_and(|d| Instant::now() >= d) => {
+                    Outcome::TimedOut { signal: None }
+                }
                 Err(_) => Outcome::Signaled(libc::SIGTERM),
             };
             (outcome, Captured::Bytes(out), Captured::EMPTY)
@@ -193,12 +225,14 @@ async fn command(
     let pgid = child.id().map_or(0, |p| p as i32);
     send(FromWorker::Started { id, pgid });
     let (out, err) = (child.stdout.take(), child.stderr.take());
-    let lines = |stream| move |bytes: &[u8]| {
-        send(FromWorker::Output {
-            id,
-            stream,
-            bytes: bytes.to_vec(),
-        });
+    let lines = |stream| {
+        move |bytes: &[u8]| {
+            send(FromWorker::Output {
+                id,
+                stream,
+                bytes: bytes.to_vec(),
+            });
+        }
     };
     let line_buffer = config.line_buffer;
     let work = async {
@@ -253,8 +287,14 @@ async fn command(
 }
 
 /// Reads a pipe to its end; in line-buffered mode hands complete lines to `emit` as they come.
-async fn pump<R: AsyncRead + Unpin>(reader: Option<R>, line_buffer: bool, emit: impl Fn(&[u8])) -> Vec<u8> {
-    let Some(mut reader) = reader else { return Vec::new() };
+async fn pump<R: AsyncRead + Unpin>(
+    reader: Option<R>,
+    line_buffer: bool,
+    emit: impl Fn(&[u8]),
+) -> Vec<u8> {
+    let Some(mut reader) = reader else {
+        return Vec::new();
+    };
     let mut buf = Vec::new();
     let mut chunk = vec![0u8; 64 * 1024];
     loop {
@@ -281,7 +321,13 @@ mod tests {
         Gone,
     }
 
-    fn pool(slots: u32) -> (EventLoop, Vec<UnboundedSender<ToWorker>>, crossbeam_channel::Receiver<Ev>) {
+    fn pool(
+        slots: u32,
+    ) -> (
+        EventLoop,
+        Vec<UnboundedSender<ToWorker>>,
+        crossbeam_channel::Receiver<Ev>,
+    ) {
         let (tx, rx) = crossbeam_channel::unbounded();
         let lp = EventLoop::start(Replies {
             tx,
@@ -296,30 +342,50 @@ mod tests {
     fn reports(rx: &crossbeam_channel::Receiver<Ev>, n: usize) -> Vec<TaskReport> {
         let mut out = Vec::new();
         while out.len() < n {
-            match rx.recv_timeout(Duration::from_secs(20)).expect("a report") {
-                Ev::Msg(FromWorker::Done(r)) => out.extend(r),
-                _ => {}
+            if let Ev::Msg(FromWorker::Done(r)) =
+                rx.recv_timeout(Duration::from_secs(20)).expect("a report")
+            {
+                out.extend(r);
             }
         }
         out
     }
 
     fn task(id: u64, job: Job) -> ToWorker {
-        ToWorker::Run(vec![TaskSpec { id, job, timeout_ms: None }])
+        ToWorker::Run(vec![TaskSpec {
+            id,
+            job,
+            timeout_ms: None,
+        }])
     }
 
     #[test]
     fn sleeps_and_commands_overlap_on_one_thread() {
         let (lp, tx, rx) = pool(4);
-        tx[0].send(task(1, Job::Kernel(Kernel::Sleep(400)))).unwrap();
-        tx[1].send(task(2, Job::Kernel(Kernel::Sleep(400)))).unwrap();
-        tx[2].send(task(3, Job::Shell("sleep 0.4; echo done".into()))).unwrap();
-        tx[3].send(task(4, Job::Exec(vec!["sleep".into(), "0.4".into()]))).unwrap();
+        tx[0]
+            .send(task(1, Job::Kernel(Kernel::Sleep(400))))
+            .unwrap();
+        tx[1]
+            .send(task(2, Job::Kernel(Kernel::Sleep(400))))
+            .unwrap();
+        tx[2]
+            .send(task(3, Job::Shell("sleep 0.4; echo done".into())))
+            .unwrap();
+        tx[3]
+            .send(task(4, Job::Exec(vec!["sleep".into(), "0.4".into()])))
+            .unwrap();
         let r = reports(&rx, 4);
         // Every task started before any other ended: they ran at the same time.
-        let first_end = r.iter().map(|r| r.usage.start_unix_us + r.usage.wall_us).min().unwrap();
+        let first_end = r
+            .iter()
+            .map(|r| r.usage.start_unix_us + r.usage.wall_us)
+            .min()
+            .unwrap();
         let last_start = r.iter().map(|r| r.usage.start_unix_us).max().unwrap();
-        assert!(last_start < first_end, "the tasks ran one after another: {r:?}");
+        assert!(
+            last_start < first_end,
+            "the tasks ran one after another: {r:?}"
+        );
         assert!(r.iter().all(|r| r.outcome.is_success()), "{r:?}");
         let echo = r.iter().find(|r| r.id == 3).unwrap();
         assert_eq!(echo.stdout, Captured::Bytes(b"done\n".to_vec()));
@@ -340,7 +406,12 @@ mod tests {
             }]))
             .unwrap();
         let r = reports(&rx, 1);
-        assert_eq!(r[0].outcome, Outcome::TimedOut { signal: Some(libc::SIGTERM) });
+        assert_eq!(
+            r[0].outcome,
+            Outcome::TimedOut {
+                signal: Some(libc::SIGTERM)
+            }
+        );
         drop(tx);
         lp.join();
     }
@@ -348,7 +419,9 @@ mod tests {
     #[test]
     fn cancel_stops_a_sleeping_slot() {
         let (lp, tx, rx) = pool(1);
-        tx[0].send(task(1, Job::Kernel(Kernel::Sleep(60_000)))).unwrap();
+        tx[0]
+            .send(task(1, Job::Kernel(Kernel::Sleep(60_000))))
+            .unwrap();
         std::thread::sleep(Duration::from_millis(50));
         lp.cancel();
         let r = reports(&rx, 1);

@@ -8,10 +8,10 @@
 
 use std::io::{self, ErrorKind, Read};
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStderr, ChildStdout, Command, Stdio};
 use std::sync::atomic::AtomicI32;
-use std::os::unix::fs::OpenOptionsExt;
 use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -68,7 +68,8 @@ pub fn run(
         id,
     });
     let deadline = timeout.map(|t| started + t);
-    let (stdout, stderr, (outcome, mut usage)) = collect(child, config, spill, deadline, on_progress);
+    let (stdout, stderr, (outcome, mut usage)) =
+        collect(child, config, spill, deadline, on_progress);
     usage.start_unix_us = start_unix_us;
     usage.wall_us = started.elapsed().as_micros() as u64;
     Finished {
@@ -134,7 +135,13 @@ struct Spill {
 }
 
 /// What a command that could not start leaves behind: 127 when not found, 126 otherwise.
-pub fn spawn_failed(job: &Job, config: &WorkerConfig, err: &io::Error, start_unix_us: u64, started: Instant) -> Finished {
+pub fn spawn_failed(
+    job: &Job,
+    config: &WorkerConfig,
+    err: &io::Error,
+    start_unix_us: u64,
+    started: Instant,
+) -> Finished {
     let program = match job {
         Job::Exec(argv) => argv[0].as_str(),
         _ => config.shell.as_str(),
@@ -273,7 +280,10 @@ impl Capture {
 fn set_nonblocking(fd: &OwnedFd) {
     use nix::fcntl::{FcntlArg, OFlag, fcntl};
     if let Ok(flags) = fcntl(fd, FcntlArg::F_GETFL) {
-        let _ = fcntl(fd, FcntlArg::F_SETFL(OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK));
+        let _ = fcntl(
+            fd,
+            FcntlArg::F_SETFL(OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK),
+        );
     }
 }
 
@@ -298,8 +308,16 @@ fn collect(
 ) -> (Captured, Captured, (Outcome, Usage)) {
     let pid = child.id() as i32;
     let line_buffer = config.line_buffer;
-    let mut out = Capture::new(child.stdout.take().map(ChildStdout::into), Stream::Stdout, spill.clone());
-    let mut err = Capture::new(child.stderr.take().map(ChildStderr::into), Stream::Stderr, spill);
+    let mut out = Capture::new(
+        child.stdout.take().map(ChildStdout::into),
+        Stream::Stdout,
+        spill.clone(),
+    );
+    let mut err = Capture::new(
+        child.stderr.take().map(ChildStderr::into),
+        Stream::Stderr,
+        spill,
+    );
     let pidfd = pidfd_open(pid);
     // The termination sequence: the next step to take and when.
     let mut next_step = deadline;
@@ -318,7 +336,10 @@ fn collect(
         let wait = match next_step {
             None => PollTimeout::NONE,
             Some(at) => {
-                let ms = at.saturating_duration_since(Instant::now()).as_millis().min(60_000) as i32;
+                let ms = at
+                    .saturating_duration_since(Instant::now())
+                    .as_millis()
+                    .min(60_000) as i32;
                 PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
             }
         };
@@ -438,7 +459,12 @@ mod tests {
 
     fn alive(pid: i32) -> bool {
         match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-            Ok(stat) => !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
+            Ok(stat) => !stat
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z'),
             Err(_) => false,
         }
     }
@@ -466,14 +492,18 @@ mod tests {
             &mut |_| {},
         );
         assert_eq!(f.outcome.exit_value(), 127);
-        let Captured::Bytes(err) = &f.stderr else { panic!("spilled") };
+        let Captured::Bytes(err) = &f.stderr else {
+            panic!("spilled")
+        };
         assert!(String::from_utf8_lossy(err).contains("command not found"));
     }
 
     #[test]
     fn runs_in_its_own_process_group() {
         let (f, pgid) = run_with("ps -o pgid= -p $$", &WorkerConfig::default(), None);
-        let Captured::Bytes(out) = &f.stdout else { panic!("spilled") };
+        let Captured::Bytes(out) = &f.stdout else {
+            panic!("spilled")
+        };
         let reported: i32 = String::from_utf8_lossy(out).trim().parse().unwrap();
         assert_eq!(reported, pgid);
         assert_ne!(pgid, nix::unistd::getpgrp().as_raw());
@@ -486,7 +516,8 @@ mod tests {
         assert_eq!(f.stdout, bytes(b"started\n"));
         assert!(t.elapsed().as_secs() < 4, "waited for the grandchild");
         // The grandchild is still in the task's group: clean it up through the group.
-        nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid), nix::sys::signal::SIGKILL).unwrap();
+        nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid), nix::sys::signal::SIGKILL)
+            .unwrap();
     }
 
     #[test]
@@ -496,14 +527,24 @@ mod tests {
             &WorkerConfig::default(),
             Some(Duration::from_millis(300)),
         );
-        assert_eq!(f.outcome, Outcome::TimedOut { signal: Some(libc::SIGTERM) });
-        let Captured::Bytes(out) = &f.stdout else { panic!("spilled") };
+        assert_eq!(
+            f.outcome,
+            Outcome::TimedOut {
+                signal: Some(libc::SIGTERM)
+            }
+        );
+        let Captured::Bytes(out) = &f.stdout else {
+            panic!("spilled")
+        };
         let grandchild: i32 = String::from_utf8_lossy(out).trim().parse().unwrap();
         let t = Instant::now();
         while alive(grandchild) && t.elapsed() < Duration::from_secs(5) {
             std::thread::sleep(Duration::from_millis(10));
         }
-        assert!(!alive(grandchild), "the background sleep survived the timeout");
+        assert!(
+            !alive(grandchild),
+            "the background sleep survived the timeout"
+        );
         assert!(!alive(pgid));
     }
 
@@ -522,8 +563,17 @@ mod tests {
             ],
             ..WorkerConfig::default()
         };
-        let (f, _) = run_with("trap '' TERM; sleep 100", &config, Some(Duration::from_millis(100)));
-        assert_eq!(f.outcome, Outcome::TimedOut { signal: Some(libc::SIGKILL) });
+        let (f, _) = run_with(
+            "trap '' TERM; sleep 100",
+            &config,
+            Some(Duration::from_millis(100)),
+        );
+        assert_eq!(
+            f.outcome,
+            Outcome::TimedOut {
+                signal: Some(libc::SIGKILL)
+            }
+        );
     }
 
     #[test]
@@ -536,7 +586,9 @@ mod tests {
             ..WorkerConfig::default()
         };
         let (f, _) = run_with("head -c 1000000 /dev/zero; echo small >&2", &config, None);
-        let Captured::File { path, len } = &f.stdout else { panic!("not spilled: {:?}", f.stdout.len()) };
+        let Captured::File { path, len } = &f.stdout else {
+            panic!("not spilled: {:?}", f.stdout.len())
+        };
         assert_eq!(*len, 1_000_000);
         assert_eq!(std::fs::metadata(path).unwrap().len(), 1_000_000);
         assert_eq!(f.stderr, bytes(b"small\n"));
@@ -560,11 +612,17 @@ mod tests {
             line_buffer: true,
             ..WorkerConfig::default()
         };
-        let f = run(1, &Job::Shell("printf 'a\\nb\\nc'".into()), &config, None, &mut |p| {
-            if let Progress::Lines { bytes, .. } = p {
-                lines.push(bytes.to_vec())
-            }
-        });
+        let f = run(
+            1,
+            &Job::Shell("printf 'a\\nb\\nc'".into()),
+            &config,
+            None,
+            &mut |p| {
+                if let Progress::Lines { bytes, .. } = p {
+                    lines.push(bytes.to_vec())
+                }
+            },
+        );
         assert_eq!(lines.concat(), b"a\nb\n");
         assert_eq!(f.stdout, bytes(b"c"));
     }

@@ -162,7 +162,11 @@ mod tests {
         for t in threads {
             t.join().unwrap().unwrap();
         }
-        assert!(gil.switches() > 10, "the lock changed hands only {} times", gil.switches());
+        assert!(
+            gil.switches() > 10,
+            "the lock changed hands only {} times",
+            gil.switches()
+        );
     }
 
     #[test]

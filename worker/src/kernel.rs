@@ -95,7 +95,11 @@ impl CancelHost {
 
 impl Host for CancelHost {
     fn checkpoint(&mut self) -> Flow {
-        if self.cancelled() { Flow::Stop } else { Flow::Continue }
+        if self.cancelled() {
+            Flow::Stop
+        } else {
+            Flow::Continue
+        }
     }
 
     fn sleep(&mut self, duration: Duration) -> Flow {
@@ -197,7 +201,13 @@ impl Kernel {
 
     /// Runs the kernel and appends its result to `out`, unless the host stops it first.
     pub fn run(&self, host: &mut dyn Host, out: &mut Vec<u8>) -> Result<(), Stopped> {
-        let go = |flow: Flow| if flow == Flow::Stop { Err(Stopped) } else { Ok(()) };
+        let go = |flow: Flow| {
+            if flow == Flow::Stop {
+                Err(Stopped)
+            } else {
+                Ok(())
+            }
+        };
         match *self {
             Kernel::Primes(n) => {
                 let count = count_primes(n, host)?;
@@ -208,7 +218,9 @@ impl Kernel {
                 let mut x = 0u64;
                 while Instant::now() < end {
                     for i in 0..2_000u64 {
-                        x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(i));
+                        x = std::hint::black_box(
+                            x.wrapping_mul(6364136223846793005).wrapping_add(i),
+                        );
                     }
                     go(host.checkpoint())?;
                 }
@@ -276,7 +288,11 @@ fn hash_generated(mib: u64, host: &mut dyn Host) -> Result<String, Stopped> {
             return Err(Stopped);
         }
     }
-    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
 }
 
 #[cfg(test)]
@@ -313,7 +329,9 @@ mod tests {
         let err = Kernel::parse("prime", &[]).unwrap_err().to_string();
         assert!(err.contains("unknown kernel `@prime`"), "{err}");
         assert!(err.contains("@primes"), "{err}");
-        let err = Kernel::parse("sleep", &["abc".into()]).unwrap_err().to_string();
+        let err = Kernel::parse("sleep", &["abc".into()])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("`@sleep` takes one number"), "{err}");
         assert_eq!(Kernel::parse("noop", &["17".into()]).unwrap(), Kernel::Noop);
         assert_eq!(Kernel::parse("noop", &[]).unwrap(), Kernel::Noop);
@@ -329,7 +347,9 @@ mod tests {
             }
         }
         let mut host = Counting(0);
-        Kernel::Sleep(60_000).run(&mut host, &mut Vec::new()).unwrap();
+        Kernel::Sleep(60_000)
+            .run(&mut host, &mut Vec::new())
+            .unwrap();
         assert_eq!(host.0, 1);
     }
 
@@ -349,7 +369,12 @@ mod tests {
 
     #[test]
     fn a_deadline_stops_every_long_kernel() {
-        for k in [Kernel::Primes(u64::MAX), Kernel::Spin(60_000), Kernel::Sleep(60_000), Kernel::Hash(1 << 20)] {
+        for k in [
+            Kernel::Primes(u64::MAX),
+            Kernel::Spin(60_000),
+            Kernel::Sleep(60_000),
+            Kernel::Hash(1 << 20),
+        ] {
             let t = Instant::now();
             let mut free = FreeHost;
             let mut host = DeadlineHost {

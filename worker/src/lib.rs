@@ -9,8 +9,8 @@
 //! - [`event_loop`]: the async mode: every slot on one thread's event loop.
 //! - [`process`]: the worker as an OS process: bootstrap, name, death with the supervisor.
 
-pub mod exec;
 pub mod event_loop;
+pub mod exec;
 pub mod gil;
 pub mod kernel;
 pub mod process;

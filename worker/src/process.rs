@@ -38,10 +38,15 @@ pub fn comm_name(index: u32) -> String {
 /// Entry point of the `troop-worker` binary.
 pub fn main() -> ExitCode {
     let read = |key: &str| std::env::var(key).ok();
-    let (Some(server), Some(token), Some(index), Some(parent)) =
-        (read(ENV_SERVER), read(ENV_TOKEN), read(ENV_INDEX), read(ENV_PARENT))
-    else {
-        eprintln!("troop-worker: this program is started by `troop`; it is not meant to be run by hand");
+    let (Some(server), Some(token), Some(index), Some(parent)) = (
+        read(ENV_SERVER),
+        read(ENV_TOKEN),
+        read(ENV_INDEX),
+        read(ENV_PARENT),
+    ) else {
+        eprintln!(
+            "troop-worker: this program is started by `troop`; it is not meant to be run by hand"
+        );
         return ExitCode::from(2);
     };
     let (Ok(index), Ok(parent)) = (index.parse::<u32>(), parent.parse::<i32>()) else {
@@ -90,7 +95,13 @@ pub fn main() -> ExitCode {
 
 /// Entry point of a worker forked from the supervisor or the fork server, with the channel ends
 /// it inherited. Never returns.
-pub fn serve_forked(index: u32, parent: i32, token: String, rx: IpcReceiver<ToWorker>, tx: IpcSender<FromWorker>) -> ! {
+pub fn serve_forked(
+    index: u32,
+    parent: i32,
+    token: String,
+    rx: IpcReceiver<ToWorker>,
+    tx: IpcSender<FromWorker>,
+) -> ! {
     let code = match become_worker(index, parent) {
         Ok(()) => {
             let mut transport = IpcTransport::new(rx, tx);
@@ -137,13 +148,24 @@ pub fn become_worker(index: u32, parent: i32) -> Result<(), String> {
     set_comm(&comm_name(index));
     // SAFETY: prctl(PR_SET_PDEATHSIG) takes a signal number and has no memory effects.
     unsafe {
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong, 0, 0, 0);
+        libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGTERM as libc::c_ulong,
+            0,
+            0,
+            0,
+        );
     }
     if nix::unistd::getppid().as_raw() != parent {
         return Err("the supervisor exited before this worker started".into());
     }
-    let mut signals = signal_hook::iterator::Signals::new([libc::SIGTERM, libc::SIGHUP, libc::SIGINT, libc::SIGUSR1])
-        .map_err(|e| format!("cannot watch signals: {e}"))?;
+    let mut signals = signal_hook::iterator::Signals::new([
+        libc::SIGTERM,
+        libc::SIGHUP,
+        libc::SIGINT,
+        libc::SIGUSR1,
+    ])
+    .map_err(|e| format!("cannot watch signals: {e}"))?;
     let cancel = CANCEL.get_or_init(Arc::default).clone();
     let main_thread = std::thread::current();
     std::thread::Builder::new()
@@ -187,8 +209,12 @@ pub fn set_comm(name: &str) {
 /// Rewrites this process's command line as `ps` shows it (for forked workers, whose argv would
 /// otherwise read like the supervisor's). The new title is cut to the space of the old one.
 pub fn set_title(title: &str) {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return };
-    let Some(after) = stat.rfind(')').map(|i| &stat[i + 2..]) else { return };
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return;
+    };
+    let Some(after) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
+        return;
+    };
     // Fields 48 and 49 of /proc/PID/stat are arg_start and arg_end; `after` starts at field 3.
     let fields: Vec<&str> = after.split_whitespace().collect();
     let (Some(start), Some(end)) = (

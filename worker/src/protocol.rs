@@ -162,12 +162,15 @@ impl Outcome {
         matches!(self, Outcome::Exited(0))
     }
 
-    /// The exit value recorded for this outcome, as GNU parallel's job log does (`-1` when the
-    /// task never produced one).
+    /// The exit value recorded for this outcome, as GNU parallel's job log does: a task killed
+    /// by a signal has 0 (its signal is in [`Outcome::signal`]); one that troop stopped or lost
+    /// (timeout, dead worker) has -1.
     pub fn exit_value(&self) -> i32 {
         match self {
             Outcome::Exited(code) => *code,
-            Outcome::Signaled(_) | Outcome::WorkerLost { .. } | Outcome::TimedOut { .. } => -1,
+            // GNU parallel logs a killed job as exit value 0 with its signal.
+            Outcome::Signaled(_) => 0,
+            Outcome::WorkerLost { .. } | Outcome::TimedOut { .. } => -1,
             Outcome::SpawnFailed { code, .. } => *code,
             Outcome::BadKernelArgs(_) => 2,
         }
@@ -312,7 +315,8 @@ mod tests {
     #[test]
     fn outcome_exit_values_follow_gnu_parallel() {
         assert_eq!(Outcome::Exited(3).exit_value(), 3);
-        assert_eq!(Outcome::Signaled(9).exit_value(), -1);
+        assert_eq!(Outcome::Signaled(9).exit_value(), 0);
+        assert_eq!(Outcome::TimedOut { signal: Some(15) }.exit_value(), -1);
         assert_eq!(Outcome::Signaled(9).signal(), 9);
         let nf = Outcome::SpawnFailed {
             code: 127,

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::exec::{self, Progress};
 use crate::kernel::{CancelHost, DeadlineHost, Host};
-use crate::protocol::{Captured, FromWorker, Job, Outcome, TaskReport, TaskSpec, ToWorker, Usage, WorkerConfig};
+use crate::protocol::{
+    Captured, FromWorker, Job, Outcome, TaskReport, TaskSpec, ToWorker, Usage, WorkerConfig,
+};
 use crate::transport::{Transport, TransportError};
 
 /// Microseconds since the Unix epoch.
@@ -17,11 +19,45 @@ pub fn unix_now_us() -> u64 {
         .map_or(0, |d| d.as_micros() as u64)
 }
 
+/// The most reports one reply carries.
+const MAX_REPORTS: usize = 1024;
+
+/// Finished tasks not yet reported, and how much work they took.
+#[derive(Debug, Default)]
+struct Outbox {
+    done: Vec<TaskReport>,
+    pending_us: u64,
+}
+
+impl Outbox {
+    fn flush<T: Transport>(&mut self, transport: &mut T) -> Result<(), TransportError> {
+        self.pending_us = 0;
+        if self.done.is_empty() {
+            return Ok(());
+        }
+        transport.send(FromWorker::Done(std::mem::take(&mut self.done)))
+    }
+}
+
 /// Serves tasks until the supervisor says [`ToWorker::Shutdown`] or goes away.
+///
+/// Reports wait in an outbox while more work is already queued, and go out when the worker is
+/// about to wait, when they took [`WorkerConfig::flush_after_us`] of work, or when there are many:
+/// so tiny tasks cost one reply per burst, even at one task per request, and a slow task is
+/// reported as soon as it ends.
 pub fn serve<T: Transport>(transport: &mut T, host: &mut dyn Host) -> Result<(), TransportError> {
     let mut config = WorkerConfig::default();
+    let mut outbox = Outbox::default();
+    let mut next = None;
     loop {
-        match transport.recv()? {
+        let msg = match next.take() {
+            Some(msg) => msg,
+            None => {
+                outbox.flush(transport)?;
+                transport.recv()?
+            }
+        };
+        match msg {
             ToWorker::Configure(c) => {
                 if let Some(n) = c.nice {
                     // On Linux this sets the calling thread's niceness: the worker's own kernels.
@@ -33,15 +69,21 @@ pub fn serve<T: Transport>(transport: &mut T, host: &mut dyn Host) -> Result<(),
                 }
                 config = c
             }
-            ToWorker::Run(batch) => run_batch(transport, host, &config, batch)?,
-            ToWorker::Shutdown => return Ok(()),
+            ToWorker::Run(batch) => {
+                run_batch(transport, host, &config, batch, &mut outbox)?;
+                next = transport.try_recv()?;
+            }
+            ToWorker::Shutdown => return outbox.flush(transport),
         }
     }
 }
 
 /// Serves with no lock and no interleaving: the process and thread modes. Kernels stop when
 /// `cancel` is raised.
-pub fn serve_free<T: Transport>(transport: &mut T, cancel: CancelHost) -> Result<(), TransportError> {
+pub fn serve_free<T: Transport>(
+    transport: &mut T,
+    cancel: CancelHost,
+) -> Result<(), TransportError> {
     let mut host = cancel;
     serve(transport, &mut host)
 }
@@ -51,9 +93,8 @@ fn run_batch<T: Transport>(
     host: &mut dyn Host,
     config: &WorkerConfig,
     batch: Vec<TaskSpec>,
+    outbox: &mut Outbox,
 ) -> Result<(), TransportError> {
-    let mut done = Vec::with_capacity(batch.len());
-    let mut pending_us = 0;
     for task in batch {
         let mut send_error = None;
         let report = execute(&task, config, host, &mut |msg| {
@@ -64,15 +105,11 @@ fn run_batch<T: Transport>(
         if let Some(e) = send_error {
             return Err(e);
         }
-        pending_us += report.usage.wall_us;
-        done.push(report);
-        if pending_us >= config.flush_after_us {
-            transport.send(FromWorker::Done(std::mem::take(&mut done)))?;
-            pending_us = 0;
+        outbox.pending_us += report.usage.wall_us;
+        outbox.done.push(report);
+        if outbox.pending_us >= config.flush_after_us || outbox.done.len() >= MAX_REPORTS {
+            outbox.flush(transport)?;
         }
-    }
-    if !done.is_empty() {
-        transport.send(FromWorker::Done(done))?;
     }
     Ok(())
 }
@@ -165,7 +202,8 @@ fn thread_cpu() -> (u64, u64) {
     use nix::sys::resource::{UsageWho, getrusage};
     match getrusage(UsageWho::RUSAGE_THREAD) {
         Ok(u) => {
-            let us = |t: nix::sys::time::TimeVal| t.tv_sec() as u64 * 1_000_000 + t.tv_usec() as u64;
+            let us =
+                |t: nix::sys::time::TimeVal| t.tv_sec() as u64 * 1_000_000 + t.tv_usec() as u64;
             (us(u.user_time()), us(u.system_time()))
         }
         Err(_) => (0, 0),

@@ -24,6 +24,8 @@ pub enum TransportError {
 pub trait Transport {
     /// Waits for the next message from the supervisor.
     fn recv(&mut self) -> Result<ToWorker, TransportError>;
+    /// The next message if one is already waiting; never blocks.
+    fn try_recv(&mut self) -> Result<Option<ToWorker>, TransportError>;
     /// Sends a message to the supervisor.
     fn send(&mut self, msg: FromWorker) -> Result<(), TransportError>;
 }
@@ -50,6 +52,18 @@ impl Transport for IpcTransport {
         })
     }
 
+    fn try_recv(&mut self) -> Result<Option<ToWorker>, TransportError> {
+        use ipc_channel::TryRecvError;
+        match self.rx.try_recv() {
+            Ok(msg) => Ok(Some(msg)),
+            Err(TryRecvError::Empty) => Ok(None),
+            Err(TryRecvError::IpcError(ipc_channel::IpcError::Disconnected)) => {
+                Err(TransportError::Closed)
+            }
+            Err(TryRecvError::IpcError(e)) => Err(TransportError::Ipc(e.to_string())),
+        }
+    }
+
     fn send(&mut self, msg: FromWorker) -> Result<(), TransportError> {
         self.tx
             .send(msg)
@@ -69,14 +83,32 @@ pub struct ChannelTransport<E> {
 
 impl<E> ChannelTransport<E> {
     /// `wrap` turns a reply from worker `index` into an inbox event.
-    pub fn new(rx: Receiver<ToWorker>, tx: Sender<E>, index: u32, wrap: fn(u32, FromWorker) -> E) -> Self {
-        ChannelTransport { rx, tx, index, wrap }
+    pub fn new(
+        rx: Receiver<ToWorker>,
+        tx: Sender<E>,
+        index: u32,
+        wrap: fn(u32, FromWorker) -> E,
+    ) -> Self {
+        ChannelTransport {
+            rx,
+            tx,
+            index,
+            wrap,
+        }
     }
 }
 
 impl<E> Transport for ChannelTransport<E> {
     fn recv(&mut self) -> Result<ToWorker, TransportError> {
         self.rx.recv().map_err(|_| TransportError::Closed)
+    }
+
+    fn try_recv(&mut self) -> Result<Option<ToWorker>, TransportError> {
+        match self.rx.try_recv() {
+            Ok(msg) => Ok(Some(msg)),
+            Err(crossbeam_channel::TryRecvError::Empty) => Ok(None),
+            Err(crossbeam_channel::TryRecvError::Disconnected) => Err(TransportError::Closed),
+        }
     }
 
     fn send(&mut self, msg: FromWorker) -> Result<(), TransportError> {

@@ -1,0 +1,271 @@
+//! Feeding workers: input records become tasks, tasks become batches, and the resource gates
+//! decide when new tasks may start.
+
+use std::io::Write as _;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Receiver;
+use troop_worker::kernel::Kernel;
+use troop_worker::protocol::{Job, Outcome, TaskReport, TaskSpec, ToWorker, Usage};
+
+use super::{Supervisor, Task, TaskState, Timer};
+use crate::config::RunConfig;
+use crate::error::RunError;
+use crate::exit::Exit;
+use crate::input::{self, InputError, Record, Rendered, Template};
+use crate::observe::Summary;
+use crate::run_io::RunIo;
+use crate::scheduler::{Action, Event, TaskId};
+
+/// Records per message from the input thread.
+const INPUT_CHUNK: usize = 1024;
+/// How often free memory and load are looked at while they hold tasks back.
+const GATE_INTERVAL: Duration = Duration::from_millis(500);
+
+/// A chunk of input, or the error that ended it.
+pub(super) type InputChunk = Result<Vec<Record>, InputError>;
+
+impl Supervisor<'_> {
+    /// Takes a chunk of input records as tasks, skipping those a resumed job log records.
+    pub(super) fn queue(&mut self, records: Vec<Record>, actions: &mut Vec<Action>) {
+        for record in records {
+            let id = self.next_id;
+            self.next_id += 1;
+            if let Some(done) = &self.done {
+                let command = Template::display(&self.config.template.render(&record, id, 1));
+                let command = crate::joblog::write::log_command(&command);
+                let key = self
+                    .config
+                    .template
+                    .resume_key(&command)
+                    .unwrap_or_else(|| command.to_string());
+                if done.skip(&key, self.config.resume == crate::config::Resume::Failed) {
+                    self.skipped += 1;
+                    let _ = self.output.skip(id);
+                    continue;
+                }
+            }
+            self.tasks.insert(
+                id,
+                Task {
+                    record,
+                    state: TaskState::Queued,
+                    attempts: 0,
+                    command: None,
+                },
+            );
+            self.sched.apply(Event::Queued(id), actions);
+        }
+        self.check_gates(actions);
+        self.sched.fill(actions);
+    }
+
+    /// Sends a batch to a worker. A kernel with bad arguments fails at once, without a trip.
+    pub(super) fn dispatch(
+        &mut self,
+        worker: u32,
+        ids: Vec<TaskId>,
+        actions: &mut Vec<Action>,
+    ) -> Result<(), RunError> {
+        let timeout_ms = self.current_timeout().map(|t| t.as_millis().max(1) as u64);
+        let keep_command = self.joblog.is_some();
+        let mut specs = Vec::with_capacity(ids.len());
+        let mut refused = Vec::new();
+        for id in ids {
+            let Some(task) = self.tasks.get_mut(&id) else {
+                continue;
+            };
+            task.state = TaskState::Sent { worker };
+            task.attempts += 1;
+            let rendered = self.config.template.render(&task.record, id, worker + 1);
+            if keep_command {
+                task.command = Some(Template::display(&rendered));
+            }
+            match job_for(rendered) {
+                Ok(job) => specs.push(TaskSpec {
+                    id,
+                    job,
+                    timeout_ms,
+                }),
+                Err(message) => refused.push((id, message)),
+            }
+        }
+        // A worker that is gone cannot take the batch; its death is already on its way through
+        // the inbox, and the scheduler will requeue what it held.
+        if !specs.is_empty() {
+            let _ = self.pool.send(worker, ToWorker::Run(specs));
+        }
+        for (id, message) in refused {
+            self.sched.apply(
+                Event::TaskDone {
+                    worker,
+                    id,
+                    wall_us: 0,
+                },
+                actions,
+            );
+            let report = TaskReport {
+                id,
+                stderr: format!("troop: task {id}: {message}\n").into_bytes().into(),
+                outcome: Outcome::BadKernelArgs(message),
+                stdout: Vec::new().into(),
+                usage: Usage::default(),
+            };
+            self.settle_attempt(worker, report, actions)?;
+        }
+        Ok(())
+    }
+
+    /// The timeout for a task starting now, if any.
+    pub(super) fn current_timeout(&self) -> Option<Duration> {
+        self.config
+            .timeout
+            .and_then(|spec| spec.for_next_task(&self.median))
+    }
+
+    /// The `--tag` text of a task.
+    pub(super) fn tag(&self, id: TaskId) -> Option<String> {
+        if !self.config.tag {
+            return None;
+        }
+        self.tasks.get(&id).map(|t| Template::tag(&t.record))
+    }
+
+    /// Holds dispatch back while free memory is below `--memfree` or the load is above `--load`,
+    /// looking again every [`GATE_INTERVAL`] until they allow it.
+    pub(super) fn check_gates(&mut self, actions: &mut Vec<Action>) {
+        let limits = &self.config.limits;
+        if limits.memfree.is_none() && limits.load.is_none() {
+            return;
+        }
+        let now = Instant::now();
+        if self
+            .last_gate_check
+            .is_some_and(|t| now.duration_since(t) < GATE_INTERVAL / 5)
+            && !self.timers.has(Timer::Gate)
+        {
+            return;
+        }
+        self.last_gate_check = Some(now);
+        let short_of_memory = limits
+            .memfree
+            .is_some_and(|need| available_memory().is_some_and(|free| free < need));
+        let overloaded = limits
+            .load
+            .is_some_and(|max| load_average().is_some_and(|load| load > max));
+        let hold = short_of_memory || overloaded;
+        self.sched.apply(Event::Hold(hold), actions);
+        if hold && !self.timers.has(Timer::Gate) {
+            self.timers.add(now + GATE_INTERVAL, Timer::Gate);
+        }
+    }
+}
+
+/// Bytes of memory available for new work (MemAvailable).
+fn available_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// The 1-minute load average.
+fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Turns a rendered command into a job, checking a kernel's arguments.
+fn job_for(rendered: Rendered) -> Result<Job, String> {
+    Ok(match rendered {
+        Rendered::Exec(argv) => Job::Exec(argv),
+        Rendered::Shell(script) => Job::Shell(script),
+        Rendered::Kernel { name, args } => {
+            Job::Kernel(Kernel::parse(&name, &args).map_err(|e| e.to_string())?)
+        }
+    })
+}
+
+/// Reads records on a thread of their own, in chunks, into a bounded channel.
+pub(super) fn spawn_input(
+    config: &RunConfig,
+    stdin: Box<dyn std::io::BufRead + Send>,
+) -> Receiver<InputChunk> {
+    let (tx, rx) = crossbeam_channel::bounded::<InputChunk>(16);
+    let spec = config.input.clone();
+    std::thread::Builder::new()
+        .name("troop-input".into())
+        .spawn(move || {
+            let records = match input::open(&spec, stdin) {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            };
+            let mut chunk = Vec::new();
+            for record in records {
+                match record {
+                    Ok(r) => chunk.push(r),
+                    Err(e) => {
+                        let _ = tx.send(Ok(std::mem::take(&mut chunk)));
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                }
+                // Send at once while the supervisor waits for input; batch while it is busy.
+                if (chunk.len() >= INPUT_CHUNK || tx.is_empty())
+                    && tx.send(Ok(std::mem::take(&mut chunk))).is_err()
+                {
+                    return;
+                }
+            }
+            if !chunk.is_empty() {
+                let _ = tx.send(Ok(chunk));
+            }
+        })
+        .expect("start the input thread");
+    rx
+}
+
+/// Prints what would run, one command per line, and runs nothing.
+pub(super) fn dry_run(
+    config: &RunConfig,
+    mut io: RunIo,
+    started: Instant,
+) -> Result<Summary, RunError> {
+    let records = input::open(&config.input, io.stdin)?;
+    let mut total = 0u64;
+    for (i, record) in records.enumerate() {
+        let record = record?;
+        let slot = (i % config.jobs) as u32 + 1;
+        let line = Template::display(&config.template.render(&record, i as u64 + 1, slot));
+        writeln!(io.stdout, "{line}").map_err(RunError::Output)?;
+        total += 1;
+    }
+    io.stdout.flush().map_err(RunError::Output)?;
+    Ok(Summary {
+        total,
+        failed: 0,
+        not_started: 0,
+        skipped: 0,
+        exit: Exit::Success,
+        wall: started.elapsed(),
+        cpu_us: 0,
+        workers: config.jobs,
+        worker_pids: Vec::new(),
+    })
+}
+
+/// A random token for this run's workers, from the kernel's random source.
+pub(super) fn new_token() -> String {
+    let mut bytes = [0u8; 16];
+    // SAFETY: getrandom writes at most `bytes.len()` bytes into `bytes`.
+    let n = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
+    assert_eq!(n, bytes.len() as isize, "the kernel's random source failed");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,205 @@
+//! Settling an attempt: run it again, or make it final (tally, job log, output, halt).
+
+use std::time::Instant;
+
+use troop_worker::protocol::{Captured, Outcome, TaskReport, Usage};
+
+use super::{Stopping, Supervisor, TaskState, Timer};
+use crate::error::RunError;
+use crate::exit::Exit;
+use crate::joblog::LogRecord;
+use crate::output::{Output, Piece};
+use crate::policy::{Condition, Urgency};
+use crate::scheduler::{Action, Event, TaskId};
+
+impl Supervisor<'_> {
+    /// One attempt of a task ended: retry it if the policy says so, else record it for good.
+    pub(super) fn settle_attempt(
+        &mut self,
+        worker: u32,
+        report: TaskReport,
+        actions: &mut Vec<Action>,
+    ) -> Result<(), RunError> {
+        let id = report.id;
+        let Some(task) = self.tasks.get_mut(&id) else {
+            return Ok(());
+        };
+        let success = report.outcome.is_success();
+        if !success && self.stopping == Stopping::No {
+            if let Some(delay) =
+                self.config
+                    .retry
+                    .next_attempt(&report.outcome, task.attempts, jitter())
+            {
+                // This attempt's output is dropped (a spill file is removed with it).
+                drop(Piece::open(report.stdout));
+                drop(Piece::open(report.stderr));
+                self.sched.apply(Event::RetryPending, actions);
+                if delay.is_zero() {
+                    task.state = TaskState::Queued;
+                    self.sched.apply(Event::Requeue(id), actions);
+                } else {
+                    task.state = TaskState::RetryWait;
+                    self.timers.add(Instant::now() + delay, Timer::Retry(id));
+                }
+                return Ok(());
+            }
+        }
+        let tag = self.tag(id);
+        let Some(task) = self.tasks.remove(&id) else {
+            return Ok(());
+        };
+        self.tally.done += 1;
+        if success {
+            self.tally.succeeded += 1;
+            self.median.push(report.usage.wall_us);
+        } else {
+            self.tally.failed += 1;
+            self.last_failure = report.outcome.exit_value();
+        }
+        if let Some(log) = &mut self.joblog {
+            let pid = self.pool.pid(worker).unwrap_or(0);
+            let command = task.command.as_deref().unwrap_or_default();
+            let logged = crate::joblog::write::log_command(command);
+            let key = self
+                .config
+                .template
+                .resume_key(&logged)
+                .unwrap_or_else(|| logged.to_string());
+            let record = LogRecord {
+                seq: id,
+                host: ":",
+                usage: &report.usage,
+                send: 0,
+                receive: report.stdout.len() + report.stderr.len(),
+                outcome: &report.outcome,
+                command,
+                worker: worker + 1,
+                pid,
+                attempts: task.attempts,
+                input: &task.record.args,
+                key: &key,
+            };
+            log.record(&record).map_err(RunError::JobLogWrite)?;
+        }
+        let open = |c: Captured| {
+            Piece::open(c).unwrap_or_else(|e| {
+                Piece::Bytes(format!("troop: task {id}: spilled output lost: {e}\n").into_bytes())
+            })
+        };
+        let (stdout, stderr) = (open(report.stdout), open(report.stderr));
+        self.write_output(|o| o.finish(id, tag.as_deref(), stdout, stderr))?;
+        self.check_halt(actions);
+        Ok(())
+    }
+
+    /// A task was running on a worker that died.
+    pub(super) fn lose(&mut self, id: TaskId, actions: &mut Vec<Action>) -> Result<(), RunError> {
+        let (index, pid, signal) = self.lost_worker.unwrap_or((0, None, None));
+        if let Some(TaskState::Running {
+            pgid: Some(pgid), ..
+        }) = self.tasks.get(&id).map(|t| t.state)
+        {
+            // The task's worker is gone; its command must not outlive it.
+            // SAFETY: killpg has no memory effects.
+            unsafe { libc::killpg(pgid, libc::SIGKILL) };
+        }
+        let pid = pid.map_or(String::new(), |p| format!(" (pid {p})"));
+        let (outcome, why) = if self.timed_out_workers.remove(&index) {
+            (
+                Outcome::TimedOut {
+                    signal: Some(libc::SIGKILL),
+                },
+                format!("timed out; its worker w{}{pid} was killed", index + 1),
+            )
+        } else {
+            let how = match signal {
+                Some(sig) => format!("was killed by signal {sig}"),
+                None => "exited".into(),
+            };
+            (
+                Outcome::WorkerLost { signal },
+                format!("lost: worker w{}{pid} {how}", index + 1),
+            )
+        };
+        let report = TaskReport {
+            id,
+            outcome,
+            stdout: Captured::EMPTY,
+            stderr: format!("troop: task {id} {why}\n").into_bytes().into(),
+            usage: Usage::default(),
+        };
+        self.settle_attempt(index, report, actions)
+    }
+
+    /// Stops the run if `--halt` says so.
+    fn check_halt(&mut self, actions: &mut Vec<Action>) {
+        let Some(halt) = &self.config.halt else {
+            return;
+        };
+        if self.stopping != Stopping::No || !halt.triggered(&self.tally) {
+            return;
+        }
+        let exit = match halt.condition {
+            Condition::Fail(_) => Exit::Halted(match self.last_failure {
+                code @ 1..=255 => code as u8,
+                _ => 1,
+            }),
+            Condition::Success(_) => Exit::Success,
+            Condition::Done(_) => Exit::from_failures(self.tally.failed),
+        };
+        self.stopping = Stopping::Halted(exit);
+        self.sched.apply(Event::StopStarting, actions);
+        let now = halt.urgency == Urgency::Now;
+        let running = self.sched.in_flight();
+        eprintln!(
+            "troop: --halt: {} ({} done, {} failed){}",
+            if now {
+                "stopping now"
+            } else {
+                "starting no new task"
+            },
+            self.tally.done,
+            self.tally.failed,
+            if now || running == 0 {
+                String::new()
+            } else {
+                format!("; waiting for {running} running")
+            }
+        );
+        if now {
+            self.terminate_running();
+        }
+    }
+
+    /// Runs an output operation; a closed stdout stops the run quietly.
+    pub(super) fn write_output(
+        &mut self,
+        f: impl FnOnce(&mut Output) -> std::io::Result<()>,
+    ) -> Result<(), RunError> {
+        match f(&mut self.output) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                if self.stopping != Stopping::BrokenPipe {
+                    self.stopping = Stopping::BrokenPipe;
+                    let mut actions = Vec::new();
+                    self.sched.handle(Event::StopStarting, &mut actions);
+                    self.terminate_running();
+                    if actions.contains(&Action::Finished) {
+                        self.finished = true;
+                    }
+                }
+                Ok(())
+            }
+            Err(e) => Err(RunError::Output(e)),
+        }
+    }
+}
+
+/// A random number in [0, 1) for retry jitter.
+fn jitter() -> f64 {
+    let mut bytes = [0u8; 8];
+    // SAFETY: getrandom writes at most 8 bytes into `bytes`.
+    unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), 8, 0) };
+    (u64::from_le_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64
+}

@@ -1,0 +1,458 @@
+//! The supervisor: the one event loop of a run.
+//!
+//! Everything the loop reacts to arrives in one inbox ([`Msg`]): worker hellos, replies and
+//! deaths, and signals. Input records arrive on a bounded side channel that the loop reads only
+//! while the scheduler wants more tasks, so a huge input never floods memory. Timers (retry
+//! delays, termination sequences, resource gates) live in one ordered set. The loop blocks in a
+//! single `select` on the inbox, the input and the earliest deadline; it never polls.
+//!
+//! Each event goes to the pure [`Scheduler`], and the loop carries out the actions it returns.
+//! The modules beside this one hold the rest: [`feed`] turns input into dispatched tasks,
+//! [`finish`] settles each attempt (retry, job log, output, halt), [`stop`] handles interrupts
+//! and termination, [`timers`] keeps the deadlines.
+
+mod feed;
+mod finish;
+mod stop;
+mod timers;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, select};
+use troop_worker::protocol::{FromWorker, WorkerConfig};
+
+use crate::config::{Mode, OutputMode, Resume, RunConfig, StartMethod};
+use crate::error::RunError;
+use crate::exit::Exit;
+use crate::inbox::Msg;
+use crate::input::{InputError, Record};
+use crate::joblog::{DoneSet, JobLog};
+use crate::observe::{Observer, Summary};
+use crate::output::Output;
+use crate::policy::{RunningMedian, Tally};
+use crate::pool::{Launcher, Pool, PoolError, fork::ForkServer, spawn::Spawner};
+use crate::run_io::RunIo;
+use crate::rundir::RunDir;
+use crate::scheduler::{Action, Event, Scheduler, TaskId};
+use timers::{Timer, Timers};
+
+/// How long a worker may take from start to hello.
+pub const START_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Where a task is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TaskState {
+    /// Read, waiting for a worker.
+    Queued,
+    /// Sent to a worker, not known to have started.
+    Sent { worker: u32 },
+    /// Running on a worker; a command has a process group, a kernel has none.
+    Running { worker: u32, pgid: Option<i32> },
+    /// Failed, waiting out its retry delay.
+    RetryWait,
+}
+
+/// A task the supervisor knows about.
+#[derive(Debug)]
+struct Task {
+    record: Record,
+    state: TaskState,
+    /// Attempts started so far.
+    attempts: u32,
+    /// The command line as the job log records it (only kept when a job log is written).
+    command: Option<String>,
+}
+
+/// Why the run is stopping early, if it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stopping {
+    No,
+    /// Interrupted by the user: this many times so far (1–3).
+    Interrupted(u8),
+    /// `--halt` fired; the exit status it decided.
+    Halted(Exit),
+    /// Whoever read stdout went away.
+    BrokenPipe,
+}
+
+/// Runs a whole batch as `config` says, reading input from and writing output to `io`.
+pub fn run(
+    config: &RunConfig,
+    io: RunIo,
+    observer: &mut dyn Observer,
+) -> Result<Summary, RunError> {
+    let started = Instant::now();
+    let cpu_before = crate::observe::cpu_time_us();
+    if config.dry_run {
+        return feed::dry_run(config, io, started);
+    }
+    // Everything that can be refused is checked before the first task starts.
+    let done = match (config.resume, &config.joblog) {
+        (Resume::No, _) => None,
+        (_, Some(path)) => Some(crate::joblog::read_done(path, &|cmd| {
+            config.template.resume_key(cmd)
+        })?),
+        (_, None) => {
+            return Err(RunError::Usage(
+                "--resume and --resume-failed need --joblog FILE".into(),
+            ));
+        }
+    };
+    let joblog = match (&config.joblog, &config.joblog_json) {
+        (None, None) => None,
+        (tsv, json) => Some(JobLog::create(
+            tsv.as_deref(),
+            json.as_deref(),
+            config.resume != Resume::No,
+        )?),
+    };
+    // Forking comes first, while this process is still single-threaded.
+    let token = feed::new_token();
+    let launcher = match (config.mode, config.start) {
+        (Mode::Thread, _) => Launcher::Thread,
+        (Mode::Gil, _) => Launcher::Gil(config.switch_interval),
+        (Mode::Async, _) => Launcher::Async(None),
+        (Mode::Process, StartMethod::Fork) => {
+            Launcher::Fork(ForkServer::prefork(config.jobs, &token)?)
+        }
+        (Mode::Process, StartMethod::Spawn) => {
+            Launcher::Spawn(Spawner::new(config.worker_exe.clone())?)
+        }
+    };
+    let rundir = RunDir::create(&token).map_err(|e| {
+        RunError::Usage(format!(
+            "cannot create a private directory in {}: {e}",
+            std::env::temp_dir().display()
+        ))
+    })?;
+    let (inbox_tx, inbox) = crossbeam_channel::unbounded();
+    let signals = crate::signals::watch(inbox_tx.clone())?;
+    let worker_config = WorkerConfig {
+        shell: config.shell.clone(),
+        line_buffer: config.output == OutputMode::LineBuffer,
+        term_seq: config.term_seq.clone(),
+        spill_dir: Some(rundir.path().to_string_lossy().into_owned()),
+        spill_threshold: config.spill_threshold,
+        memory_limit: config.limits.memory_limit,
+        nice: config.limits.nice,
+        ..WorkerConfig::default()
+    };
+    let pool = Pool::new(launcher, config.jobs, inbox_tx, token, worker_config);
+    let input = feed::spawn_input(config, io.stdin);
+    let mut sup = Supervisor {
+        config,
+        sched: Scheduler::new(config.jobs, config.chunk),
+        pool,
+        output: Output::new(io.stdout, io.stderr, config.keep_order),
+        tasks: HashMap::new(),
+        next_id: 1,
+        starting: BTreeMap::new(),
+        timers: Timers::default(),
+        joblog,
+        done,
+        median: RunningMedian::new(),
+        tally: Tally {
+            done: 0,
+            succeeded: 0,
+            failed: 0,
+            total: None,
+        },
+        skipped: 0,
+        stopping: Stopping::No,
+        input_error: None,
+        announced: false,
+        observer,
+        finished: false,
+        lost_worker: None,
+        timed_out_workers: HashSet::new(),
+        last_gate_check: None,
+        last_failure: 0,
+    };
+    let result = sup.run_loop(&inbox, &input);
+    signals.close();
+    sup.settle(result, started, cpu_before)
+}
+
+struct Supervisor<'a> {
+    config: &'a RunConfig,
+    sched: Scheduler,
+    pool: Pool,
+    output: Output,
+    tasks: HashMap<TaskId, Task>,
+    next_id: TaskId,
+    /// Workers being started, with their deadlines.
+    starting: BTreeMap<u32, Instant>,
+    timers: Timers,
+    joblog: Option<JobLog>,
+    /// Tasks an earlier run recorded, with `--resume`.
+    done: Option<DoneSet>,
+    /// Run times of successful tasks, for `--timeout N%`.
+    median: RunningMedian,
+    tally: Tally,
+    /// Tasks skipped because the job log records them.
+    skipped: u64,
+    stopping: Stopping,
+    input_error: Option<InputError>,
+    announced: bool,
+    observer: &'a mut dyn Observer,
+    finished: bool,
+    /// The last worker that died: slot, pid and killing signal, for the lost task's record.
+    lost_worker: Option<(u32, Option<u32>, Option<i32>)>,
+    /// Workers killed because their kernel overran its timeout.
+    timed_out_workers: HashSet<u32>,
+    last_gate_check: Option<Instant>,
+    /// The exit value of the last task that failed, for `--halt …,fail=…`.
+    last_failure: i32,
+}
+
+impl Supervisor<'_> {
+    fn run_loop(
+        &mut self,
+        inbox: &Receiver<Msg>,
+        input: &Receiver<feed::InputChunk>,
+    ) -> Result<(), RunError> {
+        for w in 0..self.config.jobs as u32 {
+            self.start_worker(w)?;
+        }
+        let never_input = crossbeam_channel::never();
+        let mut input_open = true;
+        let mut actions = Vec::new();
+        while !self.finished {
+            let input_rx = if input_open && self.sched.wants_input() {
+                input
+            } else {
+                &never_input
+            };
+            let deadline = [self.starting.values().min().copied(), self.timers.next()]
+                .into_iter()
+                .flatten()
+                .min();
+            let deadline = deadline.map_or_else(crossbeam_channel::never, crossbeam_channel::at);
+            if inbox.is_empty() {
+                self.write_output(|o| o.flush())?;
+            }
+            select! {
+                recv(inbox) -> msg => {
+                    let msg = msg.expect("the pool holds a sender");
+                    self.on_msg(msg, &mut actions)?;
+                }
+                recv(input_rx) -> chunk => match chunk {
+                    Ok(Ok(records)) => self.queue(records, &mut actions),
+                    Ok(Err(e)) => {
+                        self.input_error = Some(e);
+                        input_open = false;
+                        self.input_ended(&mut actions);
+                    }
+                    Err(_) => {
+                        input_open = false;
+                        self.input_ended(&mut actions);
+                    }
+                },
+                recv(deadline) -> _ => self.on_deadline(&mut actions)?,
+            }
+            self.apply(&mut actions)?;
+        }
+        Ok(())
+    }
+
+    fn input_ended(&mut self, actions: &mut Vec<Action>) {
+        self.tally.total = Some(self.next_id - 1 - self.skipped);
+        self.sched.handle(Event::InputEnded, actions);
+    }
+
+    fn start_worker(&mut self, w: u32) -> Result<(), RunError> {
+        self.pool.start(w)?;
+        self.starting.insert(w, Instant::now() + START_DEADLINE);
+        Ok(())
+    }
+
+    fn on_deadline(&mut self, actions: &mut Vec<Action>) -> Result<(), RunError> {
+        let now = Instant::now();
+        if let Some((&w, _)) = self.starting.iter().find(|(_, t)| **t <= now) {
+            return Err(RunError::StartTimeout {
+                worker: w + 1,
+                secs: START_DEADLINE.as_secs(),
+            });
+        }
+        for timer in self.timers.due(now) {
+            match timer {
+                Timer::Retry(id) => {
+                    if let Some(task) = self.tasks.get_mut(&id) {
+                        task.state = TaskState::Queued;
+                        self.sched.apply(Event::Requeue(id), actions);
+                    }
+                }
+                Timer::Term { pgid, step } => self.term_step(pgid, step),
+                Timer::KernelDeadline { id, worker } => {
+                    let running = self
+                        .tasks
+                        .get(&id)
+                        .is_some_and(|t| t.state == TaskState::Running { worker, pgid: None });
+                    if running && !self.pool.is_thread() {
+                        // The kernel did not stop itself: stop it by killing its worker.
+                        self.timed_out_workers.insert(worker);
+                        self.pool.kill(worker);
+                    }
+                }
+                Timer::Gate => self.check_gates(actions),
+            }
+        }
+        self.sched.fill(actions);
+        Ok(())
+    }
+
+    fn on_msg(&mut self, msg: Msg, actions: &mut Vec<Action>) -> Result<(), RunError> {
+        match msg {
+            Msg::WorkerUp { index, hello, link } => {
+                self.starting.remove(&index);
+                self.pool.up(index, &hello, link)?;
+                if self.starting.is_empty() && !self.announced {
+                    self.announced = true;
+                    self.observer.pool_up(self.config.mode, &self.pool.pids());
+                }
+                self.sched.handle(Event::WorkerReady(index), actions);
+            }
+            Msg::WorkerFailed { index, error } => {
+                return Err(RunError::Pool(PoolError::Start {
+                    worker: index + 1,
+                    reason: error,
+                }));
+            }
+            Msg::Worker(index, FromWorker::Done(reports)) => {
+                for report in reports {
+                    let (id, wall_us) = (report.id, report.usage.wall_us);
+                    self.sched.apply(
+                        Event::TaskDone {
+                            worker: index,
+                            id,
+                            wall_us,
+                        },
+                        actions,
+                    );
+                    self.settle_attempt(index, report, actions)?;
+                }
+                self.sched.fill(actions);
+            }
+            Msg::Worker(index, FromWorker::Started { id, pgid }) => self.started(index, id, pgid),
+            Msg::Worker(_, FromWorker::Output { id, stream, bytes }) => {
+                let tag = self.tag(id);
+                self.write_output(|o| o.lines(id, tag.as_deref(), stream, &bytes))?;
+            }
+            Msg::Worker(_, FromWorker::Hello(_)) => {}
+            Msg::WorkerGone(index) => self.worker_gone(index, actions)?,
+            Msg::Signal(sig) => self.on_signal(sig, actions),
+        }
+        Ok(())
+    }
+
+    fn started(&mut self, worker: u32, id: TaskId, pgid: i32) {
+        let Some(task) = self.tasks.get_mut(&id) else {
+            return;
+        };
+        let pgid = (pgid > 0).then_some(pgid);
+        task.state = TaskState::Running { worker, pgid };
+        match pgid {
+            Some(g)
+                if matches!(
+                    self.stopping,
+                    Stopping::Interrupted(2..) | Stopping::BrokenPipe
+                ) =>
+            {
+                self.term_step(g, 0)
+            }
+            None => {
+                // A kernel with a timeout: stop its worker if it fails to stop itself.
+                if let Some(t) = self.current_timeout() {
+                    let at = Instant::now() + t + Duration::from_secs(1);
+                    self.timers.add(at, Timer::KernelDeadline { id, worker });
+                }
+            }
+            Some(_) => {}
+        }
+    }
+
+    fn worker_gone(&mut self, index: u32, actions: &mut Vec<Action>) -> Result<(), RunError> {
+        if self.starting.remove(&index).is_some() {
+            return Err(RunError::Pool(PoolError::Start {
+                worker: index + 1,
+                reason: "it exited before saying hello".into(),
+            }));
+        }
+        let pid = self.pool.pid(index);
+        let signal = self.pool.lost(index);
+        self.lost_worker = Some((index, pid, signal));
+        self.sched.handle(Event::WorkerLost(index), actions);
+        Ok(())
+    }
+
+    fn apply(&mut self, actions: &mut Vec<Action>) -> Result<(), RunError> {
+        let mut i = 0;
+        while i < actions.len() {
+            match std::mem::replace(&mut actions[i], Action::Finished) {
+                Action::Dispatch { worker, tasks } => self.dispatch(worker, tasks, actions)?,
+                Action::Lost(id) => self.lose(id, actions)?,
+                Action::StartWorker(w) => self.start_worker(w)?,
+                Action::Finished => self.finished = true,
+            }
+            i += 1;
+        }
+        actions.clear();
+        Ok(())
+    }
+
+    /// Shuts the pool down and turns the loop's result into a summary.
+    fn settle(
+        self,
+        result: Result<(), RunError>,
+        started: Instant,
+        cpu_before: u64,
+    ) -> Result<Summary, RunError> {
+        let Supervisor {
+            pool,
+            mut output,
+            tally,
+            stopping,
+            input_error,
+            sched,
+            skipped,
+            ..
+        } = self;
+        let pids = pool.pids();
+        if let Err(e) = result {
+            pool.kill_all();
+            pool.shutdown();
+            let _ = output.close();
+            return Err(e);
+        }
+        pool.shutdown();
+        let close = output.close();
+        if let Some(e) = input_error {
+            return Err(RunError::Input(e));
+        }
+        let broken = stopping == Stopping::BrokenPipe
+            || close
+                .as_ref()
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe);
+        let exit = match stopping {
+            _ if broken => Exit::BrokenPipe,
+            Stopping::Interrupted(_) => Exit::Interrupted,
+            Stopping::Halted(exit) => exit,
+            _ => {
+                close.map_err(RunError::Output)?;
+                Exit::from_failures(tally.failed)
+            }
+        };
+        Ok(Summary {
+            total: tally.done,
+            failed: tally.failed,
+            not_started: sched.queued() as u64,
+            skipped,
+            exit,
+            wall: started.elapsed(),
+            cpu_us: crate::observe::cpu_time_us().saturating_sub(cpu_before),
+            workers: self.config.jobs,
+            worker_pids: pids,
+        })
+    }
+}

@@ -1,0 +1,78 @@
+//! The supervisor's timers: one ordered set, whose earliest deadline the event loop waits on.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use crate::scheduler::TaskId;
+
+/// What a timer does when it fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timer {
+    /// Put a failed task back in the queue for another attempt.
+    Retry(TaskId),
+    /// Take step `step` of the termination sequence on a process group.
+    Term { pgid: i32, step: usize },
+    /// A kernel with a timeout should have stopped itself by now: kill its worker.
+    KernelDeadline { id: TaskId, worker: u32 },
+    /// Look at free memory and load again.
+    Gate,
+}
+
+/// Pending timers, earliest first.
+#[derive(Debug, Default)]
+pub struct Timers {
+    set: BTreeMap<(Instant, u64), Timer>,
+    seq: u64,
+}
+
+impl Timers {
+    /// Arms `timer` to fire at `at`.
+    pub fn add(&mut self, at: Instant, timer: Timer) {
+        self.seq += 1;
+        self.set.insert((at, self.seq), timer);
+    }
+
+    /// The earliest deadline, if any timer is armed.
+    pub fn next(&self) -> Option<Instant> {
+        self.set.keys().next().map(|(at, _)| *at)
+    }
+
+    /// Removes and returns every timer due at `now`.
+    pub fn due(&mut self, now: Instant) -> Vec<Timer> {
+        let mut fired = Vec::new();
+        while let Some(entry) = self.set.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            fired.push(entry.remove());
+        }
+        fired
+    }
+
+    /// True when a timer of this kind is armed.
+    pub fn has(&self, timer: Timer) -> bool {
+        self.set.values().any(|t| *t == timer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn fire_in_deadline_order() {
+        let t0 = Instant::now();
+        let mut timers = Timers::default();
+        timers.add(t0 + Duration::from_millis(20), Timer::Retry(2));
+        timers.add(t0 + Duration::from_millis(10), Timer::Retry(1));
+        timers.add(t0 + Duration::from_millis(30), Timer::Gate);
+        assert_eq!(timers.next(), Some(t0 + Duration::from_millis(10)));
+        assert_eq!(
+            timers.due(t0 + Duration::from_millis(25)),
+            vec![Timer::Retry(1), Timer::Retry(2)]
+        );
+        assert!(timers.has(Timer::Gate));
+        assert_eq!(timers.due(t0), vec![]);
+    }
+}
