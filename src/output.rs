@@ -28,6 +28,10 @@ pub enum Piece {
 }
 
 impl Piece {
+    fn is_empty(&self) -> bool {
+        matches!(self, Piece::Bytes(b) if b.is_empty())
+    }
+
     /// Takes over captured output; a spill file is opened and unlinked here.
     pub fn open(captured: Captured) -> io::Result<Piece> {
         match captured {
@@ -114,7 +118,10 @@ impl Output {
         stderr: Piece,
     ) -> io::Result<()> {
         if !self.keep_order || (id == self.next && self.held.is_empty()) {
-            self.write_task(tag, vec![stdout], vec![stderr])?;
+            // Nothing to print is the common case for tiny tasks: keep it free of allocation.
+            if !(stdout.is_empty() && stderr.is_empty()) {
+                self.write_task(tag, vec![stdout], vec![stderr])?;
+            }
             if self.keep_order {
                 self.next += 1;
             }

@@ -72,7 +72,7 @@ impl Supervisor<'_> {
         let mut specs = Vec::with_capacity(ids.len());
         let mut refused = Vec::new();
         for id in ids {
-            let Some(task) = self.tasks.get_mut(&id) else {
+            let Some(task) = self.tasks.get_mut(id) else {
                 continue;
             };
             task.state = TaskState::Sent { worker };
@@ -128,7 +128,7 @@ impl Supervisor<'_> {
         if !self.config.tag {
             return None;
         }
-        self.tasks.get(&id).map(|t| Template::tag(&t.record))
+        self.tasks.get(id).map(|t| Template::tag(&t.record))
     }
 
     /// Holds dispatch back while free memory is below `--memfree` or the load is above `--load`,

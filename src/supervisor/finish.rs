@@ -21,7 +21,7 @@ impl Supervisor<'_> {
         actions: &mut Vec<Action>,
     ) -> Result<(), RunError> {
         let id = report.id;
-        let Some(task) = self.tasks.get_mut(&id) else {
+        let Some(task) = self.tasks.get_mut(id) else {
             return Ok(());
         };
         let success = report.outcome.is_success();
@@ -46,13 +46,18 @@ impl Supervisor<'_> {
             }
         }
         let tag = self.tag(id);
-        let Some(task) = self.tasks.remove(&id) else {
+        let Some(task) = self.tasks.remove(id) else {
             return Ok(());
         };
         self.tally.done += 1;
         if success {
             self.tally.succeeded += 1;
-            self.median.push(report.usage.wall_us);
+            if matches!(
+                self.config.timeout,
+                Some(crate::policy::TimeoutSpec::PercentOfMedian(_))
+            ) {
+                self.median.push(report.usage.wall_us);
+            }
         } else {
             self.tally.failed += 1;
             self.last_failure = report.outcome.exit_value();
@@ -98,7 +103,7 @@ impl Supervisor<'_> {
         let (index, pid, signal) = self.lost_worker.unwrap_or((0, None, None));
         if let Some(TaskState::Running {
             pgid: Some(pgid), ..
-        }) = self.tasks.get(&id).map(|t| t.state)
+        }) = self.tasks.get(id).map(|t| t.state)
         {
             // The task's worker is gone; its command must not outlive it.
             // SAFETY: killpg has no memory effects.

@@ -14,9 +14,10 @@
 mod feed;
 mod finish;
 mod stop;
+mod table;
 mod timers;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, select};
@@ -35,6 +36,7 @@ use crate::pool::{Launcher, Pool, PoolError, fork::ForkServer, spawn::Spawner};
 use crate::run_io::RunIo;
 use crate::rundir::RunDir;
 use crate::scheduler::{Action, Event, Scheduler, TaskId};
+use table::Table;
 use timers::{Timer, Timers};
 
 /// How long a worker may take from start to hello.
@@ -145,7 +147,7 @@ pub fn run(
         sched: Scheduler::new(config.jobs, config.chunk),
         pool,
         output: Output::new(io.stdout, io.stderr, config.keep_order),
-        tasks: HashMap::new(),
+        tasks: Table::default(),
         next_id: 1,
         starting: BTreeMap::new(),
         timers: Timers::default(),
@@ -179,7 +181,7 @@ struct Supervisor<'a> {
     sched: Scheduler,
     pool: Pool,
     output: Output,
-    tasks: HashMap<TaskId, Task>,
+    tasks: Table<Task>,
     next_id: TaskId,
     /// Workers being started, with their deadlines.
     starting: BTreeMap<u32, Instant>,
@@ -278,7 +280,7 @@ impl Supervisor<'_> {
         for timer in self.timers.due(now) {
             match timer {
                 Timer::Retry(id) => {
-                    if let Some(task) = self.tasks.get_mut(&id) {
+                    if let Some(task) = self.tasks.get_mut(id) {
                         task.state = TaskState::Queued;
                         self.sched.apply(Event::Requeue(id), actions);
                     }
@@ -287,7 +289,7 @@ impl Supervisor<'_> {
                 Timer::KernelDeadline { id, worker } => {
                     let running = self
                         .tasks
-                        .get(&id)
+                        .get(id)
                         .is_some_and(|t| t.state == TaskState::Running { worker, pgid: None });
                     if running && !self.pool.is_thread() {
                         // The kernel did not stop itself: stop it by killing its worker.
@@ -347,7 +349,7 @@ impl Supervisor<'_> {
     }
 
     fn started(&mut self, worker: u32, id: TaskId, pgid: i32) {
-        let Some(task) = self.tasks.get_mut(&id) else {
+        let Some(task) = self.tasks.get_mut(id) else {
             return;
         };
         let pgid = (pgid > 0).then_some(pgid);
