@@ -73,4 +73,7 @@ for name, _ in variants:
     print(f"| {name} | {m:.0f} | {min(v):.0f} | {max(v):.0f} | {1000 / m:.3f} | {statistics.median(cpu[name]) * 1000:.3f} "
           f"| **{m / base:.2f}x** | {min(pr):.2f}..{max(pr):.2f} |")
 print()
+for name in ("troop (process)", "troop (thread)"):
+    rt = statistics.median(res[name]) / base
+    print(f"# target: {name} jobs/s >= 1.2x xargs: {rt:.2f}x -> {'met' if rt >= 1.2 else 'MISSED'}")
 print(f"# 1-min load sampled before each run: min {min(loads):.2f} median {statistics.median(loads):.2f} max {max(loads):.2f}")

@@ -9,19 +9,6 @@ ap.add_argument("--troop", required=True)
 a = ap.parse_args()
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-PY_POOL = r"""
-import concurrent.futures as cf, multiprocessing as mp, sys, time
-def idle(s):
-    time.sleep(s)
-if __name__ == "__main__":
-    ctx = mp.get_context(sys.argv[1])
-    with cf.ProcessPoolExecutor(2, mp_context=ctx) as ex:
-        fs = [ex.submit(idle, 3) for _ in range(2)]
-        time.sleep(1.0)
-        print(" ".join(map(str, sorted(ex._processes))), flush=True)
-        for f in fs:
-            f.result()
-"""
 
 
 def mem(pid):
@@ -114,7 +101,7 @@ def troop(label, extra):
 
 def pypool(method):
     def f():
-        p = subprocess.Popen([sys.executable, "-c", PY_POOL, method], stdin=subprocess.DEVNULL,
+        p = subprocess.Popen([sys.executable, os.path.join(HERE, "py_idle_pool.py"), method], stdin=subprocess.DEVNULL,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         line = p.stdout.readline().decode().split()
         if len(line) != 2:
@@ -175,10 +162,14 @@ for name in order_names:
     v = [d["VmRSS"] for d in rows[name]]
     an = statistics.median(d["RssAnon"] for d in rows[name])
     ps = [d["Pss"] for d in rows[name] if "Pss" in d]
-    print(f"| {name} | **{statistics.median(v):.2f}** | {min(v):.2f} | {max(v):.2f} | {an:.2f} | "
-          f"{statistics.median(ps):.2f} | {len(v)} |" if ps else "- |")
+    pss = f"{statistics.median(ps):.2f}" if ps else "-"
+    print(f"| {name} | **{statistics.median(v):.2f}** | {min(v):.2f} | {max(v):.2f} | {an:.2f} | {pss} | {len(v)} |")
 w = statistics.median(d["VmRSS"] for d in rows["troop-worker, idle in @sleep (process, --start spawn)"])
 print()
+for name in order_names:
+    if name.startswith("troop-worker"):
+        m = statistics.median(d["VmRSS"] for d in rows[name])
+        print(f"# target: idle troop-worker VmRSS <= 3 MiB: {name}: {m:.2f} MiB -> {'met' if m <= 3 else 'MISSED'}")
 for name in order_names:
     if "ProcessPoolExecutor worker" in name or name.startswith("GNU parallel"):
         print(f"# VmRSS ratio {name} / troop-worker (spawn): {statistics.median(d['VmRSS'] for d in rows[name]) / w:.1f}x")
