@@ -137,10 +137,11 @@ pub fn run(config: &DemoConfig) -> Result<Exit, RunError> {
         }
     };
     say(format!(
-        "troop demo: the same two batches serially and in {} modes, {} workers ({} usable cores)",
+        "troop demo: the same two batches serially and in {} modes, {} workers ({} usable cores; {})",
         MODES.len(),
         config.cores,
-        usable
+        usable,
+        machine()
     ));
     let mut report = Report {
         cores: config.cores,
@@ -174,6 +175,25 @@ pub fn run(config: &DemoConfig) -> Result<Exit, RunError> {
         println!("{}", reading(&report));
     }
     Ok(Exit::Success)
+}
+
+/// The processor and memory of this machine, as sysinfo reads them.
+pub fn machine() -> String {
+    use sysinfo::{CpuRefreshKind, MemoryRefreshKind, RefreshKind, System};
+    let Ok(sys) = System::new_with_specifics(
+        RefreshKind::nothing()
+            .with_cpu(CpuRefreshKind::nothing())
+            .with_memory(MemoryRefreshKind::nothing().with_ram()),
+    ) else {
+        return "machine unknown".into();
+    };
+    let brand = sys
+        .cpus()
+        .first()
+        .map(|c| c.brand().trim().to_string())
+        .unwrap_or_default();
+    let gib = sys.total_memory() as f64 / (1u64 << 30) as f64;
+    format!("{} CPUs {brand}, {gib:.0} GiB", sys.cpus().len())
 }
 
 fn row(
@@ -280,49 +300,91 @@ fn write_chart(config: &DemoConfig, report: &Report) -> Result<(), RunError> {
         .map_err(|e| RunError::Usage(e.to_string()))
 }
 
-fn speedup_of(rows: &[Row], mode: &str) -> f64 {
-    rows.iter()
-        .find(|r| r.mode == mode)
-        .map_or(0.0, |r| r.speedup)
+/// Lists modes with their speedups: `gil (0.99×) and async (1.01×)`.
+fn listing(rows: &[&Row]) -> String {
+    let items: Vec<String> = rows
+        .iter()
+        .map(|r| format!("{} ({:.2}×)", r.mode, r.speedup))
+        .collect();
+    match items.as_slice() {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
 }
 
-/// Two sentences that read the measured figures.
+/// Two sentences that read the measured figures: which modes scaled on the CPU-bound batch and
+/// which stayed near serial (and why, when the figures say), and how the waits overlapped.
 pub fn reading(report: &Report) -> String {
-    let n = report.cores;
-    let cpu = &report.batches[0].1;
-    let io = &report.batches[1].1;
-    let (p, t, g, a) = (
-        speedup_of(cpu, "process"),
-        speedup_of(cpu, "thread"),
-        speedup_of(cpu, "gil"),
-        speedup_of(cpu, "async"),
-    );
-    let parallel = (p + t) / 2.0;
-    let serialised = g.max(a);
-    let first = if parallel > serialised * 1.3 {
-        format!(
-            "On the CPU-bound batch, processes ({p:.2}×) and free threads ({t:.2}×) used the {n} workers, while the gil mode ({g:.2}×) and async ({a:.2}×) stayed near serial: with one lock, or one thread, only one core computes at a time."
-        )
-    } else {
-        format!(
-            "On the CPU-bound batch the modes ended close together (process {p:.2}×, thread {t:.2}×, gil {g:.2}×, async {a:.2}×), so this machine gave the parallel modes no more than one core's worth of work."
-        )
-    };
-    let waits: Vec<f64> = io
+    let n = report.cores as f64;
+    let cpu: Vec<&Row> = report.batches[0]
+        .1
         .iter()
         .filter(|r| r.mode != "serial")
-        .map(|r| r.speedup)
         .collect();
-    let (lo, hi) = waits
+    let io: Vec<&Row> = report.batches[1]
+        .1
         .iter()
-        .fold((f64::MAX, 0.0f64), |(lo, hi), &v| (lo.min(v), hi.max(v)));
-    let second = if lo >= 0.75 * n as f64 {
+        .filter(|r| r.mode != "serial")
+        .collect();
+    let scaled: Vec<&Row> = cpu
+        .iter()
+        .copied()
+        .filter(|r| r.speedup >= 0.75 * n)
+        .collect();
+    let flat: Vec<&Row> = cpu.iter().copied().filter(|r| r.speedup < 1.3).collect();
+    let partly: Vec<&Row> = cpu
+        .iter()
+        .copied()
+        .filter(|r| r.speedup >= 1.3 && r.speedup < 0.75 * n)
+        .collect();
+    let mut first = String::from("On the CPU-bound batch");
+    if !scaled.is_empty() {
+        first += &format!(", {} used the {} workers", listing(&scaled), report.cores);
+    }
+    if !partly.is_empty() {
+        first += &format!(
+            "{} {} scaled only partly",
+            if scaled.is_empty() { "," } else { ";" },
+            listing(&partly)
+        );
+    }
+    if !flat.is_empty() {
+        let lesson = flat.iter().all(|r| r.mode == "gil" || r.mode == "async");
+        first += &format!(
+            "{} {} stayed near serial{}",
+            if scaled.is_empty() && partly.is_empty() {
+                ","
+            } else {
+                ", while"
+            },
+            listing(&flat),
+            if lesson {
+                ": with one lock, or one thread, only one core computes at a time".to_string()
+            } else {
+                let busiest = flat.iter().map(|r| r.cpu_percent).fold(0.0, f64::max);
+                format!(" (CPU use at most {busiest:.0}%: other work held the cores)")
+            }
+        );
+    }
+    first.push('.');
+    let (lo, hi) = io.iter().fold((f64::MAX, 0.0f64), |(lo, hi), r| {
+        (lo.min(r.speedup), hi.max(r.speedup))
+    });
+    let second = if lo >= 0.75 * n {
         format!(
             "On the I/O-bound batch every mode overlapped the waits ({lo:.2}× to {hi:.2}×), because waiting needs no core: one lock or one event loop is enough for I/O."
         )
     } else {
+        let slow: Vec<&Row> = io
+            .iter()
+            .copied()
+            .filter(|r| r.speedup < 0.75 * n)
+            .collect();
         format!(
-            "On the I/O-bound batch the modes overlapped the waits unevenly ({lo:.2}× to {hi:.2}×): the slowest mode held a core or a lock while waiting."
+            "On the I/O-bound batch the waits overlapped unevenly ({lo:.2}× to {hi:.2}×): {} fell short of the {} workers.",
+            listing(&slow),
+            report.cores
         )
     };
     format!("{first}\n{second}")
@@ -371,19 +433,18 @@ mod tests {
                 ("process", 1.95),
             ],
         );
-        let text = reading(&good);
-        for figure in ["1.95×", "1.93×", "0.98×", "1.01×", "1.95× to 1.99×"] {
-            assert!(text.contains(figure), "{figure} missing: {text}");
-        }
-        assert!(text.contains("only one core computes"));
-        assert_eq!(text.lines().count(), 2);
-        let flat = report(
+        assert_eq!(
+            reading(&good),
+            "On the CPU-bound batch, thread (1.93×) and process (1.95×) used the 2 workers, while gil (0.98×) and async (1.01×) stayed near serial: with one lock, or one thread, only one core computes at a time.\n\
+             On the I/O-bound batch every mode overlapped the waits (1.95× to 1.99×), because waiting needs no core: one lock or one event loop is enough for I/O."
+        );
+        let busy = report(
             &[
                 ("serial", 1.0),
-                ("thread", 1.02),
+                ("thread", 1.15),
                 ("gil", 0.99),
                 ("async", 1.0),
-                ("process", 1.04),
+                ("process", 1.4),
             ],
             &[
                 ("serial", 1.0),
@@ -393,8 +454,18 @@ mod tests {
                 ("process", 1.9),
             ],
         );
-        let text = reading(&flat);
-        assert!(text.contains("close together"), "{text}");
-        assert!(text.contains("unevenly"), "{text}");
+        let text = reading(&busy);
+        assert!(
+            text.contains(", process (1.40×) scaled only partly"),
+            "{text}"
+        );
+        assert!(
+            text.contains("while thread (1.15×), gil (0.99×) and async (1.00×) stayed near serial (CPU use at most 50%"),
+            "{text}"
+        );
+        assert!(
+            text.contains("unevenly (1.20× to 1.90×): thread (1.20×) fell short"),
+            "{text}"
+        );
     }
 }
