@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs cpu_scaling.sh, dispatch.sh, noop.sh and memory.sh and writes each one's output to scripts/bench/results/NAME.txt
+# Runs cpu_scaling.sh, dispatch.sh, noop.sh, startup.sh and memory.sh and writes each one's output to scripts/bench/results/NAME.txt
 # (git-ignored) as well as to the terminal. Extra options per script go in CPU_ARGS, DISPATCH_ARGS, MEMORY_ARGS,
 # e.g.  CPU_ARGS="--reps 3" DISPATCH_ARGS="--reps 3" scripts/bench/run_all.sh
 # TROOP_SRC=DIR benchmarks the troop source tree in DIR instead of this checkout (see lib.sh).
@@ -8,7 +8,7 @@ BENCH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 OUT="$BENCH/results"
 mkdir -p "$OUT"
 status=0
-for s in cpu_scaling dispatch noop memory; do
+for s in cpu_scaling dispatch noop startup memory; do
     case $s in
         cpu_scaling) args=${CPU_ARGS:-} ;;
         dispatch) args=${DISPATCH_ARGS:-} ;;
