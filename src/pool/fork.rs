@@ -11,7 +11,7 @@ use crossbeam_channel::Sender;
 use ipc_channel::ipc::{self, IpcReceiver, IpcSender};
 use nix::sys::signal::{SigHandler, Signal, signal};
 use nix::unistd::{ForkResult, Pid, fork, getpid, setpgid};
-use troop_worker::process::{comm_name, serve_forked, set_comm, set_title};
+use troop_worker::process::{serve_forked, set_comm, set_title};
 use troop_worker::protocol::{ForkRequest, FromWorker, ToWorker};
 
 use super::{PoolError, forward};
@@ -86,7 +86,7 @@ impl ForkServer {
                     drop(requests);
                     drop(to_tx);
                     drop(from_rx);
-                    become_forked_worker(index, parent, token.to_string(), to_rx, from_tx)
+                    serve_forked(index, parent, token.to_string(), to_rx, from_tx)
                 }
                 ForkResult::Parent { child } => preforked.push(Some(Preforked {
                     pid: child,
@@ -184,24 +184,11 @@ fn fork_server_main(requests: IpcReceiver<ForkRequest>) -> ! {
                 unsafe {
                     let _ = signal(Signal::SIGCHLD, SigHandler::SigDfl);
                 }
-                become_forked_worker(req.index, me, req.token, req.rx, req.tx)
+                serve_forked(req.index, me, req.token, req.rx, req.tx)
             }
             Ok(ForkResult::Parent { .. }) | Err(_) => drop(req),
         }
     }
     // SAFETY: _exit ends the process without running the supervisor's inherited destructors.
     unsafe { libc::_exit(0) }
-}
-
-fn become_forked_worker(
-    index: u32,
-    parent: i32,
-    token: String,
-    rx: IpcReceiver<ToWorker>,
-    tx: IpcSender<FromWorker>,
-) -> ! {
-    let _ = setpgid(Pid::from_raw(0), Pid::from_raw(0));
-    set_title(&format!("troop-worker [w{}] (forked)", index + 1));
-    let _ = comm_name(index);
-    serve_forked(index, parent, token, rx, tx)
 }

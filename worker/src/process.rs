@@ -94,7 +94,8 @@ pub fn main() -> ExitCode {
 }
 
 /// Entry point of a worker forked from the supervisor or the fork server, with the channel ends
-/// it inherited. Never returns.
+/// it inherited: it leads a process group of its own and renames its command line, since it
+/// would otherwise read like its parent's. Never returns.
 pub fn serve_forked(
     index: u32,
     parent: i32,
@@ -102,6 +103,8 @@ pub fn serve_forked(
     rx: IpcReceiver<ToWorker>,
     tx: IpcSender<FromWorker>,
 ) -> ! {
+    let _ = nix::unistd::setpgid(nix::unistd::Pid::from_raw(0), nix::unistd::Pid::from_raw(0));
+    set_title(&format!("troop-worker [w{}] (forked)", index + 1));
     let code = match become_worker(index, parent) {
         Ok(()) => {
             let mut transport = IpcTransport::new(rx, tx);
