@@ -37,6 +37,15 @@ const COLORS: [RGBColor; 5] = [
     RGBColor(0x94, 0x67, 0xbd),
 ];
 
+/// A value label: centred above the point it labels.
+fn label_style(color: RGBColor, size: u32) -> TextStyle<'static> {
+    use plotters::style::text_anchor::{HPos, Pos, VPos};
+    ("sans-serif", size)
+        .into_font()
+        .color(&color)
+        .pos(Pos::new(HPos::Center, VPos::Bottom))
+}
+
 fn fail(path: &Path) -> impl Fn(String) -> ChartError + '_ {
     move |reason| ChartError {
         path: path.display().to_string(),
@@ -106,8 +115,8 @@ pub fn speedup_bars(
             let x = g as f64 - 0.4 + (b as f64 + 0.45) * width;
             Some(Text::new(
                 format!("{v:.2}×"),
-                (x, v + top * 0.02),
-                ("sans-serif", 12).into_font().color(&BLACK),
+                (x, v + top * 0.01),
+                label_style(BLACK, 12),
             ))
         });
         chart.draw_series(values).map_err(|e| err(e.to_string()))?;
@@ -124,7 +133,7 @@ pub fn speedup_bars(
         .legend(|(x, y)| PathElement::new([(x, y), (x + 12, y)], BLACK));
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
+        .position(SeriesLabelPosition::UpperLeft)
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
         .draw()
@@ -186,8 +195,8 @@ pub fn scaling_curves(path: &Path, title: &str, series: &[Series]) -> Result<(),
             .draw_series(s.points.iter().map(|&(x, y)| {
                 Text::new(
                     format!("{y:.2}"),
-                    (x, y + max_y * 0.02),
-                    ("sans-serif", 11).into_font().color(&color),
+                    (x, y + max_y * 0.015),
+                    label_style(color, 11),
                 )
             }))
             .map_err(|e| err(e.to_string()))?;
