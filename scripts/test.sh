@@ -5,14 +5,22 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 
-# GNU parallel: the integration tests compare troop's output with it where it is installed.
-if ! parallel --version 2>/dev/null | grep -q 'GNU parallel'; then
+# What the tests call besides troop: GNU parallel (outputs are compared with it), ps, gzip,
+# setpriv (to probe the IPC socket as another user), python3 and coreutils.
+need=()
+parallel --version 2>/dev/null | grep -q 'GNU parallel' || need+=(parallel)
+command -v ps >/dev/null || need+=(procps)
+command -v gzip >/dev/null || need+=(gzip)
+command -v setpriv >/dev/null || need+=(util-linux)
+command -v python3 >/dev/null || need+=(python3)
+command -v sha256sum >/dev/null || need+=(coreutils)
+if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "scripts/test.sh: installing GNU parallel" >&2
+    echo "scripts/test.sh: installing ${need[*]}" >&2
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq parallel gzip procps >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
   else
-    echo "scripts/test.sh: GNU parallel is not installed; tests use their built-in expectations" >&2
+    echo "scripts/test.sh: missing ${need[*]}; tests that need them use built-in expectations or skip" >&2
   fi
 fi
 
