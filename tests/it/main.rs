@@ -2,10 +2,15 @@
 
 mod errors;
 mod exit_codes;
+mod faults;
 mod inputs;
+mod joblog;
 mod kernels;
+mod lesson;
+mod limits;
 mod modes;
 mod output;
 mod safety;
+mod signals;
 mod util;
 mod workers;

@@ -402,3 +402,243 @@ impl Drop for Background {
         }
     }
 }
+
+// ---- Helpers for the fault-injection tests (faults, signals, job log, limits). ----
+
+impl Background {
+    /// Starts `command` (troop, or a wrapper that `exec`s it) with no input, its output going to
+    /// files; it runs in a fresh directory unless the command names one, and with that directory
+    /// as `$TMPDIR` unless the command sets one (so that whatever a killed troop leaves in
+    /// `$TMPDIR` goes with the directory). Dropping the result kills it and its descendants.
+    pub fn start_command(mut command: Command) -> Background {
+        let dir = temp_dir();
+        let out = File::create(dir.path().join("stdout")).expect("stdout file");
+        let err = File::create(dir.path().join("stderr")).expect("stderr file");
+        if command.get_current_dir().is_none() {
+            command.current_dir(dir.path());
+        }
+        if !command.get_envs().any(|(k, _)| k == "TMPDIR") {
+            command.env("TMPDIR", dir.path());
+        }
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("start troop");
+        Background {
+            child,
+            dir,
+            status: None,
+        }
+    }
+
+    /// Starts `troop ARGS…` in `cwd` (see [`Background::start_command`]).
+    pub fn start_in(args: &[&str], cwd: &Path) -> Background {
+        let mut command = Command::new(TROOP);
+        command.args(args).current_dir(cwd);
+        Background::start_command(command)
+    }
+
+    /// Starts `troop ARGS…` as the leader of a process group of its own, as a shell with job
+    /// control starts a foreground job: [`Background::interrupt`] then reaches it as Ctrl-C does.
+    pub fn start_in_group(args: &[&str], cwd: &Path) -> Background {
+        use std::os::unix::process::CommandExt;
+        let mut command = Command::new(TROOP);
+        command.args(args).current_dir(cwd).process_group(0);
+        Background::start_command(command)
+    }
+
+    /// Sends SIGINT to troop's process group, as a terminal's Ctrl-C does.
+    pub fn interrupt(&self) {
+        nix::sys::signal::killpg(Pid::from_raw(self.pid()), Signal::SIGINT)
+            .expect("send SIGINT to troop's process group");
+    }
+
+    /// Sends `signal` to troop alone.
+    pub fn signal(&self, signal: Signal) {
+        kill(Pid::from_raw(self.pid()), signal).expect("signal troop");
+    }
+
+    /// Whether troop has exited (reaping it if so).
+    pub fn exited(&mut self) -> bool {
+        self.wait_for(Duration::ZERO).is_some()
+    }
+
+    pub fn stdout(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("stdout")).unwrap_or_default()
+    }
+
+    /// The directory troop runs in (unless its command named another) and its `$TMPDIR` (unless
+    /// its command set one).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Waits until troop's stderr contains `needle` (true), or `deadline` has passed.
+    pub fn wait_for_stderr(&self, needle: &str, deadline: Duration) -> bool {
+        wait_until(deadline, || self.stderr().contains(needle))
+    }
+}
+
+/// Waits up to `deadline` for every process of `procs` to be gone; SIGKILLs those that are not
+/// (so a failing test leaves nothing behind) and returns them.
+pub fn reap_or_kill(procs: &[Proc], deadline: Duration) -> Vec<Proc> {
+    let mut left = Vec::new();
+    wait_until(deadline, || {
+        left = procs.iter().filter(|p| !is_gone(p)).cloned().collect();
+        left.is_empty()
+    });
+    for p in &left {
+        kill9(p);
+    }
+    left
+}
+
+/// The worker processes under `troop`: its descendants whose comm starts with `troop-w`, or
+/// whose command line starts with `troop-worker [w` (spawned and forked workers alike, and
+/// replacements that a fork server started).
+pub fn troop_workers(troop: i32) -> Vec<Proc> {
+    descendants(troop)
+        .into_iter()
+        .filter(|p| {
+            comm(p.pid).is_some_and(|c| c.starts_with("troop-w"))
+                || cmdline(p.pid).is_some_and(|c| c.starts_with("troop-worker [w"))
+        })
+        .collect()
+}
+
+/// The nearest ancestor of `pid` (itself included) that is a troop worker.
+pub fn worker_of(pid: i32) -> Option<Proc> {
+    let mut p = proc_stat(pid)?;
+    for _ in 0..16 {
+        if comm(p.pid).is_some_and(|c| c.starts_with("troop-w"))
+            || cmdline(p.pid).is_some_and(|c| c.starts_with("troop-worker [w"))
+        {
+            return Some(p);
+        }
+        p = proc_stat(p.ppid)?;
+    }
+    None
+}
+
+/// The environment of a process, from /proc/PID/environ.
+pub fn environ(pid: i32) -> Vec<(String, String)> {
+    let bytes = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+    bytes
+        .split(|&b| b == 0)
+        .filter_map(|kv| {
+            let kv = String::from_utf8_lossy(kv);
+            let (k, v) = kv.split_once('=')?;
+            Some((k.to_string(), v.to_string()))
+        })
+        .collect()
+}
+
+/// A field of /proc/PID/status in KiB (`VmHWM`, `VmRSS`, …), while the process is alive.
+pub fn status_kib(pid: i32, field: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = text.lines().find(|l| l.split(':').next() == Some(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The header of a TSV job log, exactly as GNU parallel writes it.
+pub const JOBLOG_HEADER: &str =
+    "Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand\n";
+
+/// One row of a TSV job log, its numeric columns parsed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobRow {
+    pub seq: u64,
+    pub host: String,
+    pub starttime: f64,
+    pub runtime: f64,
+    pub send: u64,
+    pub receive: u64,
+    pub exitval: i64,
+    pub signal: i64,
+    pub command: String,
+}
+
+/// Parses a TSV job log: the exact header, then complete rows of nine tab-separated columns
+/// whose numeric columns parse. Panics, naming the line, on anything else.
+#[track_caller]
+pub fn parse_joblog(text: &str) -> Vec<JobRow> {
+    assert!(
+        text.starts_with(JOBLOG_HEADER),
+        "the job log does not start with GNU parallel's header: {text:?}"
+    );
+    assert!(
+        text.ends_with('\n'),
+        "the job log ends with a partial line: {text:?}"
+    );
+    text[JOBLOG_HEADER.len()..]
+        .lines()
+        .map(|line| {
+            let cols: Vec<&str> = line.splitn(9, '\t').collect();
+            assert_eq!(cols.len(), 9, "not 9 columns: {line:?}");
+            let bad = |name: &str| format!("column {name} does not parse in {line:?}");
+            JobRow {
+                seq: cols[0].parse().unwrap_or_else(|_| panic!("{}", bad("Seq"))),
+                host: cols[1].to_string(),
+                starttime: cols[2]
+                    .parse()
+                    .unwrap_or_else(|_| panic!("{}", bad("Starttime"))),
+                runtime: cols[3]
+                    .trim()
+                    .parse()
+                    .unwrap_or_else(|_| panic!("{}", bad("JobRuntime"))),
+                send: cols[4]
+                    .parse()
+                    .unwrap_or_else(|_| panic!("{}", bad("Send"))),
+                receive: cols[5]
+                    .parse()
+                    .unwrap_or_else(|_| panic!("{}", bad("Receive"))),
+                exitval: cols[6]
+                    .parse()
+                    .unwrap_or_else(|_| panic!("{}", bad("Exitval"))),
+                signal: cols[7]
+                    .parse()
+                    .unwrap_or_else(|_| panic!("{}", bad("Signal"))),
+                command: cols[8].to_string(),
+            }
+        })
+        .collect()
+}
+
+/// Reads and parses a TSV job log (see [`parse_joblog`]).
+#[track_caller]
+pub fn read_joblog(path: &Path) -> Vec<JobRow> {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("cannot read job log {}: {e}", path.display()));
+    parse_joblog(&text)
+}
+
+/// Reads a JSON-lines job log: one object per complete line.
+#[track_caller]
+pub fn read_json_log(path: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("cannot read job log {}: {e}", path.display()));
+    assert!(
+        text.is_empty() || text.ends_with('\n'),
+        "partial last line: {text:?}"
+    );
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
+        .collect()
+}
+
+/// The names in `dir` that start with `prefix`, with the prefix removed, sorted.
+pub fn marker_files(dir: &Path, prefix: &str) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| {
+                let name = e.ok()?.file_name().into_string().ok()?;
+                name.strip_prefix(prefix).map(str::to_string)
+            })
+            .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}

@@ -16,6 +16,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use ipc_channel::ipc::{self, IpcReceiver, IpcSender};
 
+use signal_hook::iterator::SignalsInfo;
+use signal_hook::iterator::exfiltrator::WithOrigin;
+
 use crate::exec::CURRENT_PGID;
 use crate::kernel::CancelHost;
 use crate::protocol::{Bootstrap, FromWorker, Hello, PROTOCOL_VERSION, ToWorker};
@@ -90,7 +93,7 @@ pub fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     drop(bootstrap);
-    serve(IpcTransport::new(rx, tx))
+    ExitCode::from(serve_code(IpcTransport::new(rx, tx)) as u8)
 }
 
 /// Entry point of a worker forked from the supervisor or the fork server, with the channel ends
@@ -127,18 +130,21 @@ pub fn serve_forked(
     std::process::exit(code)
 }
 
-fn serve(transport: IpcTransport) -> ExitCode {
-    ExitCode::from(serve_code(transport) as u8)
-}
-
 fn serve_code(mut transport: IpcTransport) -> i32 {
     let host = CancelHost {
         cancel: CANCEL.get().cloned().unwrap_or_default(),
     };
     match crate::runtime::serve_free(&mut transport, host) {
         Ok(()) => 0,
-        // The supervisor went away: nothing to report to.
-        Err(_) => 3,
+        Err(_) => {
+            // The channel closed without a Shutdown: the supervisor is gone (its files close
+            // before the kernel even reparents this process, so getppid cannot tell yet). Its
+            // run directory is ours to remove.
+            if let Some(dir) = crate::exec::SPILL_DIR.get() {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            3
+        }
     }
 }
 
@@ -162,19 +168,16 @@ pub fn become_worker(index: u32, parent: i32) -> Result<(), String> {
     if nix::unistd::getppid().as_raw() != parent {
         return Err("the supervisor exited before this worker started".into());
     }
-    let mut signals = signal_hook::iterator::Signals::new([
-        libc::SIGTERM,
-        libc::SIGHUP,
-        libc::SIGINT,
-        libc::SIGUSR1,
-    ])
-    .map_err(|e| format!("cannot watch signals: {e}"))?;
+    let watched = [libc::SIGTERM, libc::SIGHUP, libc::SIGINT, libc::SIGUSR1];
+    let mut signals = SignalsInfo::<WithOrigin>::new(watched)
+        .map_err(|e| format!("cannot watch signals: {e}"))?;
     let cancel = CANCEL.get_or_init(Arc::default).clone();
     let main_thread = std::thread::current();
     std::thread::Builder::new()
         .name("troop-w-signals".into())
         .spawn(move || {
-            for sig in signals.forever() {
+            for origin in signals.forever() {
+                let sig = origin.signal;
                 if sig == libc::SIGUSR1 {
                     cancel.store(true, Ordering::Relaxed);
                     main_thread.unpark();
@@ -185,10 +188,14 @@ pub fn become_worker(index: u32, parent: i32) -> Result<(), String> {
                     // SAFETY: killpg has no memory effects.
                     unsafe { libc::killpg(pgid, libc::SIGKILL) };
                 }
-                if nix::unistd::getppid().as_raw() != parent
+                // The parent-death signal comes from the supervisor as it dies (the supervisor
+                // itself never sends SIGTERM to a worker). Nobody else will remove its spilled
+                // output. (getppid cannot tell: the kernel signals before it has reparented every
+                // thread of this process.)
+                let from_parent = origin.process.is_some_and(|p| p.pid == parent);
+                if (from_parent || nix::unistd::getppid().as_raw() != parent)
                     && let Some(dir) = crate::exec::SPILL_DIR.get()
                 {
-                    // The supervisor is gone: nobody will read or remove its spilled output.
                     let _ = std::fs::remove_dir_all(dir);
                 }
                 std::process::exit(128 + sig);

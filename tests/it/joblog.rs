@@ -1,0 +1,307 @@
+//! Job logs: the TSV log reads as GNU parallel's, the JSON-lines log tells attempts and
+//! outcomes, and `--resume` / `--resume-failed` pick up where a log (troop's or GNU parallel's)
+//! left off, matched by command line.
+
+use std::path::Path;
+
+use crate::util::{
+    JOBLOG_HEADER, gnu_parallel_in, have_gnu_parallel, parse_joblog, read_joblog, read_json_log,
+    temp_dir, troop_in,
+};
+
+/// `troop run --joblog log ARGS…` in `dir`.
+fn with_log(dir: &Path, extra: &[&str], args: &[&str]) -> crate::util::Ran {
+    let mut all = vec!["run", "--joblog", "log"];
+    all.extend_from_slice(extra);
+    all.extend_from_slice(args);
+    troop_in(Some(dir), &all, "")
+}
+
+fn sorted_commands(dir: &Path) -> Vec<String> {
+    let mut commands: Vec<String> = read_joblog(&dir.join("log"))
+        .into_iter()
+        .map(|r| r.command)
+        .collect();
+    commands.sort();
+    commands
+}
+
+#[test]
+fn the_tsv_log_has_gnu_parallels_shape() {
+    let dir = temp_dir();
+    let ran = with_log(
+        dir.path(),
+        &["-j2", "--timeout", "2s"],
+        &["echo {}; exit {}", ":::", "0", "3", "0"],
+    );
+    ran.assert_code(1);
+    let text = std::fs::read_to_string(dir.path().join("log")).unwrap();
+    assert!(text.starts_with(JOBLOG_HEADER), "{text:?}");
+    let shape =
+        regex::Regex::new(r"^\d+\t:\t\d+\.\d{3}\t *\d+\.\d{3}\t\d+\t\d+\t-?\d+\t\d+\t.*$").unwrap();
+    for line in text.lines().skip(1) {
+        assert_eq!(line.split('\t').count(), 9, "{line:?}");
+        assert!(shape.is_match(line), "{line:?}");
+    }
+    let mut rows = parse_joblog(&text);
+    rows.sort_by_key(|r| r.seq);
+    let summary: Vec<(u64, i64, i64, u64, &str)> = rows
+        .iter()
+        .map(|r| (r.seq, r.exitval, r.signal, r.receive, r.command.as_str()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (1, 0, 0, 2, "echo 0; exit 0"),
+            (2, 3, 0, 2, "echo 3; exit 3"),
+            (3, 0, 0, 2, "echo 0; exit 0"),
+        ]
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    for r in &rows {
+        assert_eq!((r.host.as_str(), r.send), (":", 0));
+        assert!(
+            r.starttime > now - 600.0 && r.starttime <= now + 1.0,
+            "{r:?}"
+        );
+        assert!(r.runtime >= 0.0, "{r:?}");
+    }
+
+    // GNU parallel's own log has the same header and the same number of columns.
+    if let Some(gnu) = gnu_parallel_in(
+        Some(dir.path()),
+        &["--joblog", "gnu", "echo {}; exit {}", ":::", "0", "3"],
+        "",
+    ) {
+        assert_eq!(gnu.code, Some(1));
+        let gnu_text = std::fs::read_to_string(dir.path().join("gnu")).unwrap();
+        let gnu_rows = parse_joblog(&gnu_text);
+        assert_eq!(gnu_rows.len(), 2);
+        for line in gnu_text.lines().skip(1) {
+            assert!(shape.is_match(line), "GNU parallel wrote {line:?}");
+        }
+    }
+}
+
+#[test]
+fn the_json_log_counts_attempts_of_a_task_that_fails_twice() {
+    let dir = temp_dir();
+    // Each run appends a line to `tries-{}`; the third run sees three lines and succeeds.
+    let script = "echo x >> tries-{}; n=$(wc -l < tries-{}); echo try $n; exit $((n < 3))";
+    let ran = troop_in(
+        Some(dir.path()),
+        &[
+            "run",
+            "--retries",
+            "2",
+            "--joblog-json",
+            "log.json",
+            "--joblog",
+            "log",
+            script,
+            ":::",
+            "a",
+        ],
+        "",
+    );
+    ran.assert_ok_with("try 3\n");
+    let records = read_json_log(&dir.path().join("log.json"));
+    assert_eq!(records.len(), 1, "one record per task, not per attempt");
+    let r = &records[0];
+    assert_eq!(r["attempts"], 3, "{r}");
+    assert_eq!(r["outcome"], "success", "{r}");
+    assert_eq!(r["exitval"], 0, "{r}");
+    assert_eq!(r["seq"], 1, "{r}");
+    assert_eq!(r["input"], serde_json::json!(["a"]), "{r}");
+    assert!(r["pid"].as_u64().is_some_and(|p| p > 0), "{r}");
+    assert!(r["worker"].as_u64().is_some_and(|w| w >= 1), "{r}");
+    for field in ["user_cpu", "sys_cpu", "max_rss_kib", "key"] {
+        assert!(!r[field].is_null(), "{field} missing: {r}");
+    }
+    assert_eq!(read_joblog(&dir.path().join("log")).len(), 1);
+}
+
+#[test]
+fn the_json_log_names_each_outcome() {
+    let dir = temp_dir();
+    let script = "case {} in ok) true;; fail) false;; slow) sleep 30;; killed) kill -9 $$;; esac";
+    let ran = troop_in(
+        Some(dir.path()),
+        &[
+            "run",
+            "-j2",
+            "--joblog-json",
+            "log.json",
+            "--timeout",
+            "300ms",
+            script,
+            ":::",
+            "ok",
+            "fail",
+            "slow",
+            "killed",
+        ],
+        "",
+    );
+    ran.assert_code(3);
+    let mut records = read_json_log(&dir.path().join("log.json"));
+    records.sort_by_key(|r| r["seq"].as_u64());
+    let outcomes: Vec<(&str, i64, i64)> = records
+        .iter()
+        .map(|r| {
+            (
+                r["outcome"].as_str().unwrap(),
+                r["exitval"].as_i64().unwrap(),
+                r["signal"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("success", 0, 0),
+            ("failed", 1, 0),
+            ("timed-out", -1, 15),
+            ("signaled", 0, 9),
+        ],
+        "{records:#?}"
+    );
+
+    // A program that cannot be found never starts.
+    let ran = troop_in(
+        Some(dir.path()),
+        &[
+            "run",
+            "--joblog-json",
+            "log.json",
+            "troop-no-such-program-y",
+            ":::",
+            "a",
+        ],
+        "",
+    );
+    ran.assert_code(1);
+    let records = read_json_log(&dir.path().join("log.json"));
+    assert_eq!(records.len(), 1, "{records:#?}");
+    assert_eq!(
+        (
+            records[0]["outcome"].as_str(),
+            records[0]["exitval"].as_i64()
+        ),
+        (Some("spawn-failed"), Some(127)),
+        "{records:#?}"
+    );
+}
+
+#[test]
+fn resume_skips_logged_tasks_even_with_reordered_and_appended_input() {
+    let dir = temp_dir();
+    with_log(dir.path(), &[], &["echo {}", ":::", "a", "b", "c"]).assert_code(0);
+    // Reordered and one more: only `d` runs.
+    let ran = with_log(
+        dir.path(),
+        &["--resume"],
+        &["echo {}", ":::", "c", "d", "a", "b"],
+    );
+    ran.assert_ok_with("d\n");
+    assert_eq!(
+        sorted_commands(dir.path()),
+        ["echo a", "echo b", "echo c", "echo d"]
+    );
+    let text = std::fs::read_to_string(dir.path().join("log")).unwrap();
+    assert_eq!(text.matches("Seq\tHost").count(), 1, "one header: {text:?}");
+    // Everything done: nothing runs.
+    with_log(
+        dir.path(),
+        &["--resume"],
+        &["echo {}", ":::", "d", "c", "b", "a"],
+    )
+    .assert_ok_with("");
+}
+
+#[test]
+fn resume_failed_reruns_only_the_failures() {
+    let dir = temp_dir();
+    with_log(
+        dir.path(),
+        &["-k"],
+        &["echo {}; test -e ok-{}", ":::", "a", "b", "c"],
+    )
+    .assert_code(3);
+    std::fs::write(dir.path().join("ok-b"), "").unwrap();
+    // --resume skips every recorded task, failed or not.
+    with_log(
+        dir.path(),
+        &["--resume"],
+        &["echo {}; test -e ok-{}", ":::", "a", "b", "c"],
+    )
+    .assert_ok_with("");
+    // --resume-failed runs the failed ones again: b now succeeds, a and c fail again.
+    let ran = with_log(
+        dir.path(),
+        &["-k", "--resume-failed"],
+        &["echo {}; test -e ok-{}", ":::", "a", "b", "c"],
+    );
+    ran.assert_code(2);
+    assert_eq!(ran.stdout, "a\nb\nc\n");
+    std::fs::write(dir.path().join("ok-a"), "").unwrap();
+    std::fs::write(dir.path().join("ok-c"), "").unwrap();
+    let ran = with_log(
+        dir.path(),
+        &["-k", "--resume-failed"],
+        &["echo {}; test -e ok-{}", ":::", "a", "b", "c"],
+    );
+    ran.assert_ok_with("a\nc\n");
+    // The last record of each task says it succeeded: nothing is left to run.
+    with_log(
+        dir.path(),
+        &["--resume-failed"],
+        &["echo {}; test -e ok-{}", ":::", "a", "b", "c"],
+    )
+    .assert_ok_with("");
+}
+
+#[test]
+fn a_log_for_another_command_is_refused() {
+    let dir = temp_dir();
+    with_log(dir.path(), &[], &["echo x {}", ":::", "a", "b"]).assert_code(0);
+    let before = std::fs::read_to_string(dir.path().join("log")).unwrap();
+    let ran = with_log(dir.path(), &["--resume"], &["touch y-{}", ":::", "a", "b"]);
+    ran.assert_code(255);
+    assert!(
+        ran.stderr.contains("written for another command"),
+        "{:?}",
+        ran.stderr
+    );
+    assert!(!dir.path().join("y-a").exists() && !dir.path().join("y-b").exists());
+    let after = std::fs::read_to_string(dir.path().join("log")).unwrap();
+    assert_eq!(before, after, "the refused log was changed");
+}
+
+#[test]
+fn a_log_written_by_gnu_parallel_resumes() {
+    if !have_gnu_parallel() {
+        eprintln!("note: skipped: GNU parallel is not installed");
+        return;
+    }
+    let dir = temp_dir();
+    let gnu = gnu_parallel_in(
+        Some(dir.path()),
+        &["--joblog", "log", "echo {}", ":::", "a", "b"],
+        "",
+    )
+    .unwrap();
+    assert_eq!(gnu.code, Some(0), "{}", gnu.stderr);
+    let ran = with_log(
+        dir.path(),
+        &["--resume"],
+        &["echo {}", ":::", "a", "b", "c"],
+    );
+    ran.assert_ok_with("c\n");
+    assert_eq!(sorted_commands(dir.path()), ["echo a", "echo b", "echo c"]);
+    let text = std::fs::read_to_string(dir.path().join("log")).unwrap();
+    assert_eq!(text.matches("Seq\tHost").count(), 1, "{text:?}");
+}
