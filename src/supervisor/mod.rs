@@ -7,9 +7,9 @@
 //! single `select` on the inbox, the input and the earliest deadline; it never polls.
 //!
 //! Each event goes to the pure [`Scheduler`], and the loop carries out the actions it returns.
-//! The modules beside this one hold the rest: [`feed`] turns input into dispatched tasks,
-//! [`finish`] settles each attempt (retry, job log, output, halt), [`stop`] handles interrupts
-//! and termination, [`timers`] keeps the deadlines.
+//! The modules beside this one hold the rest: `feed` turns input into dispatched tasks,
+//! `finish` settles each attempt (retry, job log, output, halt), `stop` handles interrupts
+//! and termination, `timers` keeps the deadlines.
 
 mod feed;
 mod finish;
