@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""Driver for cpu_scaling.sh. Every rep runs every (tool, -j) variant once, in rotated order.
+"""Driver for cpu_scaling.sh. Tools: troop (process, thread); GNU parallel, xargs and rust-parallel running the
+compiled primes program (each if installed); Python ProcessPoolExecutor(J).map and multiprocessing.Pool(J).map
+(chunksize 1) on the calibrated limit. Every rep runs every (tool, -j) variant once, in rotated order.
 Reports, per tool, median/min/max wall at -j1 and -jCORES, the speedup median(j1)/median(jCORES),
 and the spread of the per-rep speedups (j1 and jCORES of the same rep)."""
 import argparse, os, resource, shutil, statistics, subprocess, sys, time
@@ -87,7 +89,12 @@ if shutil.which("parallel"):
 else:
     print("# GNU parallel not available: skipped")
 tools.append(("xargs + C primes", lambda j: f"xargs -P{j} -n1 {a.cprimes}", True))
-tools.append(("Python ProcessPoolExecutor", lambda j: f"python3 {HERE}/py_primes.py {j} {a.tasks} {a.pylimit}", False))
+if shutil.which("rust-parallel"):
+    tools.append(("rust-parallel + C primes", lambda j: f"rust-parallel -j{j} {a.cprimes}", True))
+else:
+    print("# rust-parallel not available: skipped")
+tools.append(("Python ProcessPoolExecutor", lambda j: f"python3 {HERE}/py_primes.py {j} {a.tasks} {a.pylimit} executor", False))
+tools.append(("Python multiprocessing.Pool", lambda j: f"python3 {HERE}/py_primes.py {j} {a.tasks} {a.pylimit} pool", False))
 for name, c, _ in tools:
     print(f"#   {name:28s}: {c('J')}" + (f"  < file with {a.tasks} lines '{a.limit}'" if _ else ""))
 

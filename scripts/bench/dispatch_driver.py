@@ -1,35 +1,57 @@
 #!/usr/bin/env python3
-"""Driver for dispatch.sh. Every rep runs every variant once, in rotated order.
-Reports jobs/s median/min/max, wall ms/job, CPU ms/job (children user+sys) and the ratio of median jobs/s
-to xargs's median jobs/s measured in the same run."""
-import argparse, os, resource, shutil, statistics, subprocess, sys, time
+"""Driver for dispatch.sh. For each command in --cmds (`true`: /usr/bin/true with the input as its argument;
+`echo`: /usr/bin/echo {} with the output sent to /dev/null), every rep runs every variant once, in rotated order.
+Reports, one table per command, jobs/s median/min/max, wall ms/job, CPU ms/job (children user+sys) and the
+ratio of median jobs/s to xargs's median jobs/s measured in the same run."""
+import argparse, resource, shutil, statistics, subprocess, sys, time
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--n", type=int, default=5000)
 ap.add_argument("--reps", type=int, default=5)
 ap.add_argument("--j", type=int, default=2)
+ap.add_argument("--cmds", default="true,echo", help="comma-separated: true, echo (one table each)")
 ap.add_argument("--troop", required=True)
 ap.add_argument("--spawnbench", required=True)
 a = ap.parse_args()
 N, J = a.n, a.j
-TRUE = "/usr/bin/true"
-
-variants = [
-    ("troop (process)", f"seq {N} | {a.troop} run -j{J} {TRUE}"),
-    ("troop (thread)", f"seq {N} | {a.troop} run -j{J} --mode thread {TRUE}"),
-    ("xargs -P", f"seq {N} | xargs -P{J} -n1 {TRUE}"),
-]
-if shutil.which("parallel"):
-    variants.append(("GNU parallel", f"seq {N} | parallel --will-cite -j{J} {TRUE}"))
-else:
+CMDS = [c.strip() for c in a.cmds.split(",") if c.strip()]
+for c in CMDS:
+    if c not in ("true", "echo"):
+        sys.exit(f"--cmds: unknown command {c!r} (known: true, echo)")
+HAVE_PARALLEL = shutil.which("parallel") is not None
+HAVE_RUST_PARALLEL = shutil.which("rust-parallel") is not None
+if not HAVE_PARALLEL:
     print("# GNU parallel not available: skipped")
-if shutil.which("rust-parallel"):
-    variants.append(("rust-parallel", f"seq {N} | rust-parallel -j{J} {TRUE}"))
-else:
+if not HAVE_RUST_PARALLEL:
     print("# rust-parallel not available: skipped")
-per = N // J
-variants.append((f"floor: posix_spawn+waitpid, {J} spawners", f"{a.spawnbench} {per} {J} {TRUE}"))
-NJOBS = {name: (per * J if name.startswith("floor") else N) for name, _ in variants}
+
+
+def variants_for(cmd):
+    """(name, shell command, jobs it runs) for one command; every variant's output goes to /dev/null"""
+    prog = f"/usr/bin/{cmd}"
+    if cmd == "true":  # the input line is appended as the argument
+        v = [
+            ("troop (process)", f"seq {N} | {a.troop} run -j{J} {prog}"),
+            ("troop (thread)", f"seq {N} | {a.troop} run -j{J} --mode thread {prog}"),
+            ("xargs -P", f"seq {N} | xargs -P{J} -n1 {prog}"),
+        ]
+        if HAVE_PARALLEL:
+            v.append(("GNU parallel", f"seq {N} | parallel --will-cite -j{J} {prog}"))
+        if HAVE_RUST_PARALLEL:
+            v.append(("rust-parallel", f"seq {N} | rust-parallel -j{J} {prog}"))
+    else:  # echo {}: the input line substituted for {}
+        v = [
+            ("troop (process)", f"seq {N} | {a.troop} run -j{J} {prog} {{}}"),
+            ("troop (thread)", f"seq {N} | {a.troop} run -j{J} --mode thread {prog} {{}}"),
+            ("xargs -P", f"seq {N} | xargs -P{J} -I{{}} {prog} {{}}"),
+        ]
+        if HAVE_PARALLEL:
+            v.append(("GNU parallel", f"seq {N} | parallel --will-cite -j{J} {prog} {{}}"))
+        if HAVE_RUST_PARALLEL:  # rust-parallel appends the input line as the last argument
+            v.append(("rust-parallel", f"seq {N} | rust-parallel -j{J} {prog}"))
+    per = N // J
+    v.append((f"floor: posix_spawn+waitpid, {J} spawners", f"{a.spawnbench} {per} {J} {prog}"))
+    return [(name, c, per * J if name.startswith("floor") else N) for name, c in v]
 
 
 def load1():
@@ -48,32 +70,40 @@ def run(cmd):
     return dt, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
 
 
-print(f"# N={N} jobs of {TRUE}, -j{J}, {a.reps} reps, variants interleaved, order rotated each rep; output -> /dev/null")
-for name, cmd in variants:
-    print(f"#   {name:38s}: {cmd}")
-res = {n: [] for n, _ in variants}
-cpu = {n: [] for n, _ in variants}
-loads = []
-for r in range(a.reps):
-    k = r % len(variants)
-    for name, cmd in variants[k:] + variants[:k]:
-        loads.append(float(load1()))
-        dt, c = run(cmd)
-        res[name].append(NJOBS[name] / dt)
-        cpu[name].append(c / NJOBS[name])
-    print(f"# rep {r + 1}/{a.reps} done, load {load1()}", file=sys.stderr, flush=True)
+for cmd_name in CMDS:
+    variants = variants_for(cmd_name)
+    desc = "/usr/bin/true ARG" if cmd_name == "true" else "/usr/bin/echo {}"
+    print()
+    print(f"## {desc}")
+    print(f"# N={N} jobs of {desc}, -j{J}, {a.reps} reps, variants interleaved, order rotated each rep; "
+          f"output -> /dev/null")
+    for name, cmd, _ in variants:
+        print(f"#   {name:38s}: {cmd}")
+    if cmd_name == "echo":
+        print("#   (the floor spawns /usr/bin/echo with no argument)")
+    res = {n: [] for n, _, _ in variants}
+    cpu = {n: [] for n, _, _ in variants}
+    loads = []
+    for r in range(a.reps):
+        k = r % len(variants)
+        for name, cmd, njobs in variants[k:] + variants[:k]:
+            loads.append(float(load1()))
+            dt, c = run(cmd)
+            res[name].append(njobs / dt)
+            cpu[name].append(c / njobs)
+        print(f"# {cmd_name}: rep {r + 1}/{a.reps} done, load {load1()}", file=sys.stderr, flush=True)
 
-base = statistics.median(res["xargs -P"])
-print()
-print("| variant | jobs/s median | min | max | wall ms/job | CPU ms/job (user+sys) | jobs/s ratio vs xargs (medians) | per-rep ratio min..max |")
-print("|---|---|---|---|---|---|---|---|")
-for name, _ in variants:
-    v = res[name]; m = statistics.median(v)
-    pr = [x / y for x, y in zip(v, res["xargs -P"])]
-    print(f"| {name} | {m:.0f} | {min(v):.0f} | {max(v):.0f} | {1000 / m:.3f} | {statistics.median(cpu[name]) * 1000:.3f} "
-          f"| **{m / base:.2f}x** | {min(pr):.2f}..{max(pr):.2f} |")
-print()
-for name in ("troop (process)", "troop (thread)"):
-    rt = statistics.median(res[name]) / base
-    print(f"# target: {name} jobs/s >= 1.2x xargs: {rt:.2f}x -> {'met' if rt >= 1.2 else 'MISSED'}")
-print(f"# 1-min load sampled before each run: min {min(loads):.2f} median {statistics.median(loads):.2f} max {max(loads):.2f}")
+    base = statistics.median(res["xargs -P"])
+    print()
+    print("| variant | jobs/s median | min | max | wall ms/job | CPU ms/job (user+sys) | jobs/s ratio vs xargs (medians) | per-rep ratio min..max |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, _, _ in variants:
+        v = res[name]; m = statistics.median(v)
+        pr = [x / y for x, y in zip(v, res["xargs -P"])]
+        print(f"| {name} | {m:.0f} | {min(v):.0f} | {max(v):.0f} | {1000 / m:.3f} | {statistics.median(cpu[name]) * 1000:.3f} "
+              f"| **{m / base:.2f}x** | {min(pr):.2f}..{max(pr):.2f} |")
+    print()
+    for name in ("troop (process)", "troop (thread)"):
+        rt = statistics.median(res[name]) / base
+        print(f"# target ({cmd_name}): {name} jobs/s >= 1.2x xargs: {rt:.2f}x -> {'met' if rt >= 1.2 else 'MISSED'}")
+    print(f"# 1-min load sampled before each run: min {min(loads):.2f} median {statistics.median(loads):.2f} max {max(loads):.2f}")

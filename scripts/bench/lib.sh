@@ -32,7 +32,7 @@ build_troop() {
     SRC="${TROOP_SRC:-$ROOT}"
     (cd "$SRC" && cargo build --release --quiet) || { echo "cargo build --release failed in $SRC" >&2; exit 1; }
     TROOP="$SRC/target/release/troop"
-    [ -x "$TROOP" ] && [ -x "$ROOT/target/release/troop-worker" ] || { echo "troop build produced no binaries" >&2; exit 1; }
+    [ -x "$TROOP" ] && [ -x "$SRC/target/release/troop-worker" ] || { echo "troop build produced no binaries" >&2; exit 1; }
 }
 
 compile_c() {  # compile_c NAME -> $WORKDIR/NAME from src/NAME.c
