@@ -146,6 +146,11 @@ impl ForkServer {
         Ok(None)
     }
 
+    /// The fork server's pid.
+    pub fn server_pid(&self) -> Pid {
+        self.server_pid
+    }
+
     /// Stops the fork server and reaps it.
     pub fn stop(self) {
         drop(self.requests);

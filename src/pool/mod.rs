@@ -274,6 +274,46 @@ impl Pool {
         )
     }
 
+    /// Kills and reaps every child process of troop that is not one of its workers: a command
+    /// whose worker died before it announced the command's process group was reparented to
+    /// troop, a child subreaper in process mode. Returns how many were swept.
+    pub fn sweep_orphans(&self) -> usize {
+        if self.is_thread() {
+            return 0; // In-process workers' commands are troop's own children.
+        }
+        let known: Vec<u32> = self
+            .workers
+            .iter()
+            .flatten()
+            .filter_map(|w| w.pid)
+            .collect();
+        let server = match &self.launcher {
+            Launcher::Fork(f) => Some(f.server_pid().as_raw() as u32),
+            _ => None,
+        };
+        let mut swept = 0;
+        for pid in children_of_self() {
+            if known.contains(&pid) || server == Some(pid) || self.is_child_worker(pid) {
+                continue;
+            }
+            let p = Pid::from_raw(pid as i32);
+            let _ = nix::sys::signal::killpg(p, Signal::SIGKILL);
+            let _ = kill(p, Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(p, None);
+            swept += 1;
+        }
+        swept
+    }
+
+    /// True when `pid` is a worker process still being started (no hello yet).
+    fn is_child_worker(&self, pid: u32) -> bool {
+        self.workers.iter().flatten().any(|w| match &w.body {
+            Body::Child(c) => c.id() == pid,
+            Body::Forked(p) => p.as_raw() as u32 == pid,
+            _ => false,
+        })
+    }
+
     /// Kills every worker process at once.
     pub fn kill_all(&self) {
         for i in 0..self.workers.len() {
@@ -292,12 +332,33 @@ impl Pool {
         for w in self.workers.iter_mut().filter_map(Option::take) {
             reap(w, Duration::from_secs(5));
         }
+        // With every worker reaped, any other child is a command a dead worker left behind.
+        self.sweep_orphans();
         match self.launcher {
             Launcher::Fork(f) => f.stop(),
             Launcher::Async(Some(event_loop)) => event_loop.join(),
             _ => {}
         }
     }
+}
+
+/// The pids of this process's children, from every thread's `children` list.
+fn children_of_self() -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Vec::new();
+    };
+    let mut pids: Vec<u32> = tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|list| {
+            list.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .collect();
+    pids.sort_unstable();
+    pids.dedup();
+    pids
 }
 
 /// Waits up to `grace` for a worker to end, kills it if it has not, and reaps it. Returns the

@@ -40,7 +40,7 @@ use table::Table;
 use timers::{Timer, Timers};
 
 /// How long a worker may take from start to hello.
-pub const START_DEADLINE: Duration = Duration::from_secs(10);
+pub const START_DEADLINE: Duration = Duration::from_secs(30);
 
 /// Where a task is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,6 +122,11 @@ pub fn run(
             Launcher::Spawn(Spawner::new(config.worker_exe.clone())?)
         }
     };
+    if config.mode == Mode::Process {
+        // Commands orphaned by a crashed worker come to troop, which kills them.
+        // SAFETY: prctl(PR_SET_CHILD_SUBREAPER) has no memory effects.
+        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    }
     let rundir = RunDir::create(&token).map_err(|e| {
         RunError::Usage(format!(
             "cannot create a private directory in {}: {e}",
@@ -138,6 +143,8 @@ pub fn run(
         spill_threshold: config.spill_threshold,
         memory_limit: config.limits.memory_limit,
         nice: config.limits.nice,
+        announce_after_ms: announce_after_ms(),
+        die_with_parent: config.mode != Mode::Process,
         ..WorkerConfig::default()
     };
     let pool = Pool::new(launcher, config.jobs, inbox_tx, token, worker_config);
@@ -174,6 +181,15 @@ pub fn run(
     let result = sup.run_loop(&inbox, &input);
     signals.close();
     sup.settle(result, started, cpu_before)
+}
+
+/// How long a command runs before its worker announces its process group: 2 ms, or
+/// `TROOP_ANNOUNCE_AFTER_MS` (for tests of what happens before the announcement).
+fn announce_after_ms() -> u64 {
+    std::env::var("TROOP_ANNOUNCE_AFTER_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(WorkerConfig::default().announce_after_ms)
 }
 
 struct Supervisor<'a> {
@@ -298,6 +314,9 @@ impl Supervisor<'_> {
                     }
                 }
                 Timer::Gate => self.check_gates(actions),
+                Timer::Sweep => {
+                    self.pool.sweep_orphans();
+                }
             }
         }
         self.sched.fill(actions);
@@ -384,6 +403,9 @@ impl Supervisor<'_> {
         let pid = self.pool.pid(index);
         let signal = self.pool.lost(index);
         self.lost_worker = Some((index, pid, signal));
+        // A command the worker had not announced yet is reparented to troop: sweep it soon.
+        self.timers
+            .add(Instant::now() + Duration::from_millis(50), Timer::Sweep);
         self.sched.handle(Event::WorkerLost(index), actions);
         Ok(())
     }

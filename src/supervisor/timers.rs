@@ -16,6 +16,8 @@ pub enum Timer {
     KernelDeadline { id: TaskId, worker: u32 },
     /// Look at free memory and load again.
     Gate,
+    /// Kill commands orphaned by a worker that died (they are reparented to troop).
+    Sweep,
 }
 
 /// Pending timers, earliest first.

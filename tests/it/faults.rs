@@ -533,3 +533,93 @@ fn a_killed_supervisors_run_dir_is_removed_with_spawned_workers() {
 fn a_killed_supervisors_run_dir_is_removed_with_forked_workers() {
     run_dir_goes_with_a_killed_supervisor("fork");
 }
+
+/// A worker announces a command's process group only once the command has run a moment; a
+/// worker killed before that leaves a command troop has not heard of. It is reparented to
+/// troop (a child subreaper), which kills it: the announcement is put off for the whole run
+/// here, so only that sweep can clean up.
+fn an_unannounced_command_of_a_killed_worker_is_swept(start: &str) {
+    let dir = temp_dir();
+    let mut command = std::process::Command::new(crate::util::TROOP);
+    command
+        .args(["run", "-j1", "--start", start, "sleep", "{}", ":::", "30"])
+        .current_dir(dir.path())
+        .env("TROOP_ANNOUNCE_AFTER_MS", "600000");
+    let mut run = Background::start_command(command);
+    let troop = run.pid();
+    let mut sleep = None;
+    let found = wait_until(Duration::from_secs(10), || {
+        sleep = descendants(troop).into_iter().find(|p| p.comm == "sleep");
+        sleep.is_some()
+    });
+    assert!(
+        found,
+        "the task never ran:\n{}",
+        describe(&descendants(troop))
+    );
+    let sleep = sleep.unwrap();
+    let worker = worker_of(sleep.pid).expect("the task's worker");
+    kill(Pid::from_raw(worker.pid), Signal::SIGKILL).expect("kill the worker");
+    let status = run.wait_for(Duration::from_secs(30));
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(1),
+        "one lost task: {}",
+        run.stderr()
+    );
+    let gone = wait_until(Duration::from_secs(5), || is_gone(&sleep));
+    assert!(
+        gone,
+        "--start {start}: the command of the killed worker outlived it: {sleep:?}"
+    );
+}
+
+#[test]
+fn an_unannounced_command_of_a_killed_spawned_worker_is_swept() {
+    an_unannounced_command_of_a_killed_worker_is_swept("spawn");
+}
+
+#[test]
+fn an_unannounced_command_of_a_killed_forked_worker_is_swept() {
+    an_unannounced_command_of_a_killed_worker_is_swept("fork");
+}
+
+/// Commands of in-process workers (thread, gil, async) are troop's own children: they die with
+/// troop when it is killed, as process workers' commands die with their workers.
+#[test]
+fn killing_the_supervisor_kills_the_commands_of_in_process_workers() {
+    for mode in ["thread", "gil", "async"] {
+        let dir = temp_dir();
+        let mut run = Background::start_in(
+            &[
+                "run", "--mode", mode, "-j2", "sleep", "{}", ":::", "30", "30",
+            ],
+            dir.path(),
+        );
+        let troop = run.pid();
+        let mut sleeps = Vec::new();
+        let found = wait_until(Duration::from_secs(10), || {
+            sleeps = descendants(troop)
+                .into_iter()
+                .filter(|p| p.comm == "sleep")
+                .collect();
+            sleeps.len() == 2
+        });
+        assert!(
+            found,
+            "{mode}: the tasks never ran:\n{}",
+            describe(&descendants(troop))
+        );
+        run.kill9();
+        let gone = wait_until(Duration::from_secs(5), || sleeps.iter().all(is_gone));
+        let left: Vec<Proc> = sleeps.into_iter().filter(|p| !is_gone(p)).collect();
+        for p in &left {
+            crate::util::kill9(p);
+        }
+        assert!(
+            gone,
+            "{mode}: commands outlived troop:\n{}",
+            describe(&left)
+        );
+    }
+}

@@ -38,7 +38,12 @@ pub struct Finished {
 /// Events a running command produces before it finishes.
 #[derive(Debug)]
 pub enum Progress<'a> {
-    /// The command started as the leader of this process group.
+    /// The command was spawned as the leader of this process group (at once, for local
+    /// clean-up).
+    Spawned { pgid: i32 },
+    /// The command is still running `announce_after_ms` after its start, or is about to stream
+    /// output: time to tell the supervisor its process group. Most short commands end before
+    /// this, which saves a message and two wake-ups of the supervisor per command.
     Started { pgid: i32 },
     /// Complete lines (line-buffered mode only).
     Lines { stream: Stream, bytes: &'a [u8] },
@@ -61,7 +66,7 @@ pub fn run(
         Err(err) => return spawn_failed(job, config, &err, start_unix_us, started),
     };
     let pgid = child.id() as i32;
-    on_progress(Progress::Started { pgid });
+    on_progress(Progress::Spawned { pgid });
     let spill = config.spill_dir.as_ref().map(|dir| Spill {
         dir: dir.clone(),
         threshold: config.spill_threshold,
@@ -101,12 +106,21 @@ pub fn prepare(job: &Job, config: &WorkerConfig) -> Command {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
-    if config.memory_limit.is_some() || config.nice.is_some() {
-        let (limit, nice) = (config.memory_limit, config.nice);
+    if config.memory_limit.is_some() || config.nice.is_some() || config.die_with_parent {
+        let (limit, nice, die) = (config.memory_limit, config.nice, config.die_with_parent);
         // SAFETY: the closure runs between fork and exec and calls only async-signal-safe
-        // functions (setrlimit, setpriority) on plain values.
+        // functions (prctl, setrlimit, setpriority) on plain values.
         unsafe {
             command.pre_exec(move || {
+                if die {
+                    libc::prctl(
+                        libc::PR_SET_PDEATHSIG,
+                        libc::SIGKILL as libc::c_ulong,
+                        0,
+                        0,
+                        0,
+                    );
+                }
                 if let Some(bytes) = limit {
                     let rl = libc::rlimit {
                         rlim_cur: bytes,
@@ -323,6 +337,7 @@ fn collect(
     let mut next_step = deadline;
     let mut steps = config.term_seq.iter();
     let mut timed_out = false;
+    let mut announce_at = Some(Instant::now() + Duration::from_millis(config.announce_after_ms));
     while out.pipe.is_some() || err.pipe.is_some() {
         let mut fds = Vec::with_capacity(3);
         for c in [&out, &err] {
@@ -333,7 +348,11 @@ fn collect(
         if let Some(p) = &pidfd {
             fds.push(PollFd::new(p.as_fd(), PollFlags::POLLIN));
         }
-        let wait = match next_step {
+        let wake_at = match (next_step, announce_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let wait = match wake_at {
             None => PollTimeout::NONE,
             Some(at) => {
                 let ms = at
@@ -354,6 +373,10 @@ fn collect(
                 .and_then(|f| f.revents())
                 .is_some_and(|r| !r.is_empty());
         drop(fds);
+        if announce_at.is_some_and(|at| Instant::now() >= at) {
+            announce_at = None;
+            on_progress(Progress::Started { pgid: pid });
+        }
         if ready == 0 && next_step.is_some_and(|at| Instant::now() >= at) {
             // Overran: take the next step of the termination sequence.
             timed_out = true;
@@ -370,6 +393,9 @@ fn collect(
         out.drain();
         err.drain();
         if line_buffer {
+            if announce_at.take().is_some() {
+                on_progress(Progress::Started { pgid: pid });
+            }
             out.stream_lines(on_progress);
             err.stream_lines(on_progress);
         }
@@ -446,7 +472,7 @@ mod tests {
     fn run_with(script: &str, config: &WorkerConfig, timeout: Option<Duration>) -> (Finished, i32) {
         let mut pgid = 0;
         let f = run(1, &Job::Shell(script.into()), config, timeout, &mut |p| {
-            if let Progress::Started { pgid: g } = p {
+            if let Progress::Spawned { pgid: g } = p {
                 pgid = g
             }
         });

@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use crate::kernel::Kernel;
 
 /// Bumped on every change to any message in this module.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// The first message from a worker.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,6 +64,12 @@ pub struct WorkerConfig {
     pub memory_limit: Option<u64>,
     /// Niceness for each command (and for the worker's own kernels).
     pub nice: Option<i32>,
+    /// A command's process group is announced ([`FromWorker::Started`]) only once it has run
+    /// this long; most short commands end first, which saves a message each.
+    pub announce_after_ms: u64,
+    /// Commands get SIGKILL when the thread that started them ends: for workers that live
+    /// inside the supervisor, whose death no worker process would outlive to clean up after.
+    pub die_with_parent: bool,
 }
 
 /// One step of a termination sequence: send `signal`, then wait up to `wait_ms` for the end.
@@ -95,6 +101,8 @@ impl Default for WorkerConfig {
             spill_threshold: 1 << 20,
             memory_limit: None,
             nice: None,
+            announce_after_ms: 2,
+            die_with_parent: false,
         }
     }
 }

@@ -175,10 +175,10 @@ pub fn execute(
         }
         job => {
             let finished = exec::run(id, job, config, timeout, &mut |progress| match progress {
-                Progress::Started { pgid } => {
-                    exec::CURRENT_PGID.store(pgid, std::sync::atomic::Ordering::SeqCst);
-                    notify(FromWorker::Started { id, pgid })
+                Progress::Spawned { pgid } => {
+                    exec::CURRENT_PGID.store(pgid, std::sync::atomic::Ordering::SeqCst)
                 }
+                Progress::Started { pgid } => notify(FromWorker::Started { id, pgid }),
                 Progress::Lines { stream, bytes } => notify(FromWorker::Output {
                     id,
                     stream,
