@@ -54,8 +54,9 @@ pub struct Cell {
     pub max_s: f64,
     /// Median wall time of the fewest workers measured in this mode, over this cell's.
     pub speedup: f64,
-    /// Speedup per added worker: speedup × base workers / workers.
-    pub efficiency: f64,
+    /// Speedup per added worker: speedup × base workers / workers. None for `--dispatch`, where
+    /// cells differ in batching, not in workers.
+    pub efficiency: Option<f64>,
     pub tasks_per_s: f64,
     pub us_per_task: f64,
 }
@@ -212,7 +213,7 @@ fn cells(
                 min_s: times[i].iter().map(secs).fold(f64::MAX, f64::min),
                 max_s: times[i].iter().map(secs).fold(0.0, f64::max),
                 speedup,
-                efficiency: speedup * base_w as f64 / workers as f64,
+                efficiency: (!config.dispatch).then(|| speedup * base_w as f64 / workers as f64),
                 tasks_per_s: config.tasks as f64 / m,
                 us_per_task: m * 1e6 / config.tasks as f64,
             }
@@ -239,7 +240,7 @@ fn print_table(config: &BenchConfig, cells: &[Cell]) {
         crate::jobs::usable_cores()
     );
     println!(
-        "{:<8} {:>7} {:>6} {:>9} {:>9} {:>9} {:>8} {:>6} {:>12} {:>9}",
+        "{:<8} {:>7} {:>6} {:>9} {:>9} {:>9} {:>8} {:>6} {:>12} {:>12}",
         "mode",
         "workers",
         "chunk",
@@ -253,7 +254,7 @@ fn print_table(config: &BenchConfig, cells: &[Cell]) {
     );
     for c in cells {
         println!(
-            "{:<8} {:>7} {:>6} {:>9.3} {:>9.3} {:>9.3} {:>7.2}× {:>5.0}% {:>12.0} {:>9.2}",
+            "{:<8} {:>7} {:>6} {:>9.3} {:>9.3} {:>9.3} {:>7.2}× {:>6} {:>12.0} {:>12.2}",
             c.mode,
             c.workers,
             c.chunksize,
@@ -261,7 +262,8 @@ fn print_table(config: &BenchConfig, cells: &[Cell]) {
             c.min_s,
             c.max_s,
             c.speedup,
-            c.efficiency * 100.0,
+            c.efficiency
+                .map_or("-".to_string(), |e| format!("{:.0}%", e * 100.0)),
             c.tasks_per_s,
             c.us_per_task
         );
@@ -274,7 +276,7 @@ fn print_csv(cells: &[Cell]) {
     );
     for c in cells {
         println!(
-            "{},{},{},{},{:.6},{:.6},{:.6},{:.4},{:.4},{:.1},{:.3}",
+            "{},{},{},{},{:.6},{:.6},{:.6},{:.4},{},{:.1},{:.3}",
             c.mode,
             c.workers,
             c.chunksize,
@@ -283,7 +285,7 @@ fn print_csv(cells: &[Cell]) {
             c.min_s,
             c.max_s,
             c.speedup,
-            c.efficiency,
+            c.efficiency.map_or(String::new(), |e| format!("{e:.4}")),
             c.tasks_per_s,
             c.us_per_task
         );
@@ -388,7 +390,7 @@ mod tests {
             "{}",
             c[1].speedup
         );
-        assert!((c[1].efficiency - 100.0 / 55.0 / 2.0).abs() < 1e-9);
+        assert!((c[1].efficiency.unwrap() - 100.0 / 55.0 / 2.0).abs() < 1e-9);
         assert!((c[1].min_s - 0.05).abs() < 1e-9 && (c[1].max_s - 0.08).abs() < 1e-9);
         assert!((c[1].tasks_per_s - 10.0 / 0.055).abs() < 1e-6);
     }
