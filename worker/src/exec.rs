@@ -6,7 +6,7 @@
 //! of the command is seen even when a background grandchild keeps a pipe open. The exit status
 //! and resource use come from `wait4(2)`.
 
-use std::io::{self, ErrorKind, Read};
+use std::io::{self, ErrorKind};
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
@@ -242,23 +242,22 @@ impl Capture {
 
     /// Reads what is available; closes the pipe at end of file.
     fn drain(&mut self) {
-        let Some(fd) = &self.pipe else { return };
-        let mut file = std::fs::File::from(fd.try_clone().expect("dup pipe"));
-        let mut chunk = [0u8; 64 * 1024];
-        loop {
-            match file.read(&mut chunk) {
-                Ok(0) => {
-                    self.pipe = None;
-                    return;
-                }
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-                Err(_) => {
-                    self.pipe = None;
-                    return;
-                }
+        use nix::errno::Errno;
+        let Some(fd) = self.pipe.as_ref() else { return };
+        let closed = loop {
+            let len = self.buf.len();
+            self.buf.resize(len + 16 * 1024, 0);
+            let read = nix::unistd::read(fd, &mut self.buf[len..]);
+            self.buf.truncate(len + *read.as_ref().unwrap_or(&0));
+            match read {
+                Ok(0) => break true,
+                Ok(_) | Err(Errno::EINTR) => continue,
+                Err(Errno::EAGAIN) => break false,
+                Err(_) => break true,
             }
+        };
+        if closed {
+            self.pipe = None;
         }
     }
 
