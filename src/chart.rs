@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use thiserror::Error;
 
@@ -36,6 +37,24 @@ const COLORS: [RGBColor; 5] = [
     RGBColor(0xd6, 0x27, 0x28),
     RGBColor(0x94, 0x67, 0xbd),
 ];
+
+/// The axes every chart here uses.
+type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// Draws the legend in the upper left and writes the file.
+fn legend_and_present<'a, 'b: 'a>(
+    chart: &mut Chart<'a, 'b>,
+    root: &DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
+) -> Result<(), String> {
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| e.to_string())?;
+    root.present().map_err(|e| e.to_string())
+}
 
 /// A value label: centred above the point it labels.
 fn label_style(color: RGBColor, size: u32) -> TextStyle<'static> {
@@ -131,14 +150,7 @@ pub fn speedup_bars(
         .map_err(|e| err(e.to_string()))?
         .label(format!("ideal ({ideal}×)"))
         .legend(|(x, y)| PathElement::new([(x, y), (x + 12, y)], BLACK));
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(|e| err(e.to_string()))?;
-    root.present().map_err(|e| err(e.to_string()))
+    legend_and_present(&mut chart, &root).map_err(err)
 }
 
 /// Speedup against workers, one line per series, with the ideal `y = x`.
@@ -201,14 +213,7 @@ pub fn scaling_curves(path: &Path, title: &str, series: &[Series]) -> Result<(),
             }))
             .map_err(|e| err(e.to_string()))?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(|e| err(e.to_string()))?;
-    root.present().map_err(|e| err(e.to_string()))
+    legend_and_present(&mut chart, &root).map_err(err)
 }
 
 #[cfg(test)]

@@ -340,22 +340,9 @@ pub struct Background {
 impl Background {
     /// Starts `troop ARGS…` with no input.
     pub fn start(args: &[&str]) -> Background {
-        let dir = temp_dir();
-        let out = File::create(dir.path().join("stdout")).expect("stdout file");
-        let err = File::create(dir.path().join("stderr")).expect("stderr file");
-        let child = Command::new(TROOP)
-            .args(args)
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .expect("start troop");
-        Background {
-            child,
-            dir,
-            status: None,
-        }
+        let mut command = Command::new(TROOP);
+        command.args(args);
+        Background::start_command(command)
     }
 
     pub fn pid(&self) -> i32 {
