@@ -29,26 +29,18 @@ if not HAVE_RUST_PARALLEL:
 def variants_for(cmd):
     """(name, shell command, jobs it runs) for one command; every variant's output goes to /dev/null"""
     prog = f"/usr/bin/{cmd}"
-    if cmd == "true":  # the input line is appended as the argument
-        v = [
-            ("troop (process)", f"seq {N} | {a.troop} run -j{J} {prog}"),
-            ("troop (thread)", f"seq {N} | {a.troop} run -j{J} --mode thread {prog}"),
-            ("xargs -P", f"seq {N} | xargs -P{J} -n1 {prog}"),
-        ]
-        if HAVE_PARALLEL:
-            v.append(("GNU parallel", f"seq {N} | parallel --will-cite -j{J} {prog}"))
-        if HAVE_RUST_PARALLEL:
-            v.append(("rust-parallel", f"seq {N} | rust-parallel -j{J} {prog}"))
-    else:  # echo {}: the input line substituted for {}
-        v = [
-            ("troop (process)", f"seq {N} | {a.troop} run -j{J} {prog} {{}}"),
-            ("troop (thread)", f"seq {N} | {a.troop} run -j{J} --mode thread {prog} {{}}"),
-            ("xargs -P", f"seq {N} | xargs -P{J} -I{{}} {prog} {{}}"),
-        ]
-        if HAVE_PARALLEL:
-            v.append(("GNU parallel", f"seq {N} | parallel --will-cite -j{J} {prog} {{}}"))
-        if HAVE_RUST_PARALLEL:  # rust-parallel appends the input line as the last argument
-            v.append(("rust-parallel", f"seq {N} | rust-parallel -j{J} {prog}"))
+    # true: the input line is appended as the argument; echo {}: substituted for {}.
+    arg = "" if cmd == "true" else " {}"
+    xargs = f"xargs -P{J} -n1 {prog}" if cmd == "true" else f"xargs -P{J} -I{{}} {prog} {{}}"
+    v = [
+        ("troop (process)", f"seq {N} | {a.troop} run -j{J} {prog}{arg}"),
+        ("troop (thread)", f"seq {N} | {a.troop} run -j{J} --mode thread {prog}{arg}"),
+        ("xargs -P", f"seq {N} | {xargs}"),
+    ]
+    if HAVE_PARALLEL:
+        v.append(("GNU parallel", f"seq {N} | parallel --will-cite -j{J} {prog}{arg}"))
+    if HAVE_RUST_PARALLEL:  # rust-parallel appends the input line as the last argument
+        v.append(("rust-parallel", f"seq {N} | rust-parallel -j{J} {prog}"))
     per = N // J
     v.append((f"floor: posix_spawn+waitpid, {J} spawners", f"{a.spawnbench} {per} {J} {prog}"))
     return [(name, c, per * J if name.startswith("floor") else N) for name, c in v]

@@ -15,3 +15,12 @@ pub use template::{Rendered, Template, TemplateError};
 pub struct Record {
     pub args: Vec<String>,
 }
+
+/// Splits `items` at `|` for tests: "a|b c|" is ["a", "b c", ""], and "" is no items.
+#[cfg(test)]
+pub(crate) fn test_list(items: &str) -> Vec<String> {
+    match items {
+        "" => Vec::new(),
+        _ => items.split('|').map(str::to_string).collect(),
+    }
+}

@@ -387,16 +387,9 @@ impl fmt::Debug for Records {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::input::test_list as list;
     use std::io::{Cursor, Read};
     use std::process::Command;
-
-    /// Splits `items` at `|`: "a|b c|" is ["a", "b c", ""], and "" is no items.
-    fn list(items: &str) -> Vec<String> {
-        match items {
-            "" => Vec::new(),
-            _ => items.split('|').map(str::to_string).collect(),
-        }
-    }
 
     fn args(items: &str) -> (SourceSpec, bool) {
         (SourceSpec::Args(list(items)), false)

@@ -531,16 +531,9 @@ fn dirname(value: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::input::test_list as list;
     use crate::input::{InputSpec, SourceSpec, open};
     use std::process::Command;
-
-    /// Splits `items` at `|`: "a|b c|" is ["a", "b c", ""], and "" is no items.
-    fn list(items: &str) -> Vec<String> {
-        match items {
-            "" => Vec::new(),
-            _ => items.split('|').map(str::to_string).collect(),
-        }
-    }
 
     fn template(text: &str) -> Template {
         Template::parse(&[text.to_string()]).expect("valid template")

@@ -267,7 +267,7 @@ impl Pool {
 
     /// True for a pool whose workers live in this process (threads or event-loop slots), which
     /// cannot be killed one by one.
-    pub fn is_thread(&self) -> bool {
+    pub fn in_process(&self) -> bool {
         matches!(
             self.launcher,
             Launcher::Thread | Launcher::Gil(_) | Launcher::Async(_)
@@ -278,7 +278,7 @@ impl Pool {
     /// whose worker died before it announced the command's process group was reparented to
     /// troop, a child subreaper in process mode. Returns how many were swept.
     pub fn sweep_orphans(&self) -> usize {
-        if self.is_thread() {
+        if self.in_process() {
             return 0; // In-process workers' commands are troop's own children.
         }
         let known: Vec<u32> = self

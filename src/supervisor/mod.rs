@@ -307,7 +307,7 @@ impl Supervisor<'_> {
                         .tasks
                         .get(id)
                         .is_some_and(|t| t.state == TaskState::Running { worker, pgid: None });
-                    if running && !self.pool.is_thread() {
+                    if running && !self.pool.in_process() {
                         // The kernel did not stop itself: stop it by killing its worker.
                         self.timed_out_workers.insert(worker);
                         self.pool.kill(worker);
