@@ -7,7 +7,9 @@
 //! streams and the others are held). With `--tag`, every line starts with the task's arguments
 //! and a TAB.
 //!
-//! Writes are buffered; stdout is flushed before any stderr is written and whenever the
+//! Writes are buffered. Whenever output switches from one stream to the other, the stream written
+//! so far is flushed first, so that when both go to one place (`2>&1`) each task's stdout is
+//! followed by its own stderr, never by another task's output. Both are also flushed whenever the
 //! supervisor is about to wait, so output is prompt without a system call per line.
 //!
 //! Output that outgrew a worker's memory arrives as a file in the run's private directory. It is
@@ -62,7 +64,9 @@ pub struct Output {
     /// The next task to print, with `--keep-order`.
     next: u64,
     held: BTreeMap<u64, Held>,
-    dirty: bool,
+    /// The stream written to since the last flush, if any: it is flushed before the other one is
+    /// written, so the order of writes is the order on a shared descriptor.
+    dirty: Option<Stream>,
 }
 
 impl std::fmt::Debug for Output {
@@ -84,7 +88,7 @@ impl Output {
             keep_order,
             next: 1,
             held: BTreeMap::new(),
-            dirty: false,
+            dirty: None,
         }
     }
 
@@ -154,12 +158,11 @@ impl Output {
 
     /// Flushes buffered output; cheap when nothing was written.
     pub fn flush(&mut self) -> io::Result<()> {
-        if self.dirty {
-            self.dirty = false;
-            self.out.flush()?;
-            self.err.flush()?;
+        match self.dirty.take() {
+            Some(Stream::Stdout) => self.out.flush(),
+            Some(Stream::Stderr) => self.err.flush(),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Prints held tasks from `next` on while they are done; the first that is not done becomes
@@ -230,9 +233,9 @@ impl Output {
         if bytes.is_empty() {
             return Ok(());
         }
-        if stream == Stream::Stderr {
-            // Keep each task's stdout ahead of its stderr on a shared terminal.
-            self.out.flush()?;
+        if self.dirty.is_some_and(|d| d != stream) {
+            // Switching streams: what was written to the other one goes out first.
+            self.flush()?;
         }
         let sink = match stream {
             Stream::Stdout => &mut self.out,
@@ -248,7 +251,7 @@ impl Output {
                 }
             }
         }
-        self.dirty = true;
+        self.dirty = Some(stream);
         Ok(())
     }
 }
@@ -286,6 +289,27 @@ mod tests {
             o,
             e,
         )
+    }
+
+    #[test]
+    fn each_tasks_stderr_follows_its_stdout_on_one_shared_descriptor() {
+        // As with `2>&1`: both streams buffered, both ending in the same place.
+        let shared = Shared::default();
+        let mut out = Output::new(
+            Box::new(io::BufWriter::new(shared.clone())),
+            Box::new(io::BufWriter::new(shared.clone())),
+            true,
+        );
+        for id in 1..=3 {
+            let text = |s: &str| b(format!("{id}-{s}\n").as_bytes());
+            out.finish(id, None, text("out"), text("err")).unwrap();
+        }
+        out.close().unwrap();
+        assert_eq!(
+            shared.text(),
+            "1-out\n1-err\n2-out\n2-err\n3-out\n3-err\n",
+            "a task's stderr was written after the next task's stdout"
+        );
     }
 
     #[test]

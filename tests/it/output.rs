@@ -1,6 +1,6 @@
 //! Output: grouped per task unless --line-buffer, --tag prefixes, --dry-run runs nothing.
 
-use crate::util::{check_like_parallel, temp_dir, troop, troop_in};
+use crate::util::{TROOP, check_like_parallel, temp_dir, troop, troop_in};
 
 /// Each task prints three lines with pauses, so two tasks running at once would interleave their
 /// lines if output were not grouped.
@@ -41,6 +41,39 @@ fn grouped_output_keeps_stdout_and_stderr_of_a_task_together() {
     ran.assert_code(0);
     assert_eq!(ran.stdout, "outa\noutb\n");
     assert_eq!(ran.stderr, "erra\nerrb\n");
+}
+
+#[test]
+fn each_tasks_stderr_follows_its_stdout_when_both_go_to_one_file() {
+    // `troop … 2>&1`: one open file behind both descriptors. Repeated, because the mix-up
+    // depended on when the buffers happened to be flushed.
+    let dir = temp_dir();
+    let expected = "1-out\n1-out2\n1-err\n2-out\n2-out2\n2-err\n3-out\n3-out2\n3-err\n";
+    for jobs in ["-j1", "-j2"] {
+        for round in 0..15 {
+            let path = dir.path().join(format!("both{jobs}-{round}"));
+            let file = std::fs::File::create(&path).expect("create the output file");
+            let status = std::process::Command::new(TROOP)
+                .args([
+                    "run",
+                    jobs,
+                    "-k",
+                    "echo {}-out; echo {}-err >&2; echo {}-out2",
+                    ":::",
+                    "1",
+                    "2",
+                    "3",
+                ])
+                .stdin(std::process::Stdio::null())
+                .stderr(file.try_clone().expect("share the output file"))
+                .stdout(file)
+                .status()
+                .expect("run troop");
+            assert!(status.success(), "{status:?}");
+            let both = std::fs::read_to_string(&path).expect("read the output");
+            assert_eq!(both, expected, "{jobs}, round {round}");
+        }
+    }
 }
 
 #[test]
