@@ -22,11 +22,13 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 
 use troop_worker::protocol::{Captured, Stream};
 
-/// Part of a task's output: bytes in memory, or an open, unlinked spill file.
+/// Part of a task's output: bytes in memory, an open, unlinked spill file, or a message of
+/// troop's own about the task (printed after its output, never tagged).
 #[derive(Debug)]
 pub enum Piece {
     Bytes(Vec<u8>),
     File(File),
+    Note(String),
 }
 
 impl Piece {
@@ -121,10 +123,26 @@ impl Output {
         stdout: Piece,
         stderr: Piece,
     ) -> io::Result<()> {
+        self.finish_noted(id, tag, stdout, stderr, None)
+    }
+
+    /// Task `id` ended with this (remaining) output, and troop has `note` to say about it: a
+    /// line printed to stderr right after the task's output, in the task's place in the order.
+    pub fn finish_noted(
+        &mut self,
+        id: u64,
+        tag: Option<&str>,
+        stdout: Piece,
+        stderr: Piece,
+        note: Option<String>,
+    ) -> io::Result<()> {
         if !self.keep_order || (id == self.next && self.held.is_empty()) {
             // Nothing to print is the common case for tiny tasks: keep it free of allocation.
             if !(stdout.is_empty() && stderr.is_empty()) {
                 self.write_task(tag, vec![stdout], vec![stderr])?;
+            }
+            if let Some(note) = note {
+                self.write(None, Stream::Stderr, note.as_bytes())?;
             }
             if self.keep_order {
                 self.next += 1;
@@ -135,6 +153,7 @@ impl Output {
         held.tag = tag.map(str::to_owned);
         held.stdout.push(stdout);
         held.stderr.push(stderr);
+        held.stderr.extend(note.map(Piece::Note));
         held.done = true;
         self.advance()
     }
@@ -202,6 +221,7 @@ impl Output {
                 match piece {
                     Piece::Bytes(b) => self.write(tag, stream, &b)?,
                     Piece::File(f) => self.write_file(tag, stream, f)?,
+                    Piece::Note(text) => self.write(None, stream, text.as_bytes())?,
                 }
             }
         }

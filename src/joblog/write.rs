@@ -165,6 +165,7 @@ pub fn outcome_word(outcome: &Outcome) -> &'static str {
         Outcome::BadKernelArgs(_) => "bad-args",
         Outcome::WorkerLost { .. } => "worker-lost",
         Outcome::TimedOut { .. } => "timed-out",
+        Outcome::OutputLost { .. } => "output-lost",
     }
 }
 

@@ -176,9 +176,9 @@ impl RetryOn {
         match outcome {
             Outcome::Exited(code) | Outcome::SpawnFailed { code, .. } => codes.contains(code),
             Outcome::Signaled(sig) => signals.contains(sig),
-            Outcome::WorkerLost { signal } | Outcome::TimedOut { signal } => {
-                signal.is_some_and(|s| signals.contains(&s))
-            }
+            Outcome::WorkerLost { signal }
+            | Outcome::TimedOut { signal }
+            | Outcome::OutputLost { signal, .. } => signal.is_some_and(|s| signals.contains(&s)),
             Outcome::BadKernelArgs(_) => false,
         }
     }

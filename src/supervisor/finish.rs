@@ -92,8 +92,14 @@ impl Supervisor<'_> {
                 Piece::Bytes(format!("troop: task {id}: spilled output lost: {e}\n").into_bytes())
             })
         };
+        let note = match &report.outcome {
+            Outcome::OutputLost { message, .. } => Some(format!(
+                "troop: task {id} failed: its output could not be kept: {message}\n"
+            )),
+            _ => None,
+        };
         let (stdout, stderr) = (open(report.stdout), open(report.stderr));
-        self.write_output(|o| o.finish(id, tag.as_deref(), stdout, stderr))?;
+        self.write_output(|o| o.finish_noted(id, tag.as_deref(), stdout, stderr, note))?;
         self.check_halt(actions);
         Ok(())
     }

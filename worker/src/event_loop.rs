@@ -4,19 +4,22 @@
 //! Each worker slot is a task on that one loop. Waiting overlaps: `@sleep` is a timer, and
 //! commands are spawned and awaited asynchronously, so many `sleep 1` commands run at once on one
 //! thread. Computing does not: a CPU-bound kernel runs on the loop's thread and blocks every other
-//! slot until it ends, which is the point of the lesson. Spilling big output to disk is not done
-//! here: a slot keeps its task's output in memory.
+//! slot until it ends, which is the point of the lesson. A command's output is captured as in the
+//! other modes: past the spill threshold it goes to a file, so memory stays bounded.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
-use tokio::io::{AsyncRead, AsyncReadExt};
+use std::os::fd::{AsFd, OwnedFd};
+
+use tokio::io::Interest;
+use tokio::io::unix::{AsyncFd, AsyncFdReadyGuard};
 use tokio::sync::Notify;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
-use crate::exec;
+use crate::exec::{self, Capture, Progress};
 use crate::kernel::{CancelHost, DeadlineHost, Kernel};
 use crate::protocol::{
     Captured, FromWorker, Job, Outcome, Stream, TaskReport, TaskSpec, ToWorker, Usage, WorkerConfig,
@@ -159,6 +162,7 @@ async fn execute(
     let start_unix_us = unix_now_us();
     let started = Instant::now();
     let deadline = timeout.map(|t| started + t);
+    let mut usage = Usage::default();
     let (outcome, stdout, stderr) = match &task.job {
         Job::Kernel(Kernel::Sleep(ms)) => {
             let end = started + Duration::from_millis(*ms);
@@ -193,7 +197,10 @@ async fn execute(
             (outcome, Captured::Bytes(out), Captured::EMPTY)
         }
         job => match command(id, job, config, deadline, send).await {
-            Ok(done) => done,
+            Ok((outcome, stdout, stderr, used)) => {
+                usage = used;
+                (outcome, stdout, stderr)
+            }
             Err(err) => {
                 let f = exec::spawn_failed(job, config, &err, start_unix_us, started);
                 (f.outcome, f.stdout, f.stderr)
@@ -208,25 +215,55 @@ async fn execute(
         usage: Usage {
             start_unix_us,
             wall_us: started.elapsed().as_micros() as u64,
-            ..Usage::default()
+            ..usage
         },
     }
 }
 
-/// Runs a command asynchronously: spawn, read both pipes and wait, all on the loop.
+/// Runs a command on the loop: spawn, read both pipes, wait for its end, all without blocking
+/// the thread. Output is captured as in the other modes (spilled to a file past the threshold,
+/// streamed as lines in line-buffered mode), and the exit status and resource use come from
+/// `wait4(2)` once a pidfd says the command has ended.
 async fn command(
     id: u64,
     job: &Job,
     config: &WorkerConfig,
     deadline: Option<Instant>,
     send: &dyn Fn(FromWorker) -> bool,
-) -> std::io::Result<(Outcome, Captured, Captured)> {
-    let mut child = tokio::process::Command::from(exec::prepare(job, config)).spawn()?;
-    let pgid = child.id().map_or(0, |p| p as i32);
-    send(FromWorker::Started { id, pgid });
-    let (out, err) = (child.stdout.take(), child.stderr.take());
-    let lines = |stream| {
-        move |bytes: &[u8]| {
+) -> std::io::Result<(Outcome, Captured, Captured, Usage)> {
+    let mut child = exec::prepare(job, config).spawn()?;
+    let pid = child.id() as i32;
+    send(FromWorker::Started { id, pgid: pid });
+    let watch = |fd: Option<OwnedFd>| -> std::io::Result<Option<AsyncFd<OwnedFd>>> {
+        let Some(fd) = fd else { return Ok(None) };
+        exec::set_nonblocking(&fd);
+        // SAFETY: an OwnedFd is a valid open descriptor, and it stays open and the same for
+        // as long as the AsyncFd that owns it lives.
+        let registered = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) };
+        Ok(Some(registered?))
+    };
+    let fds = (|| {
+        Ok::<_, std::io::Error>((
+            watch(child.stdout.take().map(OwnedFd::from))?,
+            watch(child.stderr.take().map(OwnedFd::from))?,
+            watch(exec::pidfd_open(pid))?,
+        ))
+    })();
+    let (mut out_fd, mut err_fd, exit_fd) = match fds {
+        Ok(fds) => fds,
+        Err(e) => {
+            // The command runs but cannot be watched: it must not be left behind.
+            // SAFETY: killpg has no memory effects.
+            unsafe { libc::killpg(pid, libc::SIGKILL) };
+            exec::wait4(pid);
+            return Err(e);
+        }
+    };
+    let spill = exec::Spill::of(config, id);
+    let mut out = Capture::new(Stream::Stdout, config.line_buffer, spill.clone());
+    let mut err = Capture::new(Stream::Stderr, config.line_buffer, spill);
+    let mut emit = |progress: Progress<'_>| {
+        if let Progress::Lines { stream, bytes } = progress {
             send(FromWorker::Output {
                 id,
                 stream,
@@ -234,79 +271,126 @@ async fn command(
             });
         }
     };
-    let line_buffer = config.line_buffer;
-    let work = async {
-        tokio::join!(
-            pump(out, line_buffer, lines(Stream::Stdout)),
-            pump(err, line_buffer, lines(Stream::Stderr)),
-            child.wait()
-        )
-    };
-    tokio::pin!(work);
+    // The termination sequence: the next step to take and when.
+    let mut next_step = deadline;
+    let mut steps = config.term_seq.iter();
+    // Why the sequence runs: the deadline passed, or output could not be kept.
     let mut timed_out = false;
-    let (stdout, stderr, status) = match deadline {
-        None => work.await,
-        Some(at) => tokio::select! {
-            r = &mut work => r,
-            _ = tokio::time::sleep_until(at.into()) => {
-                timed_out = true;
-                let mut steps = config.term_seq.iter();
-                loop {
-                    let Some(step) = steps.next() else { break work.await };
-                    // SAFETY: killpg has no memory effects.
-                    unsafe { libc::killpg(pgid, step.signal) };
-                    tokio::select! {
-                        r = &mut work => break r,
-                        _ = tokio::time::sleep(Duration::from_millis(step.wait_ms)) => {}
-                    }
+    let mut stopping = false;
+    let mut exited = false;
+    loop {
+        if exited {
+            // Whatever the command wrote is in the pipes now; a background process that still
+            // holds them open does not keep this task running.
+            for (fd, capture) in [(&out_fd, &mut out), (&err_fd, &mut err)] {
+                if let Some(fd) = fd {
+                    drain(fd.get_ref(), capture, &mut emit);
                 }
             }
-        },
-    };
-    use std::os::unix::process::ExitStatusExt;
-    let outcome = match status {
-        Ok(s) => match (s.signal(), s.code()) {
-            (Some(sig), _) => Outcome::Signaled(sig),
-            (None, code) => Outcome::Exited(code.unwrap_or(255)),
-        },
-        Err(_) => Outcome::Exited(255),
-    };
-    let outcome = if timed_out {
-        // SAFETY: killpg has no memory effects.
-        unsafe { libc::killpg(pgid, libc::SIGKILL) };
-        Outcome::TimedOut {
-            signal: match outcome {
-                Outcome::Signaled(sig) => Some(sig),
-                _ => None,
-            },
+            break;
         }
-    } else {
-        outcome
-    };
-    Ok((outcome, Captured::Bytes(stdout), Captured::Bytes(stderr)))
+        if exit_fd.is_none() && out_fd.is_none() && err_fd.is_none() {
+            // No pidfd (an old kernel): the end of both pipes stands for the end of the command.
+            break;
+        }
+        let far = Instant::now() + Duration::from_secs(3600);
+        tokio::select! {
+            ready = readable(&out_fd), if out_fd.is_some() => {
+                if ready_drain(ready, &mut out, &mut emit) {
+                    out_fd = None;
+                }
+            }
+            ready = readable(&err_fd), if err_fd.is_some() => {
+                if ready_drain(ready, &mut err, &mut emit) {
+                    err_fd = None;
+                }
+            }
+            _ = readable(&exit_fd), if exit_fd.is_some() => exited = true,
+            _ = tokio::time::sleep_until(next_step.unwrap_or(far).into()), if next_step.is_some() => {
+                // Overran, or lost output: take the next step of the termination sequence.
+                if !stopping {
+                    timed_out = true;
+                }
+                stopping = true;
+                next_step = steps.next().map(|step| {
+                    // SAFETY: killpg has no memory effects.
+                    unsafe { libc::killpg(pid, step.signal) };
+                    Instant::now() + Duration::from_millis(step.wait_ms)
+                });
+            }
+        }
+        if !stopping && (out.is_lost() || err.is_lost()) {
+            // Output that cannot be kept: stop the command now; the task fails.
+            stopping = true;
+            next_step = Some(Instant::now());
+        }
+    }
+    let (status, usage) = exec::wait4(pid);
+    if stopping {
+        // Nothing the task started may outlive its timeout or its failure.
+        // SAFETY: killpg has no memory effects.
+        unsafe { libc::killpg(pid, libc::SIGKILL) };
+    }
+    let (stdout, out_lost) = out.finish(&mut emit);
+    let (stderr, err_lost) = err.finish(&mut emit);
+    let outcome = exec::final_outcome(status, timed_out, [out_lost, err_lost]);
+    Ok((outcome, stdout, stderr, usage))
 }
 
-/// Reads a pipe to its end; in line-buffered mode hands complete lines to `emit` as they come.
-async fn pump<R: AsyncRead + Unpin>(
-    reader: Option<R>,
-    line_buffer: bool,
-    emit: impl Fn(&[u8]),
-) -> Vec<u8> {
-    let Some(mut reader) = reader else {
-        return Vec::new();
-    };
-    let mut buf = Vec::new();
-    let mut chunk = vec![0u8; 64 * 1024];
+/// Waits until `fd` is readable (never, for none).
+async fn readable(
+    fd: &Option<AsyncFd<OwnedFd>>,
+) -> std::io::Result<AsyncFdReadyGuard<'_, OwnedFd>> {
+    match fd {
+        Some(fd) => fd.readable().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Reads a pipe that was found readable; true once it reached its end.
+fn ready_drain(
+    ready: std::io::Result<AsyncFdReadyGuard<'_, OwnedFd>>,
+    capture: &mut Capture,
+    emit: &mut dyn FnMut(Progress<'_>),
+) -> bool {
+    let Ok(mut guard) = ready else { return true };
+    match drain(guard.get_inner(), capture, emit) {
+        Drained::Closed => true,
+        Drained::Empty => {
+            guard.clear_ready();
+            false
+        }
+        Drained::More => false,
+    }
+}
+
+/// How a drain of a pipe ended.
+enum Drained {
+    /// End of file (or an error that ends reading).
+    Closed,
+    /// Nothing more to read now.
+    Empty,
+    /// A burst was read; there may be more.
+    More,
+}
+
+/// Reads what `fd` has (up to a burst) into `capture`.
+fn drain(fd: &OwnedFd, capture: &mut Capture, emit: &mut dyn FnMut(Progress<'_>)) -> Drained {
+    use nix::errno::Errno;
+    let mut read = 0;
     loop {
-        match reader.read(&mut chunk).await {
-            Ok(0) | Err(_) => return buf,
+        match capture.read_from(fd.as_fd()) {
+            Ok(0) => return Drained::Closed,
             Ok(n) => {
-                buf.extend_from_slice(&chunk[..n]);
-                if line_buffer && let Some(end) = buf.iter().rposition(|&b| b == b'\n') {
-                    emit(&buf[..=end]);
-                    buf.drain(..=end);
+                capture.settle(emit);
+                read += n;
+                if read >= exec::READ_BURST {
+                    return Drained::More;
                 }
             }
+            Err(Errno::EINTR) => continue,
+            Err(Errno::EAGAIN) => return Drained::Empty,
+            Err(_) => return Drained::Closed,
         }
     }
 }

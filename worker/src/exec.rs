@@ -7,7 +7,7 @@
 //! and resource use come from `wait4(2)`.
 
 use std::io::{self, ErrorKind};
-use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStderr, ChildStdout, Command, Stdio};
@@ -67,11 +67,7 @@ pub fn run(
     };
     let pgid = child.id() as i32;
     on_progress(Progress::Spawned { pgid });
-    let spill = config.spill_dir.as_ref().map(|dir| Spill {
-        dir: dir.clone(),
-        threshold: config.spill_threshold,
-        id,
-    });
+    let spill = Spill::of(config, id);
     let deadline = timeout.map(|t| started + t);
     let (stdout, stderr, (outcome, mut usage)) =
         collect(child, config, spill, deadline, on_progress);
@@ -142,10 +138,21 @@ pub fn prepare(job: &Job, config: &WorkerConfig) -> Command {
 
 /// Where a task's output goes once it outgrows memory.
 #[derive(Debug, Clone)]
-struct Spill {
+pub(crate) struct Spill {
     dir: String,
     threshold: u64,
     id: u64,
+}
+
+impl Spill {
+    /// Task `id`'s spill settings under `config`, if it spills at all.
+    pub(crate) fn of(config: &WorkerConfig, id: u64) -> Option<Spill> {
+        config.spill_dir.as_ref().map(|dir| Spill {
+            dir: dir.clone(),
+            threshold: config.spill_threshold,
+            id,
+        })
+    }
 }
 
 /// What a command that could not start leaves behind: 127 when not found, 126 otherwise.
@@ -177,40 +184,108 @@ pub fn spawn_failed(
     }
 }
 
-/// One captured stream: what has been read, and how much of it was already streamed as lines.
-/// Past the spill threshold, everything not streamed moves to a file and later reads go there.
-struct Capture {
-    pipe: Option<OwnedFd>,
+/// How much room a read from a pipe asks for.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// At most this much is read from one pipe in a row, so the other pipe, the clock and the
+/// command's end are looked at too while a command writes without pause.
+pub(crate) const READ_BURST: usize = 1 << 20;
+
+/// One captured stream. Output is kept in memory up to the spill threshold; past it, it moves to
+/// a file and later output goes there. In line-buffered mode complete lines are handed on as
+/// they come and dropped at once, so memory holds at most one partial line; a partial line that
+/// outgrows the threshold starts a spill file, and from then on the rest of the output goes to
+/// that file (and is printed when the task ends), which keeps it in order.
+///
+/// Output that cannot be kept (the spill file cannot be created or written, say on a full disk)
+/// is never dropped quietly: the capture records what went wrong, keeps what it already holds,
+/// and throws away only what comes after, while the caller stops the command and fails the task.
+pub(crate) struct Capture {
     buf: Vec<u8>,
-    streamed: usize,
     stream: Stream,
+    line_buffer: bool,
     spill: Option<Spill>,
-    file: Option<(std::fs::File, String, u64)>,
+    file: Option<SpillFile>,
+    lost: Option<Lost>,
+}
+
+/// A spill file being written.
+struct SpillFile {
+    file: std::fs::File,
+    path: String,
+    len: u64,
+}
+
+/// Why a capture stopped keeping output, and how much of `buf` it still keeps.
+struct Lost {
+    message: String,
+    keep: usize,
 }
 
 impl Capture {
-    fn new(pipe: Option<OwnedFd>, stream: Stream, spill: Option<Spill>) -> Self {
-        if let Some(fd) = &pipe {
-            set_nonblocking(fd);
-        }
+    pub(crate) fn new(stream: Stream, line_buffer: bool, spill: Option<Spill>) -> Self {
         Capture {
-            pipe,
             buf: Vec::new(),
-            streamed: 0,
             stream,
+            line_buffer,
             spill,
             file: None,
+            lost: None,
         }
     }
 
-    /// Moves buffered bytes to the spill file once they pass the threshold.
-    fn maybe_spill(&mut self) {
-        use std::io::Write;
+    /// Reads once from `fd` (non-blocking) into the buffer, without clearing memory first.
+    pub(crate) fn read_from(&mut self, fd: BorrowedFd<'_>) -> nix::Result<usize> {
+        self.buf.reserve(READ_CHUNK);
+        let spare = self.buf.spare_capacity_mut();
+        // SAFETY: read(2) writes at most `spare.len()` bytes into `spare`, which this Vec owns.
+        let n = unsafe { libc::read(fd.as_raw_fd(), spare.as_mut_ptr().cast(), spare.len()) };
+        if n < 0 {
+            return Err(nix::errno::Errno::last());
+        }
+        let n = n as usize;
+        // SAFETY: the first `n` bytes past the old length were just written by read(2).
+        unsafe { self.buf.set_len(self.buf.len() + n) };
+        Ok(n)
+    }
+
+    /// Deals with what was just read: streams complete lines, spills past the threshold, and
+    /// throws new output away once output was lost.
+    pub(crate) fn settle(&mut self, emit: &mut dyn FnMut(Progress<'_>)) {
+        if let Some(lost) = &self.lost {
+            self.buf.truncate(lost.keep);
+            return;
+        }
+        if self.line_buffer && self.file.is_none() {
+            self.stream_lines(emit);
+        }
         let Some(spill) = &self.spill else { return };
+        if self.file.is_some() || self.buf.len() as u64 >= spill.threshold {
+            self.spill_buf();
+        }
+    }
+
+    /// Whether output could not be kept.
+    pub(crate) fn is_lost(&self) -> bool {
+        self.lost.is_some()
+    }
+
+    /// Hands complete lines to `emit` and forgets them.
+    fn stream_lines(&mut self, emit: &mut dyn FnMut(Progress<'_>)) {
+        if let Some(last_newline) = self.buf.iter().rposition(|&b| b == b'\n') {
+            let end = last_newline + 1;
+            emit(Progress::Lines {
+                stream: self.stream,
+                bytes: &self.buf[..end],
+            });
+            self.buf.drain(..end);
+        }
+    }
+
+    /// Moves the buffer to the spill file, creating it first if need be.
+    fn spill_buf(&mut self) {
         if self.file.is_none() {
-            if ((self.buf.len() - self.streamed) as u64) < spill.threshold {
-                return;
-            }
+            let Some(spill) = &self.spill else { return };
             let name = match self.stream {
                 Stream::Stdout => "out",
                 Stream::Stderr => "err",
@@ -222,75 +297,112 @@ impl Capture {
                 .mode(0o600)
                 .open(&path);
             match opened {
-                Ok(f) => self.file = Some((f, path, 0)),
-                Err(_) => {
-                    // No room on disk for the spill: keep output in memory instead.
-                    self.spill = None;
-                    return;
+                Ok(file) => self.file = Some(SpillFile { file, path, len: 0 }),
+                Err(e) => {
+                    // What is in memory is kept; what comes after is not.
+                    let kept = self.buf.len();
+                    return self.lose(kept, kept as u64, format!("cannot create {path}: {e}"));
                 }
             }
         }
-        if let Some((file, _, len)) = &mut self.file {
-            let pending = &self.buf[self.streamed..];
-            if file.write_all(pending).is_ok() {
-                *len += pending.len() as u64;
+        self.spill_buf_into_file();
+    }
+
+    fn spill_buf_into_file(&mut self) {
+        use std::io::Write;
+        let Some(f) = &mut self.file else { return };
+        match f.file.write_all(&self.buf) {
+            Ok(()) => {
+                f.len += self.buf.len() as u64;
+                self.buf.clear();
             }
-            self.buf.clear();
-            self.streamed = 0;
+            Err(e) => {
+                // The file keeps what reached it; the rest of the buffer is gone.
+                f.len = f.file.metadata().map_or(f.len, |m| m.len());
+                let (kept, why) = (f.len, format!("cannot write {}: {e}", f.path));
+                self.lose(0, kept, why);
+            }
         }
     }
 
-    /// Reads what is available; closes the pipe at end of file.
-    fn drain(&mut self) {
+    fn lose(&mut self, keep: usize, kept: u64, why: String) {
+        let stream = match self.stream {
+            Stream::Stdout => "stdout",
+            Stream::Stderr => "stderr",
+        };
+        self.buf.truncate(keep);
+        self.lost = Some(Lost {
+            message: format!("{stream} cut off after {kept} bytes: {why}"),
+            keep,
+        });
+    }
+
+    /// What was captured and not streamed, and why output was lost, if it was.
+    pub(crate) fn finish(
+        mut self,
+        emit: &mut dyn FnMut(Progress<'_>),
+    ) -> (Captured, Option<String>) {
+        if self.lost.is_none() {
+            if self.line_buffer && self.file.is_none() {
+                self.stream_lines(emit);
+            }
+            if self.file.is_some() && !self.buf.is_empty() {
+                self.spill_buf_into_file();
+            }
+        }
+        let lost = self.lost.map(|l| l.message);
+        let captured = match self.file {
+            Some(f) => Captured::File {
+                path: f.path,
+                len: f.len,
+            },
+            None => Captured::Bytes(self.buf),
+        };
+        (captured, lost)
+    }
+}
+
+/// A pipe being read into a capture; `None` once it reached its end.
+struct Pipe {
+    fd: Option<OwnedFd>,
+    capture: Capture,
+}
+
+impl Pipe {
+    fn new(fd: Option<OwnedFd>, capture: Capture) -> Self {
+        if let Some(fd) = &fd {
+            set_nonblocking(fd);
+        }
+        Pipe { fd, capture }
+    }
+
+    /// Reads what is available (up to a burst); closes the pipe at end of file.
+    fn drain(&mut self, emit: &mut dyn FnMut(Progress<'_>)) {
         use nix::errno::Errno;
-        let Some(fd) = self.pipe.as_ref() else { return };
+        let Some(fd) = self.fd.as_ref() else { return };
+        let mut read = 0;
         let closed = loop {
-            let len = self.buf.len();
-            self.buf.resize(len + 16 * 1024, 0);
-            let read = nix::unistd::read(fd, &mut self.buf[len..]);
-            self.buf.truncate(len + *read.as_ref().unwrap_or(&0));
-            match read {
+            match self.capture.read_from(fd.as_fd()) {
                 Ok(0) => break true,
-                Ok(_) | Err(Errno::EINTR) => continue,
+                Ok(n) => {
+                    self.capture.settle(emit);
+                    read += n;
+                    if read >= READ_BURST {
+                        break false;
+                    }
+                }
+                Err(Errno::EINTR) => continue,
                 Err(Errno::EAGAIN) => break false,
                 Err(_) => break true,
             }
         };
         if closed {
-            self.pipe = None;
+            self.fd = None;
         }
-    }
-
-    /// Hands complete lines not yet streamed to `emit`.
-    fn stream_lines(&mut self, emit: &mut dyn FnMut(Progress<'_>)) {
-        let pending = &self.buf[self.streamed..];
-        if let Some(last_newline) = pending.iter().rposition(|&b| b == b'\n') {
-            let end = self.streamed + last_newline + 1;
-            emit(Progress::Lines {
-                stream: self.stream,
-                bytes: &self.buf[self.streamed..end],
-            });
-            self.streamed = end;
-        }
-    }
-
-    /// What was captured and not streamed.
-    fn rest(mut self) -> Captured {
-        if self.file.is_some() {
-            self.maybe_spill();
-        }
-        if let Some((_, path, len)) = self.file {
-            return Captured::File { path, len };
-        }
-        Captured::Bytes(if self.streamed == 0 {
-            self.buf
-        } else {
-            self.buf.split_off(self.streamed)
-        })
     }
 }
 
-fn set_nonblocking(fd: &OwnedFd) {
+pub(crate) fn set_nonblocking(fd: &OwnedFd) {
     use nix::fcntl::{FcntlArg, OFlag, fcntl};
     if let Ok(flags) = fcntl(fd, FcntlArg::F_GETFL) {
         let _ = fcntl(
@@ -312,6 +424,30 @@ pub fn pidfd_open(pid: i32) -> Option<OwnedFd> {
     }
 }
 
+/// How a command ended, given what its captures say: output that could not be kept fails the
+/// task whatever its status; otherwise a timeout does.
+pub(crate) fn final_outcome(
+    status: Outcome,
+    timed_out: bool,
+    lost: [Option<String>; 2],
+) -> Outcome {
+    let signal = match status {
+        Outcome::Signaled(sig) => Some(sig),
+        _ => None,
+    };
+    let lost: Vec<String> = lost.into_iter().flatten().collect();
+    if !lost.is_empty() {
+        Outcome::OutputLost {
+            signal,
+            message: lost.join("; "),
+        }
+    } else if timed_out {
+        Outcome::TimedOut { signal }
+    } else {
+        status
+    }
+}
+
 fn collect(
     mut child: Child,
     config: &WorkerConfig,
@@ -321,27 +457,27 @@ fn collect(
 ) -> (Captured, Captured, (Outcome, Usage)) {
     let pid = child.id() as i32;
     let line_buffer = config.line_buffer;
-    let mut out = Capture::new(
+    let mut out = Pipe::new(
         child.stdout.take().map(ChildStdout::into),
-        Stream::Stdout,
-        spill.clone(),
+        Capture::new(Stream::Stdout, line_buffer, spill.clone()),
     );
-    let mut err = Capture::new(
+    let mut err = Pipe::new(
         child.stderr.take().map(ChildStderr::into),
-        Stream::Stderr,
-        spill,
+        Capture::new(Stream::Stderr, line_buffer, spill),
     );
     let pidfd = pidfd_open(pid);
     // The termination sequence: the next step to take and when.
     let mut next_step = deadline;
     let mut steps = config.term_seq.iter();
+    // Why the sequence runs: the deadline passed, or output could not be kept.
     let mut timed_out = false;
+    let mut stopping = false;
     let mut announce_at = Some(Instant::now() + Duration::from_millis(config.announce_after_ms));
-    while out.pipe.is_some() || err.pipe.is_some() {
+    while out.fd.is_some() || err.fd.is_some() {
         let mut fds = Vec::with_capacity(3);
-        for c in [&out, &err] {
-            if let Some(p) = &c.pipe {
-                fds.push(PollFd::new(p.as_fd(), PollFlags::POLLIN));
+        for p in [&out, &err] {
+            if let Some(fd) = &p.fd {
+                fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
             }
         }
         if let Some(p) = &pidfd {
@@ -361,74 +497,70 @@ fn collect(
                 PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
             }
         };
-        let ready = match poll(&mut fds, wait) {
-            Ok(n) => n,
+        match poll(&mut fds, wait) {
+            Ok(_) => {}
             Err(nix::errno::Errno::EINTR) => continue,
             Err(_) => break,
-        };
+        }
         let pid_ready = pidfd.is_some()
             && fds
                 .last()
                 .and_then(|f| f.revents())
                 .is_some_and(|r| !r.is_empty());
         drop(fds);
-        if announce_at.is_some_and(|at| Instant::now() >= at) {
+        let now = Instant::now();
+        if announce_at.is_some_and(|at| now >= at) {
             announce_at = None;
             on_progress(Progress::Started { pgid: pid });
         }
-        if ready == 0 && next_step.is_some_and(|at| Instant::now() >= at) {
-            // Overran: take the next step of the termination sequence.
-            timed_out = true;
+        if next_step.is_some_and(|at| now >= at) {
+            // Overran, or lost output: take the next step of the termination sequence (also
+            // while the command is still writing).
+            if !stopping {
+                timed_out = true;
+            }
+            stopping = true;
             next_step = match steps.next() {
                 Some(step) => {
                     // SAFETY: killpg has no memory effects.
                     unsafe { libc::killpg(pid, step.signal) };
-                    Some(Instant::now() + Duration::from_millis(step.wait_ms))
+                    Some(now + Duration::from_millis(step.wait_ms))
                 }
                 None => None,
             };
-            continue;
         }
-        out.drain();
-        err.drain();
-        if line_buffer {
-            if announce_at.take().is_some() {
-                on_progress(Progress::Started { pgid: pid });
-            }
-            out.stream_lines(on_progress);
-            err.stream_lines(on_progress);
+        if line_buffer && announce_at.take().is_some() {
+            on_progress(Progress::Started { pgid: pid });
         }
-        out.maybe_spill();
-        err.maybe_spill();
+        out.drain(on_progress);
+        err.drain(on_progress);
+        if !stopping && (out.capture.is_lost() || err.capture.is_lost()) {
+            // Output that cannot be kept: stop the command now; the task fails.
+            stopping = true;
+            next_step = Some(Instant::now());
+        }
         if pid_ready {
             // The command is gone. Whatever it wrote is in the pipes now; a background process
             // that still holds them open does not keep this task running.
-            out.drain();
-            err.drain();
+            out.drain(on_progress);
+            err.drain(on_progress);
             break;
         }
     }
-    let (mut outcome, usage) = wait4(pid);
-    if timed_out {
-        // Nothing the task started may outlive its timeout.
+    let (status, usage) = wait4(pid);
+    if stopping {
+        // Nothing the task started may outlive its timeout or its failure.
         // SAFETY: killpg has no memory effects.
         unsafe { libc::killpg(pid, libc::SIGKILL) };
-        outcome = Outcome::TimedOut {
-            signal: match outcome {
-                Outcome::Signaled(sig) => Some(sig),
-                _ => None,
-            },
-        };
     }
-    if line_buffer {
-        out.stream_lines(on_progress);
-        err.stream_lines(on_progress);
-    }
-    (out.rest(), err.rest(), (outcome, usage))
+    let (stdout, out_lost) = out.capture.finish(on_progress);
+    let (stderr, err_lost) = err.capture.finish(on_progress);
+    let outcome = final_outcome(status, timed_out, [out_lost, err_lost]);
+    (stdout, stderr, (outcome, usage))
 }
 
 /// Reaps `pid` and returns how it ended and what it used.
-fn wait4(pid: i32) -> (Outcome, Usage) {
+pub(crate) fn wait4(pid: i32) -> (Outcome, Usage) {
     let mut status = 0;
     // SAFETY: rusage is plain old data; zeroed is a valid value.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };

@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use crate::kernel::Kernel;
 
 /// Bumped on every change to any message in this module.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// The first message from a worker.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -162,6 +162,13 @@ pub enum Outcome {
     /// The task overran its timeout and was stopped; the signal that ended it, if one did (a
     /// kernel stops at its next checkpoint, with no signal).
     TimedOut { signal: Option<i32> },
+    /// Output the task wrote could not be kept (its spill file could not be written, say on a
+    /// full disk), so the task was failed, and stopped if it was still running: the signal that
+    /// ended it, if one did, and what went wrong, naming the stream and the file.
+    OutputLost {
+        signal: Option<i32>,
+        message: String,
+    },
 }
 
 impl Outcome {
@@ -172,13 +179,15 @@ impl Outcome {
 
     /// The exit value recorded for this outcome, as GNU parallel's job log does: a task killed
     /// by a signal has 0 (its signal is in [`Outcome::signal`]); one that troop stopped or lost
-    /// (timeout, dead worker) has -1.
+    /// (timeout, dead worker, output that could not be kept) has -1.
     pub fn exit_value(&self) -> i32 {
         match self {
             Outcome::Exited(code) => *code,
             // GNU parallel logs a killed job as exit value 0 with its signal.
             Outcome::Signaled(_) => 0,
-            Outcome::WorkerLost { .. } | Outcome::TimedOut { .. } => -1,
+            Outcome::WorkerLost { .. } | Outcome::TimedOut { .. } | Outcome::OutputLost { .. } => {
+                -1
+            }
             Outcome::SpawnFailed { code, .. } => *code,
             Outcome::BadKernelArgs(_) => 2,
         }
@@ -188,7 +197,9 @@ impl Outcome {
     pub fn signal(&self) -> i32 {
         match self {
             Outcome::Signaled(sig) => *sig,
-            Outcome::WorkerLost { signal } | Outcome::TimedOut { signal } => signal.unwrap_or(0),
+            Outcome::WorkerLost { signal }
+            | Outcome::TimedOut { signal }
+            | Outcome::OutputLost { signal, .. } => signal.unwrap_or(0),
             _ => 0,
         }
     }
