@@ -214,6 +214,10 @@ async fn execute(
 }
 
 /// Runs a command asynchronously: spawn, read both pipes and wait, all on the loop.
+///
+/// The task is its command: once the command has exited, whatever it wrote is in the pipes and is
+/// drained at once. A background process or a daemon that still holds the pipes open does not
+/// keep the task running, as it does not in the other modes.
 async fn command(
     id: u64,
     job: &Job,
@@ -223,8 +227,10 @@ async fn command(
 ) -> std::io::Result<(Outcome, Captured, Captured)> {
     let mut child = tokio::process::Command::from(exec::prepare(job, config)).spawn()?;
     let pgid = child.id().map_or(0, |p| p as i32);
+    exec::reaper_watch(pgid);
     send(FromWorker::Started { id, pgid });
-    let (out, err) = (child.stdout.take(), child.stderr.take());
+    let (mut out, mut err) = (child.stdout.take(), child.stderr.take());
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
     let lines = |stream| {
         move |bytes: &[u8]| {
             send(FromWorker::Output {
@@ -235,34 +241,64 @@ async fn command(
         }
     };
     let line_buffer = config.line_buffer;
-    let work = async {
-        tokio::join!(
-            pump(out, line_buffer, lines(Stream::Stdout)),
-            pump(err, line_buffer, lines(Stream::Stderr)),
-            child.wait()
-        )
-    };
-    tokio::pin!(work);
     let mut timed_out = false;
-    let (stdout, stderr, status) = match deadline {
-        None => work.await,
-        Some(at) => tokio::select! {
-            r = &mut work => r,
-            _ = tokio::time::sleep_until(at.into()) => {
-                timed_out = true;
-                let mut steps = config.term_seq.iter();
-                loop {
-                    let Some(step) = steps.next() else { break work.await };
-                    // SAFETY: killpg has no memory effects.
-                    unsafe { libc::killpg(pgid, step.signal) };
-                    tokio::select! {
-                        r = &mut work => break r,
-                        _ = tokio::time::sleep(Duration::from_millis(step.wait_ms)) => {}
+    let status = {
+        let work = async {
+            let pumps = async {
+                tokio::join!(
+                    pump(
+                        out.as_mut(),
+                        &mut stdout,
+                        line_buffer,
+                        lines(Stream::Stdout)
+                    ),
+                    pump(
+                        err.as_mut(),
+                        &mut stderr,
+                        line_buffer,
+                        lines(Stream::Stderr)
+                    ),
+                )
+            };
+            tokio::select! {
+                biased;
+                status = child.wait() => status,
+                _ = pumps => child.wait().await,
+            }
+        };
+        tokio::pin!(work);
+        match deadline {
+            None => work.await,
+            Some(at) => tokio::select! {
+                r = &mut work => r,
+                _ = tokio::time::sleep_until(at.into()) => {
+                    timed_out = true;
+                    let mut steps = config.term_seq.iter();
+                    loop {
+                        let Some(step) = steps.next() else { break work.await };
+                        // SAFETY: killpg has no memory effects.
+                        unsafe { libc::killpg(pgid, step.signal) };
+                        tokio::select! {
+                            r = &mut work => break r,
+                            _ = tokio::time::sleep(Duration::from_millis(step.wait_ms)) => {}
+                        }
                     }
                 }
-            }
-        },
+            },
+        }
     };
+    drain_now(
+        out.as_ref(),
+        &mut stdout,
+        line_buffer,
+        lines(Stream::Stdout),
+    );
+    drain_now(
+        err.as_ref(),
+        &mut stderr,
+        line_buffer,
+        lines(Stream::Stderr),
+    );
     use std::os::unix::process::ExitStatusExt;
     let outcome = match status {
         Ok(s) => match (s.signal(), s.code()) {
@@ -283,32 +319,74 @@ async fn command(
     } else {
         outcome
     };
+    exec::reaper_forget(pgid);
     Ok((outcome, Captured::Bytes(stdout), Captured::Bytes(stderr)))
 }
 
-/// Reads a pipe to its end; in line-buffered mode hands complete lines to `emit` as they come.
+/// Reads a pipe into `buf` to its end; in line-buffered mode hands complete lines to `emit` as
+/// they come. Reading stops wherever this future is dropped, and nothing read is lost.
 async fn pump<R: AsyncRead + Unpin>(
-    reader: Option<R>,
+    reader: Option<&mut R>,
+    buf: &mut Vec<u8>,
     line_buffer: bool,
     emit: impl Fn(&[u8]),
-) -> Vec<u8> {
-    let Some(mut reader) = reader else {
-        return Vec::new();
+) {
+    let Some(reader) = reader else {
+        return;
     };
-    let mut buf = Vec::new();
     let mut chunk = vec![0u8; 64 * 1024];
     loop {
         match reader.read(&mut chunk).await {
-            Ok(0) | Err(_) => return buf,
+            Ok(0) | Err(_) => return,
             Ok(n) => {
                 buf.extend_from_slice(&chunk[..n]);
-                if line_buffer && let Some(end) = buf.iter().rposition(|&b| b == b'\n') {
-                    emit(&buf[..=end]);
-                    buf.drain(..=end);
-                }
+                emit_lines(buf, line_buffer, &emit);
             }
         }
     }
+}
+
+/// In line-buffered mode, hands the complete lines of `buf` to `emit` and keeps the rest.
+fn emit_lines(buf: &mut Vec<u8>, line_buffer: bool, emit: &impl Fn(&[u8])) {
+    if line_buffer && let Some(end) = buf.iter().rposition(|&b| b == b'\n') {
+        emit(&buf[..=end]);
+        buf.drain(..=end);
+    }
+}
+
+/// Reads what a pipe holds right now, without waiting for more: after the command exited, the
+/// rest of its output. A background process that goes on writing cannot prolong it.
+fn drain_now<R: std::os::fd::AsFd>(
+    reader: Option<&R>,
+    buf: &mut Vec<u8>,
+    line_buffer: bool,
+    emit: impl Fn(&[u8]),
+) {
+    use nix::errno::Errno;
+    use std::os::fd::AsRawFd;
+    let Some(fd) = reader.map(|r| r.as_fd()) else {
+        return;
+    };
+    let mut pending: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int, which `pending` is.
+    if unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &mut pending) } != 0 {
+        return;
+    }
+    let mut left = pending.max(0) as usize;
+    let mut chunk = [0u8; 16 * 1024];
+    while left > 0 {
+        let want = left.min(chunk.len());
+        match nix::unistd::read(fd, &mut chunk[..want]) {
+            Ok(0) => break,
+            Ok(n) => {
+                buf.extend_from_slice(&chunk[..n]);
+                left -= n;
+            }
+            Err(Errno::EINTR) => continue,
+            Err(_) => break,
+        }
+    }
+    emit_lines(buf, line_buffer, &emit);
 }
 
 #[cfg(test)]
