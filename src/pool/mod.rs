@@ -7,6 +7,7 @@
 //! [`Msg::WorkerGone`]. Every worker process runs in its own process group and is always reaped.
 
 pub mod fork;
+pub mod reaper;
 pub mod spawn;
 pub mod thread;
 
@@ -47,6 +48,8 @@ pub enum PoolError {
     SocketPathTooLong { dir: String, len: usize, max: usize },
     #[error("--start fork needs a single-threaded supervisor, but {threads} threads are running")]
     NotSingleThreaded { threads: usize },
+    #[error("cannot start the reaper process: {0}")]
+    Reaper(String),
 }
 
 /// How this pool's workers start.

@@ -32,7 +32,7 @@ use crate::joblog::{DoneSet, JobLog};
 use crate::observe::{Observer, Summary};
 use crate::output::Output;
 use crate::policy::{RunningMedian, Tally};
-use crate::pool::{Launcher, Pool, PoolError, fork::ForkServer, spawn::Spawner};
+use crate::pool::{Launcher, Pool, PoolError, fork::ForkServer, reaper::Reaper, spawn::Spawner};
 use crate::run_io::RunIo;
 use crate::rundir::RunDir;
 use crate::scheduler::{Action, Event, Scheduler, TaskId};
@@ -122,17 +122,21 @@ pub fn run(
             Launcher::Spawn(Spawner::new(config.worker_exe.clone())?)
         }
     };
-    if config.mode == Mode::Process {
-        // Commands orphaned by a crashed worker come to troop, which kills them.
-        // SAFETY: prctl(PR_SET_CHILD_SUBREAPER) has no memory effects.
-        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-    }
+    // Whatever a task leaves running, and commands orphaned by a crashed worker, come to troop,
+    // which kills them when the run ends.
+    // SAFETY: prctl(PR_SET_CHILD_SUBREAPER) has no memory effects.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     let rundir = RunDir::create(&token).map_err(|e| {
         RunError::Usage(format!(
             "cannot create a private directory in {}: {e}",
             std::env::temp_dir().display()
         ))
     })?;
+    // In-process commands have no worker process to die with troop: a reaper outlives troop.
+    let reaper = match config.mode {
+        Mode::Process => None,
+        Mode::Thread | Mode::Gil | Mode::Async => Some(Reaper::start(rundir.path())?),
+    };
     let (inbox_tx, inbox) = crossbeam_channel::unbounded();
     let signals = crate::signals::watch(inbox_tx.clone())?;
     let worker_config = WorkerConfig {
@@ -180,7 +184,11 @@ pub fn run(
     };
     let result = sup.run_loop(&inbox, &input);
     signals.close();
-    sup.settle(result, started, cpu_before)
+    let summary = sup.settle(result, started, cpu_before);
+    // No task runs now: what the tasks left running ends with the run, in every mode.
+    crate::pool::reaper::sweep_leftovers(reaper.as_ref().map(Reaper::pid));
+    drop(reaper);
+    summary
 }
 
 /// How long a command runs before its worker announces its process group: 2 ms, or

@@ -3,6 +3,7 @@
 mod errors;
 mod exit_codes;
 mod faults;
+mod hygiene;
 mod inputs;
 mod joblog;
 mod kernels;

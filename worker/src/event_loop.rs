@@ -233,6 +233,7 @@ async fn command(
 ) -> std::io::Result<(Outcome, Captured, Captured, Usage)> {
     let mut child = exec::prepare(job, config).spawn()?;
     let pid = child.id() as i32;
+    exec::reaper_watch(pid);
     send(FromWorker::Started { id, pgid: pid });
     let watch = |fd: Option<OwnedFd>| -> std::io::Result<Option<AsyncFd<OwnedFd>>> {
         let Some(fd) = fd else { return Ok(None) };
@@ -331,6 +332,7 @@ async fn command(
         // SAFETY: killpg has no memory effects.
         unsafe { libc::killpg(pid, libc::SIGKILL) };
     }
+    exec::reaper_forget(pid);
     let (stdout, out_lost) = out.finish(&mut emit);
     let (stderr, err_lost) = err.finish(&mut emit);
     let outcome = exec::final_outcome(status, timed_out, [out_lost, err_lost]);

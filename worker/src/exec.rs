@@ -22,6 +22,40 @@ use crate::protocol::{Captured, Job, Outcome, Stream, Usage, WorkerConfig};
 /// worker's exit path can kill it. Thread workers do not use it.
 pub static CURRENT_PGID: AtomicI32 = AtomicI32::new(0);
 
+/// The write end of the pipe to the run's reaper, in the in-process modes (see troop's
+/// `pool::reaper`): the process groups of this process's commands are written to it.
+static REAPER: std::sync::RwLock<Option<OwnedFd>> = std::sync::RwLock::new(None);
+
+/// Sets (or with `None`, takes back) the pipe to the run's reaper; returns the one it replaces.
+pub fn set_reaper(pipe: Option<OwnedFd>) -> Option<OwnedFd> {
+    let mut slot = REAPER.write().unwrap_or_else(|p| p.into_inner());
+    std::mem::replace(&mut *slot, pipe)
+}
+
+/// Tells the run's reaper, if there is one, to kill process group `pgid` should troop die: at
+/// once after a command starts, so that no time passes with the group unknown.
+pub fn reaper_watch(pgid: i32) {
+    tell_reaper(pgid);
+}
+
+/// Tells the run's reaper that the command leading `pgid` was reaped. A group that is empty now
+/// is forgotten (its number may be reused); one that lives on (background processes) stays
+/// watched.
+pub fn reaper_forget(pgid: i32) {
+    // SAFETY: killpg with signal 0 only checks that the group exists.
+    if unsafe { libc::killpg(pgid, 0) } != 0 {
+        tell_reaper(-pgid);
+    }
+}
+
+fn tell_reaper(record: i32) {
+    let slot = REAPER.read().unwrap_or_else(|p| p.into_inner());
+    if let Some(fd) = slot.as_ref() {
+        // One record is far below PIPE_BUF: writes from several threads never interleave.
+        let _ = nix::unistd::write(fd, &record.to_ne_bytes());
+    }
+}
+
 /// The spill directory of this worker's run, once configured: removed by a worker whose
 /// supervisor died, so a crash leaves no output files behind.
 pub static SPILL_DIR: std::sync::OnceLock<String> = std::sync::OnceLock::new();
@@ -66,11 +100,13 @@ pub fn run(
         Err(err) => return spawn_failed(job, config, &err, start_unix_us, started),
     };
     let pgid = child.id() as i32;
+    reaper_watch(pgid);
     on_progress(Progress::Spawned { pgid });
     let spill = Spill::of(config, id);
     let deadline = timeout.map(|t| started + t);
     let (stdout, stderr, (outcome, mut usage)) =
         collect(child, config, spill, deadline, on_progress);
+    reaper_forget(pgid);
     usage.start_unix_us = start_unix_us;
     usage.wall_us = started.elapsed().as_micros() as u64;
     Finished {

@@ -1,0 +1,311 @@
+//! The reaper: a small process that outlives troop to clean up after an in-process pool.
+//!
+//! In the thread, gil and async modes, commands are troop's own children, and no worker process
+//! stands between troop and them to notice troop's death. So [`Reaper::start`] forks a reaper for
+//! the run. It holds the read end of a pipe whose only write end is troop's; each command's
+//! process group is written to it as the command starts, and taken back once the group is empty
+//! (see `troop_worker::exec::reaper_watch`). When the pipe reaches end of file (troop closed it at
+//! the end of the run, or died in whatever way, SIGKILL included), the reaper kills every group
+//! it still knows, removes the run directory, and exits. troop reaps it at the end of the run.
+//!
+//! The reaper is forked from a process that may already run threads, so from the fork on it
+//! calls only async-signal-safe functions: raw system calls on memory prepared before the fork.
+//! It does not depend on how commands are started, so a command started with `posix_spawn` is
+//! covered just as one started with fork and exec.
+//!
+//! [`sweep_leftovers`] is the other half, for a run that ends normally in any mode: troop is a
+//! child subreaper during a run, so whatever a task left running (a background process, a daemon
+//! that called `setsid`) comes to troop once its parent exits, and is killed when the run ends.
+
+use std::ffi::CString;
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::sys::wait::waitpid;
+use nix::unistd::{ForkResult, Pid, fork, getpgid, getpgrp};
+
+use super::PoolError;
+
+/// How many process groups the reaper can watch at once (a table reserved before the fork: only
+/// the pages it uses take memory).
+const CAPACITY: usize = 1 << 16;
+
+/// The reaper of one run; dropping it closes the pipe and reaps the reaper.
+#[derive(Debug)]
+pub struct Reaper {
+    pid: Pid,
+}
+
+impl Reaper {
+    /// Forks the reaper of a run whose private directory is `rundir`, and hands the write end of
+    /// its pipe to the command starters of this process.
+    pub fn start(rundir: &Path) -> Result<Reaper, PoolError> {
+        let err = PoolError::Reaper;
+        let dir = CString::new(rundir.as_os_str().as_bytes())
+            .map_err(|_| err("the run directory's path holds a NUL byte".into()))?;
+        // Both ends close on exec: no command inherits the write end, which would hold the pipe
+        // open after troop's death.
+        let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(|e| err(format!("cannot create the reaper's pipe: {e}")))?;
+        let mut table: Vec<i32> = Vec::with_capacity(CAPACITY);
+        // SAFETY: the child runs only `reaper_main`, which makes async-signal-safe system calls
+        // on memory allocated before the fork, and ends in `_exit`.
+        match unsafe { fork() }.map_err(|e| err(format!("fork failed: {e}")))? {
+            ForkResult::Child => reaper_main(read_end.as_raw_fd(), &mut table, &dir),
+            ForkResult::Parent { child } => {
+                drop(read_end);
+                troop_worker::exec::set_reaper(Some(write_end));
+                Ok(Reaper { pid: child })
+            }
+        }
+    }
+
+    /// The reaper's pid.
+    pub fn pid(&self) -> u32 {
+        self.pid.as_raw() as u32
+    }
+}
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        // Closing the only write end lets the reaper see the end of the run.
+        drop(troop_worker::exec::set_reaper(None));
+        let _ = waitpid(self.pid, None);
+    }
+}
+
+/// Kills whatever the run's tasks left running, once no task runs: every child of troop except
+/// `keep` (such orphans came to troop, a child subreaper), with its whole process group, until
+/// none is left. Returns how many were killed.
+pub fn sweep_leftovers(keep: Option<u32>) -> usize {
+    let own_group = getpgrp();
+    let mut swept = 0;
+    // Killing an orphan hands its own children to troop: sweep again until none is left (a bound
+    // keeps a fork bomb from holding troop forever).
+    for _ in 0..64 {
+        let left: Vec<u32> = super::children_of_self()
+            .into_iter()
+            .filter(|&p| Some(p) != keep)
+            .collect();
+        if left.is_empty() {
+            break;
+        }
+        for pid in left {
+            let p = Pid::from_raw(pid as i32);
+            if let Ok(group) = getpgid(Some(p))
+                && group != own_group
+            {
+                let _ = killpg(group, Signal::SIGKILL);
+            }
+            let _ = kill(p, Signal::SIGKILL);
+            let _ = waitpid(p, None);
+            swept += 1;
+        }
+    }
+    swept
+}
+
+/// The reaper's whole life. Only async-signal-safe calls from here on: no allocation, no lock,
+/// no panic.
+fn reaper_main(pipe: i32, table: &mut Vec<i32>, rundir: &CString) -> ! {
+    // SAFETY: plain system calls on integers and on buffers owned by this function.
+    unsafe {
+        // A group of its own, so that a terminal's Ctrl-C does not reach it: troop decides.
+        libc::setpgid(0, 0);
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+        // Handlers inherited from troop would write to descriptors that are closed below.
+        for sig in 1..32 {
+            libc::signal(sig, libc::SIG_DFL);
+        }
+        for sig in [libc::SIGINT, libc::SIGHUP, libc::SIGQUIT, libc::SIGPIPE] {
+            libc::signal(sig, libc::SIG_IGN);
+        }
+        let name = b"troop-reaper\0";
+        libc::prctl(libc::PR_SET_NAME, name.as_ptr() as libc::c_ulong, 0, 0, 0);
+        // Keep only the pipe (as descriptor 3) and /dev/null as stdio: holding troop's other
+        // descriptors would keep its output pipes, and its tasks' pipes, open.
+        if pipe != 3 {
+            libc::dup2(pipe, 3);
+        }
+        close_from(4);
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+        if null >= 0 {
+            for fd in 0..3 {
+                libc::dup2(null, fd);
+            }
+            if null > 3 {
+                libc::close(null);
+            }
+        }
+    }
+    watch(3, table);
+    for &group in table.iter() {
+        // SAFETY: killpg has no memory effects.
+        unsafe { libc::killpg(group, libc::SIGKILL) };
+    }
+    remove_dir(rundir);
+    // SAFETY: _exit ends the process without running troop's inherited destructors.
+    unsafe { libc::_exit(0) }
+}
+
+/// Reads the pipe until end of file, keeping `table` as the set of watched groups: a positive
+/// record adds a group, a negative one removes it.
+fn watch(fd: i32, table: &mut Vec<i32>) {
+    const RECORD: usize = std::mem::size_of::<i32>();
+    let mut buf = [0u8; 4096];
+    let mut have = 0;
+    loop {
+        let Some(free) = buf.get_mut(have..) else {
+            return;
+        };
+        // SAFETY: `free` is valid for writes of its length.
+        let n = unsafe { libc::read(fd, free.as_mut_ptr().cast(), free.len()) };
+        if n < 0 {
+            if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return;
+        }
+        if n == 0 {
+            return;
+        }
+        have += n as usize;
+        let whole = have - have % RECORD;
+        for chunk in buf[..whole].chunks_exact(RECORD) {
+            let mut bytes = [0u8; RECORD];
+            bytes.copy_from_slice(chunk);
+            record(table, i32::from_ne_bytes(bytes));
+        }
+        buf.copy_within(whole..have, 0);
+        have -= whole;
+    }
+}
+
+/// Applies one record to the table, within its reserved capacity.
+fn record(table: &mut Vec<i32>, value: i32) {
+    if value < 0 {
+        if let Some(i) = table.iter().position(|&g| g == -value) {
+            table.swap_remove(i);
+        }
+        return;
+    }
+    if value == 0 {
+        return;
+    }
+    if table.len() == table.capacity() {
+        // Forget the groups that have emptied since.
+        // SAFETY: killpg with signal 0 only checks that the group exists.
+        table.retain(|&g| unsafe { libc::killpg(g, 0) } == 0);
+    }
+    if table.len() < table.capacity() {
+        table.push(value);
+    }
+}
+
+/// Closes every descriptor from `first` up.
+fn close_from(first: u32) {
+    // SAFETY: close_range takes integers and has no memory effects.
+    let r = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, 0) };
+    if r == 0 {
+        return;
+    }
+    // Kernels before 5.9: close one by one, up to the descriptor limit.
+    // SAFETY: rlimit is plain old data; getrlimit writes it; close has no memory effects.
+    unsafe {
+        let mut rl: libc::rlimit = std::mem::zeroed();
+        let max = if libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) == 0 {
+            rl.rlim_cur.min(1 << 20) as i32
+        } else {
+            1024
+        };
+        for fd in first as i32..max {
+            libc::close(fd);
+        }
+    }
+}
+
+/// Removes the run directory: its files (workers spill there; it holds no sub-directories)
+/// and then the directory itself, with raw system calls.
+fn remove_dir(path: &CString) {
+    // SAFETY: `path` is NUL-terminated; `buf` is valid for writes of its length; the entries
+    // read from it are bounded by the length getdents64 returned and by each d_reclen.
+    unsafe {
+        let dir = libc::open(
+            path.as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        );
+        if dir < 0 {
+            return;
+        }
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = libc::syscall(
+                libc::SYS_getdents64,
+                dir,
+                buf.as_mut_ptr(),
+                buf.len() as libc::c_uint,
+            );
+            if n <= 0 {
+                break;
+            }
+            let mut at = 0usize;
+            while at + 19 < n as usize {
+                // struct linux_dirent64: d_ino u64, d_off i64, d_reclen u16, d_type u8, d_name.
+                let reclen = u16::from_ne_bytes([buf[at + 16], buf[at + 17]]) as usize;
+                if reclen == 0 {
+                    break;
+                }
+                let name = buf.as_ptr().add(at + 19).cast::<libc::c_char>();
+                let dot = *name == b'.' as libc::c_char
+                    && (*name.add(1) == 0
+                        || (*name.add(1) == b'.' as libc::c_char && *name.add(2) == 0));
+                if !dot && libc::unlinkat(dir, name, 0) != 0 {
+                    libc::unlinkat(dir, name, libc::AT_REMOVEDIR);
+                }
+                at += reclen;
+            }
+        }
+        libc::close(dir);
+        libc::rmdir(path.as_ptr());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_adds_and_removes_groups() {
+        let mut table = Vec::with_capacity(4);
+        for v in [5, 7, 9, -7, 0, -100] {
+            record(&mut table, v);
+        }
+        assert_eq!(table, vec![5, 9]);
+    }
+
+    #[test]
+    fn a_full_table_forgets_the_groups_that_are_gone() {
+        // Pids above the kernel's limit name no group.
+        let mut table = Vec::with_capacity(2);
+        record(&mut table, i32::MAX - 1);
+        record(&mut table, i32::MAX - 2);
+        record(&mut table, 42);
+        assert_eq!(table, vec![42]);
+    }
+
+    #[test]
+    fn the_run_directory_is_removed_with_its_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("run");
+        std::fs::create_dir(&run).unwrap();
+        for i in 0..300 {
+            std::fs::write(run.join(format!("{i}-file-with-a-long-name.out")), b"x").unwrap();
+        }
+        remove_dir(&CString::new(run.as_os_str().as_bytes()).unwrap());
+        assert!(!run.exists());
+    }
+}
