@@ -257,6 +257,7 @@ async fn command(
             // SAFETY: killpg has no memory effects.
             unsafe { libc::killpg(pid, libc::SIGKILL) };
             exec::wait4(pid);
+            exec::reaper_forget(pid);
             return Err(e);
         }
     };
