@@ -144,7 +144,10 @@ fn once(
     words.push("{}".into());
     let template = Template::parse(&words)?;
     let input = InputSpec {
-        sources: vec![(SourceSpec::Args(vec![arg; config.tasks]), false)],
+        sources: vec![(
+            SourceSpec::Args(vec![arg.into_bytes(); config.tasks]),
+            false,
+        )],
         colsep: None,
     };
     let mut run = RunConfig::new(template, input, workers);

@@ -99,7 +99,8 @@ pub struct RunConfig {
     pub tag: bool,
     pub dry_run: bool,
     pub chunk: Chunk,
-    /// The shell for commands with shell syntax.
+    /// The shell for commands with shell syntax, and for a command word no `PATH` directory
+    /// holds (it may be a function the shell imports): see [`user_shell`].
     pub shell: String,
     /// Where `troop-worker` is; by default next to the running `troop`.
     pub worker_exe: Option<PathBuf>,
@@ -133,7 +134,7 @@ impl RunConfig {
             tag: false,
             dry_run: false,
             chunk: Chunk::Auto,
-            shell: "/bin/sh".into(),
+            shell: user_shell(&|name| std::env::var_os(name)),
             worker_exe: None,
             joblog: None,
             joblog_json: None,
@@ -145,5 +146,93 @@ impl RunConfig {
             limits: Limits::default(),
             spill_threshold: 1 << 20,
         }
+    }
+}
+
+/// Shells that read the POSIX shell language, which troop's quoting of values is written for.
+const POSIX_SHELLS: &[&str] = &[
+    "sh", "bash", "dash", "ash", "ksh", "ksh93", "mksh", "lksh", "pdksh", "oksh", "zsh", "yash",
+    "posh",
+];
+
+/// The shell that runs commands, chosen as GNU parallel chooses it: `$PARALLEL_SHELL`, else the
+/// user's `$SHELL`, so that functions exported with bash's `export -f` are found. A shell of
+/// another language (csh, tcsh, fish, …), whose quoting differs, is passed over, as is a value
+/// that is not an executable file; `/bin/sh` is the last resort. `var` reads the environment.
+pub fn user_shell(var: &dyn Fn(&str) -> Option<std::ffi::OsString>) -> String {
+    ["PARALLEL_SHELL", "SHELL"]
+        .into_iter()
+        .filter_map(var)
+        .filter_map(|value| value.into_string().ok())
+        .find(|shell| is_posix_shell(shell) && is_executable(std::path::Path::new(shell)))
+        .unwrap_or_else(|| "/bin/sh".into())
+}
+
+/// Whether `shell` is an absolute path to a shell of the POSIX family, judged by its name.
+fn is_posix_shell(shell: &str) -> bool {
+    let path = std::path::Path::new(shell);
+    path.is_absolute()
+        && path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .is_some_and(|name| POSIX_SHELLS.contains(&name))
+}
+
+fn is_executable(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsString;
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    /// A directory holding an executable file for each name, and one unexecutable `ksh`.
+    fn shells(names: &[&str]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for name in names {
+            let path = dir.path().join(name);
+            std::fs::write(&path, "").expect("write");
+            let mode = if *name == "ksh" { 0o644 } else { 0o755 };
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        }
+        dir
+    }
+
+    fn shell_with(parallel_shell: Option<&str>, shell: Option<&str>) -> String {
+        user_shell(&|name| match name {
+            "PARALLEL_SHELL" => parallel_shell.map(OsString::from),
+            "SHELL" => shell.map(OsString::from),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn the_users_shell_runs_commands() {
+        let dir = shells(&["bash", "dash"]);
+        let at = |name: &str| dir.path().join(name).display().to_string();
+        assert_eq!(shell_with(None, Some(&at("bash"))), at("bash"));
+        assert_eq!(shell_with(Some(&at("dash")), Some(&at("bash"))), at("dash"));
+        assert_eq!(shell_with(None, None), "/bin/sh");
+        assert_eq!(shell_with(None, Some("")), "/bin/sh");
+    }
+
+    #[test]
+    fn shells_of_other_languages_and_missing_ones_are_passed_over() {
+        let dir = shells(&["bash", "csh", "fish", "tcsh", "ksh"]);
+        let at = |name: &str| dir.path().join(name).display().to_string();
+        assert_eq!(shell_with(None, Some(&at("csh"))), "/bin/sh");
+        assert_eq!(shell_with(None, Some(&at("fish"))), "/bin/sh");
+        assert_eq!(shell_with(None, Some("bash")), "/bin/sh");
+        assert_eq!(shell_with(None, Some(&at("zsh"))), "/bin/sh", "missing");
+        assert_eq!(
+            shell_with(None, Some(&at("ksh"))),
+            "/bin/sh",
+            "not executable"
+        );
+        assert_eq!(shell_with(Some(&at("tcsh")), Some(&at("bash"))), at("bash"));
     }
 }

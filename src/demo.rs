@@ -242,7 +242,7 @@ fn pooled(
     let (name, arg) = (words[0].clone(), words.get(1).cloned().unwrap_or_default());
     let template = Template::parse(&[name, "{}".to_string()])?;
     let input = InputSpec {
-        sources: vec![(SourceSpec::Args(vec![arg; batch.tasks]), false)],
+        sources: vec![(SourceSpec::Args(vec![arg.into_bytes(); batch.tasks]), false)],
         colsep: None,
     };
     let mut config = RunConfig::new(template, input, workers);

@@ -52,7 +52,7 @@ impl Piece {
 /// A task's output held back for ordering.
 #[derive(Debug, Default)]
 struct Held {
-    tag: Option<String>,
+    tag: Option<Vec<u8>>,
     stdout: Vec<Piece>,
     stderr: Vec<Piece>,
     done: bool,
@@ -98,7 +98,7 @@ impl Output {
     pub fn lines(
         &mut self,
         id: u64,
-        tag: Option<&str>,
+        tag: Option<&[u8]>,
         stream: Stream,
         bytes: &[u8],
     ) -> io::Result<()> {
@@ -106,7 +106,7 @@ impl Output {
             return self.write(tag, stream, bytes);
         }
         let held = self.held.entry(id).or_default();
-        held.tag = tag.map(str::to_owned);
+        held.tag = tag.map(<[u8]>::to_vec);
         let piece = Piece::Bytes(bytes.to_vec());
         match stream {
             Stream::Stdout => held.stdout.push(piece),
@@ -119,7 +119,7 @@ impl Output {
     pub fn finish(
         &mut self,
         id: u64,
-        tag: Option<&str>,
+        tag: Option<&[u8]>,
         stdout: Piece,
         stderr: Piece,
     ) -> io::Result<()> {
@@ -150,7 +150,7 @@ impl Output {
             return Ok(());
         }
         let held = self.held.entry(id).or_default();
-        held.tag = tag.map(str::to_owned);
+        held.tag = tag.map(<[u8]>::to_vec);
         held.stdout.push(stdout);
         held.stderr.push(stderr);
         held.stderr.extend(note.map(Piece::Note));
@@ -212,7 +212,7 @@ impl Output {
 
     fn write_task(
         &mut self,
-        tag: Option<&str>,
+        tag: Option<&[u8]>,
         stdout: Vec<Piece>,
         stderr: Vec<Piece>,
     ) -> io::Result<()> {
@@ -229,7 +229,7 @@ impl Output {
     }
 
     /// Copies a spill file out in blocks, tagging lines when asked.
-    fn write_file(&mut self, tag: Option<&str>, stream: Stream, file: File) -> io::Result<()> {
+    fn write_file(&mut self, tag: Option<&[u8]>, stream: Stream, file: File) -> io::Result<()> {
         let mut reader = BufReader::with_capacity(1 << 16, file);
         if tag.is_some() {
             let mut line = Vec::new();
@@ -249,7 +249,7 @@ impl Output {
         }
     }
 
-    fn write(&mut self, tag: Option<&str>, stream: Stream, bytes: &[u8]) -> io::Result<()> {
+    fn write(&mut self, tag: Option<&[u8]>, stream: Stream, bytes: &[u8]) -> io::Result<()> {
         if bytes.is_empty() {
             return Ok(());
         }
@@ -265,7 +265,7 @@ impl Output {
             None => sink.write_all(bytes)?,
             Some(tag) => {
                 for line in bytes.split_inclusive(|&b| b == b'\n') {
-                    sink.write_all(tag.as_bytes())?;
+                    sink.write_all(tag)?;
                     sink.write_all(b"\t")?;
                     sink.write_all(line)?;
                 }
@@ -354,7 +354,7 @@ mod tests {
     #[test]
     fn tag_prefixes_every_line() {
         let (mut out, o, _) = output(false);
-        out.finish(1, Some("a b"), b(b"x\ny\nz"), b(b"")).unwrap();
+        out.finish(1, Some(b"a b"), b(b"x\ny\nz"), b(b"")).unwrap();
         assert_eq!(o.text(), "a b\tx\na b\ty\na b\tz");
     }
 

@@ -1,5 +1,6 @@
 //! The clap definitions of every subcommand and option.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -163,8 +164,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "N|auto", default_value = "auto")]
     pub chunksize: String,
     /// The command, then input sources: COMMAND… [::: ARG…] [:::: FILE…] [:::+ …] [::::+ …]
+    /// Any bytes, UTF-8 or not.
     #[arg(trailing_var_arg = true, value_name = "COMMAND")]
-    pub command: Vec<String>,
+    pub command: Vec<OsString>,
 }
 
 #[derive(Debug, Args)]

@@ -1,5 +1,8 @@
 //! Turning parsed arguments into a validated [`Command`]: the last place clap types exist.
 
+use std::ffi::OsString;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+
 use troop_worker::kernel::Kernel;
 
 use super::args::{BenchArgs, Cli, DemoArgs, KernelArg, ModeArg, RunArgs, StartArg, Sub};
@@ -108,7 +111,7 @@ fn run_config(args: RunArgs) -> Result<RunConfig, RunError> {
         .collect();
     sources.extend(given);
     let colsep = match args.colsep {
-        Some(re) => Some(regex::Regex::new(&re).map_err(|e| {
+        Some(re) => Some(regex::bytes::Regex::new(&re).map_err(|e| {
             RunError::Usage(format!("invalid --colsep regular expression `{re}`: {e}"))
         })?),
         None => None,
@@ -213,7 +216,7 @@ fn usage_of(flag: &str, e: units::UnitError) -> RunError {
 /// Input sources, each with whether it is linked to the one before it.
 type Sources = Vec<(SourceSpec, bool)>;
 
-fn split_sources(words: Vec<String>) -> Result<(Vec<String>, Sources), RunError> {
+fn split_sources(words: Vec<OsString>) -> Result<(Vec<OsString>, Sources), RunError> {
     #[derive(PartialEq)]
     enum Group {
         Command,
@@ -223,10 +226,10 @@ fn split_sources(words: Vec<String>) -> Result<(Vec<String>, Sources), RunError>
     let mut command = Vec::new();
     let mut sources: Vec<(SourceSpec, bool)> = Vec::new();
     let mut group = Group::Command;
-    let mut args: Vec<String> = Vec::new();
+    let mut args: Vec<Vec<u8>> = Vec::new();
     let mut files_in_group = 0;
     let close = |group: &Group,
-                 args: &mut Vec<String>,
+                 args: &mut Vec<Vec<u8>>,
                  sources: &mut Vec<(SourceSpec, bool)>,
                  files: usize|
      -> Result<(), RunError> {
@@ -242,11 +245,11 @@ fn split_sources(words: Vec<String>) -> Result<(Vec<String>, Sources), RunError>
         Ok(())
     };
     for word in words {
-        let next = match word.as_str() {
-            ":::" => Some(Group::Args(false)),
-            ":::+" => Some(Group::Args(true)),
-            "::::" => Some(Group::Files(false)),
-            "::::+" => Some(Group::Files(true)),
+        let next = match word.as_bytes() {
+            b":::" => Some(Group::Args(false)),
+            b":::+" => Some(Group::Args(true)),
+            b"::::" => Some(Group::Files(false)),
+            b"::::+" => Some(Group::Files(true)),
             _ => None,
         };
         if let Some(next) = next {
@@ -254,7 +257,8 @@ fn split_sources(words: Vec<String>) -> Result<(Vec<String>, Sources), RunError>
             let linked = matches!(next, Group::Args(true) | Group::Files(true));
             if linked && sources.is_empty() {
                 return Err(RunError::Usage(format!(
-                    "`{word}` links to the input source before it, but there is none"
+                    "`{}` links to the input source before it, but there is none",
+                    word.to_string_lossy()
                 )));
             }
             group = next;
@@ -263,7 +267,7 @@ fn split_sources(words: Vec<String>) -> Result<(Vec<String>, Sources), RunError>
         }
         match &group {
             Group::Command => command.push(word),
-            Group::Args(_) => args.push(word),
+            Group::Args(_) => args.push(word.into_vec()),
             Group::Files(linked) => {
                 // Only the first file of a `::::+` group links to the source before it.
                 sources.push((
@@ -282,8 +286,8 @@ fn split_sources(words: Vec<String>) -> Result<(Vec<String>, Sources), RunError>
 mod tests {
     use super::*;
 
-    fn split(words: &[&str]) -> Result<(Vec<String>, Sources), RunError> {
-        split_sources(words.iter().map(|s| s.to_string()).collect())
+    fn split(words: &[&str]) -> Result<(Vec<OsString>, Sources), RunError> {
+        split_sources(words.iter().map(OsString::from).collect())
     }
 
     #[test]
@@ -294,10 +298,10 @@ mod tests {
         .unwrap();
         assert_eq!(cmd, ["echo", "{}"]);
         assert_eq!(sources.len(), 4);
-        assert!(matches!(&sources[0], (SourceSpec::Args(a), false) if a == &["a", "b"]));
+        assert!(matches!(&sources[0], (SourceSpec::Args(a), false) if a == &[b"a", b"b"]));
         assert!(matches!(&sources[1], (SourceSpec::File(f), false) if f.to_str() == Some("f1")));
         assert!(matches!(&sources[2], (SourceSpec::File(f), false) if f.to_str() == Some("f2")));
-        assert!(matches!(&sources[3], (SourceSpec::Args(a), true) if a == &["x"]));
+        assert!(matches!(&sources[3], (SourceSpec::Args(a), true) if a == &[b"x"]));
     }
 
     #[test]

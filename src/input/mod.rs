@@ -10,17 +10,24 @@ pub use template::{Rendered, Template, TemplateError};
 
 /// One input record: the values of its arguments. Without --colsep, one value per source (the
 /// source's line or ::: argument). With --colsep, each source's value is split into columns by the
-/// regex and the columns of all sources are concatenated in order.
+/// regex and the columns of all sources are concatenated in order. Values are bytes, as read:
+/// they need not be UTF-8.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Record {
-    pub args: Vec<String>,
+    pub args: Vec<Vec<u8>>,
 }
 
 /// Splits `items` at `|` for tests: "a|b c|" is ["a", "b c", ""], and "" is no items.
 #[cfg(test)]
-pub(crate) fn test_list(items: &str) -> Vec<String> {
+pub(crate) fn test_list(items: &str) -> Vec<Vec<u8>> {
     match items {
         "" => Vec::new(),
-        _ => items.split('|').map(str::to_string).collect(),
+        _ => items.split('|').map(|s| s.as_bytes().to_vec()).collect(),
     }
+}
+
+/// Joins byte values with `sep` into text, for test assertions.
+#[cfg(test)]
+pub(crate) fn test_join(values: &[Vec<u8>], sep: &str) -> String {
+    String::from_utf8_lossy(&values.join(sep.as_bytes())).into_owned()
 }

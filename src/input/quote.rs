@@ -33,40 +33,44 @@ const SHELL_BUILTINS: &str = "\
     logout mapfile popd pushd read readarray readonly return set shift shopt source suspend \
     times trap type typeset ulimit umask unalias unset wait";
 
-fn is_reserved(value: &str) -> bool {
-    value.len() <= 8 && RESERVED_WORDS.contains(&value)
+fn is_reserved(value: &[u8]) -> bool {
+    value.len() <= 8 && RESERVED_WORDS.iter().any(|w| w.as_bytes() == value)
 }
 
 /// Whether `word`, as the first word of a command, is handled by the shell itself.
-pub(crate) fn is_shell_word(word: &str) -> bool {
-    RESERVED_WORDS.contains(&word) || SHELL_BUILTINS.split(' ').any(|builtin| builtin == word)
+pub(crate) fn is_shell_word(word: &[u8]) -> bool {
+    RESERVED_WORDS.iter().any(|w| w.as_bytes() == word)
+        || SHELL_BUILTINS
+            .split(' ')
+            .any(|builtin| builtin.as_bytes() == word)
 }
 
 /// Appends `value` to `out` as exactly one shell word: bare when that is safe, otherwise in single
-/// quotes with each embedded `'` written as `'\''`; the empty value becomes `''`.
-pub(crate) fn push_quoted(out: &mut String, value: &str) {
+/// quotes with each embedded `'` written as `'\''`; the empty value becomes `''`. Any other byte,
+/// UTF-8 or not, stands for itself inside single quotes.
+pub(crate) fn push_quoted(out: &mut Vec<u8>, value: &[u8]) {
     if value.is_empty() {
-        out.push_str("''");
-    } else if value.bytes().all(is_safe_byte) && !is_reserved(value) {
-        out.push_str(value);
+        out.extend_from_slice(b"''");
+    } else if value.iter().copied().all(is_safe_byte) && !is_reserved(value) {
+        out.extend_from_slice(value);
     } else {
-        out.push('\'');
-        for (i, part) in value.split('\'').enumerate() {
+        out.push(b'\'');
+        for (i, part) in value.split(|&b| b == b'\'').enumerate() {
             if i > 0 {
-                out.push_str("'\\''");
+                out.extend_from_slice(b"'\\''");
             }
-            out.push_str(part);
+            out.extend_from_slice(part);
         }
-        out.push('\'');
+        out.push(b'\'');
     }
 }
 
 /// `value` as one shell word (see [`push_quoted`]).
 #[cfg(test)]
 pub(crate) fn quote(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() + 2);
-    push_quoted(&mut out, value);
-    out
+    let mut out = Vec::with_capacity(value.len() + 2);
+    push_quoted(&mut out, value.as_bytes());
+    String::from_utf8(out).expect("quoting keeps UTF-8")
 }
 
 #[cfg(test)]
@@ -120,10 +124,10 @@ mod tests {
         for w in [
             "cd", "export", "set", "source", ".", ":", "if", "for", "while", "case", "exit",
         ] {
-            assert!(is_shell_word(w), "{w}");
+            assert!(is_shell_word(w.as_bytes()), "{w}");
         }
         for w in ["echo", "printf", "true", "ls", "sleep", "cdx"] {
-            assert!(!is_shell_word(w), "{w}");
+            assert!(!is_shell_word(w.as_bytes()), "{w}");
         }
         assert!(b"az09 _-./,:+@%^=".iter().all(|&b| is_plain_byte(b)));
         assert!(

@@ -1,8 +1,9 @@
 //! Input sources (`:::` arguments, `::::`/`-a` files, standard input) and the records they give:
 //! line reading, `--colsep` splitting, the product of several sources and `:::+` links.
 //!
-//! Lines end at `\n`; a last line without one still counts and a `\r` before it is kept, as in
-//! GNU parallel. Like GNU parallel 20221122:
+//! Input is bytes: every value reaches the command unchanged, whether or not it is UTF-8. Lines
+//! end at `\n`; a last line without one still counts and a `\r` before it is kept, as in GNU
+//! parallel. Like GNU parallel 20221122:
 //! - several sources give their product, the first source varying slowest;
 //! - a source linked with `:::+`/`::::+` is zipped with the one before it, and a linked group
 //!   stops at its shortest member (the extra values are ignored, nothing wraps around);
@@ -17,15 +18,15 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
-use regex::Regex;
+use regex::bytes::Regex;
 
 use super::Record;
 
 /// One input source.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceSpec {
-    /// `::: a b c`
-    Args(Vec<String>),
+    /// `::: a b c`, each value as its bytes.
+    Args(Vec<Vec<u8>>),
     /// `:::: FILE` or `-a FILE`; a path of "-" means standard input.
     File(PathBuf),
 }
@@ -36,7 +37,7 @@ pub struct InputSpec {
     /// Sources in command-line order; the bool is true when the source was given with `:::+` or
     /// `::::+`, i.e. linked (zipped) to the source before it.
     pub sources: Vec<(SourceSpec, bool)>,
-    /// --colsep REGEX
+    /// --colsep REGEX, matched against the bytes of each value.
     pub colsep: Option<Regex>,
 }
 
@@ -48,8 +49,6 @@ pub enum InputError {
     /// `input` is "standard input" or "input file `PATH`".
     #[error("cannot read {input}: {}", io_message(.error))]
     Read { input: String, error: io::Error },
-    #[error("{input} line {line} is not valid UTF-8")]
-    NotUtf8 { input: String, line: u64 },
     /// `op` is `:::+` or `::::+`.
     #[error("{op} must follow another input source")]
     LinkFirst { op: &'static str },
@@ -103,18 +102,18 @@ pub fn open(spec: &InputSpec, stdin: Box<dyn BufRead + Send>) -> Result<Records,
     Ok(Records::new(first, rest, spec.colsep.clone()))
 }
 
-fn load(group: Vec<Source>) -> Result<Vec<Vec<String>>, InputError> {
+fn load(group: Vec<Source>) -> Result<Vec<Vec<Vec<u8>>>, InputError> {
     group.into_iter().map(Source::load).collect()
 }
 
 /// A source before it is read.
 enum Source {
-    Values(Vec<String>),
+    Values(Vec<Vec<u8>>),
     Lines(Lines),
 }
 
 impl Source {
-    fn load(self) -> Result<Vec<String>, InputError> {
+    fn load(self) -> Result<Vec<Vec<u8>>, InputError> {
         match self {
             Source::Values(values) => Ok(values),
             Source::Lines(mut lines) => {
@@ -130,10 +129,10 @@ impl Source {
 
 /// Zips a linked group into rows (the arguments each row adds to a record), stopping at the
 /// shortest member; an empty member counts as one empty value.
-fn zip(mut group: Vec<Vec<String>>, colsep: Option<&Regex>) -> Vec<Vec<String>> {
+fn zip(mut group: Vec<Vec<Vec<u8>>>, colsep: Option<&Regex>) -> Vec<Vec<Vec<u8>>> {
     for values in &mut group {
         if values.is_empty() {
-            values.push(String::new());
+            values.push(Vec::new());
         }
     }
     let len = group.iter().map(Vec::len).min().unwrap_or(0);
@@ -153,9 +152,9 @@ fn zip(mut group: Vec<Vec<String>>, colsep: Option<&Regex>) -> Vec<Vec<String>> 
 }
 
 /// Appends `value`, split into columns when there is a column separator, to `row`.
-fn split_into(row: &mut Vec<String>, value: String, colsep: Option<&Regex>) {
+fn split_into(row: &mut Vec<Vec<u8>>, value: Vec<u8>, colsep: Option<&Regex>) {
     match colsep {
-        Some(re) if !value.is_empty() => row.extend(re.split(&value).map(str::to_string)),
+        Some(re) if !value.is_empty() => row.extend(re.split(&value).map(<[u8]>::to_vec)),
         _ => row.push(value),
     }
 }
@@ -204,7 +203,7 @@ impl Lines {
         }
     }
 
-    fn next_line(&mut self) -> Result<Option<String>, InputError> {
+    fn next_line(&mut self) -> Result<Option<Vec<u8>>, InputError> {
         if self.done {
             return Ok(None);
         }
@@ -228,23 +227,14 @@ impl Lines {
         if self.buf.last() == Some(&b'\n') {
             self.buf.pop();
         }
-        match std::str::from_utf8(&self.buf) {
-            Ok(line) => Ok(Some(line.to_string())),
-            Err(_) => {
-                self.done = true;
-                Err(InputError::NotUtf8 {
-                    input: self.describe(),
-                    line: self.line,
-                })
-            }
-        }
+        Ok(Some(self.buf.clone()))
     }
 }
 
 /// Where the rows of the first group (the outermost loop) come from.
 enum First {
     Lines(Lines),
-    Rows(std::vec::IntoIter<Vec<String>>),
+    Rows(std::vec::IntoIter<Vec<Vec<u8>>>),
 }
 
 /// Iterator over records; lazily streams when there is a single line-based source (stdin or one
@@ -257,13 +247,13 @@ enum First {
 pub struct Records {
     first: First,
     /// The groups after the first, each as its rows.
-    rest: Vec<Vec<Vec<String>>>,
+    rest: Vec<Vec<Vec<Vec<u8>>>>,
     /// Whether any source after the first has values (an empty first source then counts as one
     /// empty value).
     rest_nonempty: bool,
     colsep: Option<Regex>,
     /// The current row of the first group and the row index in each later group.
-    current: Option<Vec<String>>,
+    current: Option<Vec<Vec<u8>>>,
     odometer: Vec<usize>,
     started: bool,
     done: bool,
@@ -273,8 +263,8 @@ impl Records {
     /// `first` is the outermost group, streamed (`Ok`) or read (`Err`, the values of each of its
     /// sources); `rest` holds the values of each source of each later group.
     fn new(
-        first: Result<Lines, Vec<Vec<String>>>,
-        rest: Vec<Vec<Vec<String>>>,
+        first: Result<Lines, Vec<Vec<Vec<u8>>>>,
+        rest: Vec<Vec<Vec<Vec<u8>>>>,
         colsep: Option<Regex>,
     ) -> Records {
         let rest_nonempty = rest.iter().flatten().any(|values| !values.is_empty());
@@ -301,7 +291,7 @@ impl Records {
     }
 
     /// The next row of the first group.
-    fn next_first(&mut self) -> Result<Option<Vec<String>>, InputError> {
+    fn next_first(&mut self) -> Result<Option<Vec<Vec<u8>>>, InputError> {
         let lines = match &mut self.first {
             First::Rows(rows) => return Ok(rows.next()),
             First::Lines(lines) => lines,
@@ -309,7 +299,7 @@ impl Records {
         let line = lines.next_line()?;
         let started = std::mem::replace(&mut self.started, true);
         let line = match line {
-            None if !started && self.rest_nonempty => String::new(),
+            None if !started && self.rest_nonempty => Vec::new(),
             None => return Ok(None),
             Some(line) => line,
         };
@@ -387,7 +377,7 @@ impl fmt::Debug for Records {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::input::test_list as list;
+    use crate::input::{test_join, test_list as list};
     use std::io::{Cursor, Read};
     use std::process::Command;
 
@@ -419,7 +409,9 @@ mod tests {
     /// The records as text: records separated by `/`, arguments by `|`.
     fn collect(spec: &InputSpec, input: &[u8]) -> String {
         let records = open(spec, stdin(input)).expect("open");
-        let records: Vec<_> = records.map(|r| r.expect("record").args.join("|")).collect();
+        let records: Vec<_> = records
+            .map(|r| test_join(&r.expect("record").args, "|"))
+            .collect();
         records.join("/")
     }
 
@@ -437,31 +429,34 @@ mod tests {
     }
 
     #[test]
-    fn invalid_utf8_names_the_line() {
+    fn bytes_that_are_not_utf8_pass_unchanged() {
         let none = spec(Vec::new(), None);
-        let mut records = open(&none, stdin(b"a\nb\n\xff\xfe\nc\n")).expect("open");
-        assert_eq!(records.next().expect("a").expect("a").args, list("a"));
-        assert_eq!(records.next().expect("b").expect("b").args, list("b"));
-        let err = records.next().expect("error").expect_err("invalid UTF-8");
-        assert_eq!(err.to_string(), "standard input line 3 is not valid UTF-8");
-        assert!(records.next().is_none());
+        let records: Vec<_> = open(&none, stdin(b"a\nb\xff\n\xff\xfe\nc\n"))
+            .expect("open")
+            .map(|r| r.expect("a record").args)
+            .collect();
+        let want: Vec<Vec<Vec<u8>>> = [&b"a"[..], b"b\xff", b"\xff\xfe", b"c"]
+            .iter()
+            .map(|v| vec![v.to_vec()])
+            .collect();
+        assert_eq!(records, want);
 
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("in.txt");
-        std::fs::write(&path, b"ok\n\xc3(\n").expect("write");
-        let want = format!("input file `{}` line 2 is not valid UTF-8", path.display());
-        let loaded = spec(vec![args("x"), file(&path)], None);
-        assert_eq!(
-            open(&loaded, stdin(b""))
-                .expect_err("read at open")
-                .to_string(),
-            want
+        std::fs::write(&path, b"ok\n\xc3(,\xff\n").expect("write");
+        let values = vec![b"x\x80".to_vec()];
+        let loaded = spec(
+            vec![(SourceSpec::Args(values), false), file(&path)],
+            Some(","),
         );
-        let mut records = open(&spec(vec![file(&path)], None), stdin(b"")).expect("open");
-        assert!(records.next().expect("ok").is_ok());
+        let records: Vec<_> = open(&loaded, stdin(b""))
+            .expect("open")
+            .map(|r| r.expect("a record").args)
+            .collect();
+        let row = |a: &[&[u8]]| a.iter().map(|v| v.to_vec()).collect::<Vec<_>>();
         assert_eq!(
-            records.next().expect("error").expect_err("bad").to_string(),
-            want
+            records,
+            [row(&[b"x\x80", b"ok"]), row(&[b"x\x80", b"\xc3(", b"\xff"])]
         );
     }
 
@@ -593,7 +588,9 @@ mod tests {
         );
         let s = spec(vec![stdin_file(), args("1|2")], Some(","));
         let records = open(&s, endless()).expect("open").take(3);
-        let got: Vec<_> = records.map(|r| r.expect("record").args.join("|")).collect();
+        let got: Vec<_> = records
+            .map(|r| test_join(&r.expect("record").args, "|"))
+            .collect();
         assert_eq!(got.join("/"), "y|1/y|2/y|1");
     }
 
@@ -625,7 +622,7 @@ mod tests {
                     (":::" | ":::+", _) => {
                         sources.push((SourceSpec::Args(Vec::new()), word == ":::+"))
                     }
-                    (value, Some((SourceSpec::Args(values), _))) => values.push(value.to_string()),
+                    (value, Some((SourceSpec::Args(values), _))) => values.push(value.into()),
                     _ => panic!("cases start with :::"),
                 }
             }

@@ -5,7 +5,8 @@
 //! spaces), `{N}` `{N.}` `{N/}` `{N//}` `{N/.}` (the Nth argument, from 1; blanks may follow `N`
 //! as in GNU parallel), `{-N}` and its variants (the Nth argument from the end), `{#}` (sequence
 //! number) and `{%}` (slot). A missing argument gives nothing. A command with none of them gets
-//! ` {}` appended. Any other text in braces stays as written.
+//! ` {}` appended. Any other text in braces stays as written. Templates and values are bytes:
+//! what is not UTF-8 reaches the command unchanged, quoted for the shell like any other byte.
 //!
 //! Deliberate differences from GNU parallel 20221122:
 //! - Values are always quoted for the shell. GNU leaves them bare when the command starts with a
@@ -18,17 +19,21 @@
 //!   bare, so a value `a=b` in command position becomes an assignment there.
 //! - `{/}` and `{/.}` cut at the last `/` of the whole value even when it spans several lines.
 
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+
 use super::Record;
 use super::quote::{is_plain_byte, is_shell_word, push_quoted};
 
-/// How a task's command will run.
+/// How a task's command will run. Commands are bytes: values that are not UTF-8 pass unchanged.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rendered {
     /// Argument vector, run directly without a shell. Never empty.
-    Exec(Vec<String>),
-    /// Script for `sh -c`.
-    Shell(String),
-    /// The first word was `@name`: a built-in kernel, `name` without the `@`.
+    Exec(Vec<Vec<u8>>),
+    /// Script for `$SHELL -c`.
+    Shell(Vec<u8>),
+    /// The first word was `@name`: a built-in kernel, `name` without the `@`. Its arguments are
+    /// numbers, so bytes that are not UTF-8 are shown as U+FFFD.
     Kernel { name: String, args: Vec<String> },
 }
 
@@ -71,7 +76,7 @@ enum Repl {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Segment {
-    Lit(String),
+    Lit(Vec<u8>),
     Repl(Repl),
 }
 
@@ -90,7 +95,7 @@ enum Mode {
 pub struct Template {
     mode: Mode,
     /// Matches any command line this template renders; see [`Template::resume_key`].
-    matcher: regex::Regex,
+    matcher: regex::bytes::Regex,
     /// For each capture group of `matcher`, whether it holds the worker slot `{%}`.
     slot_groups: Vec<bool>,
 }
@@ -102,30 +107,38 @@ impl Template {
     /// the same. A command without shell syntax whose first word is not a shell builtin or
     /// reserved word runs without a shell; its rendering gives the same argument vector as the
     /// shell would.
-    pub fn parse(words: &[String]) -> Result<Template, TemplateError> {
+    pub fn parse<S: AsRef<OsStr>>(words: &[S]) -> Result<Template, TemplateError> {
         let text = command_text(words)?;
         let segments = parse_segments(&text);
-        if text.trim_start().starts_with('@') {
-            let mut words = split_words(&segments, char::is_whitespace).into_iter();
+        if text.trim_ascii_start().starts_with(b"@") {
+            let mut words = split_words(&segments, |b| b.is_ascii_whitespace()).into_iter();
             let name = match words.next().as_deref() {
-                Some([Segment::Lit(first)]) if first.len() > 1 => first[1..].to_string(),
-                _ => {
-                    let first = text.split_whitespace().next().unwrap_or_default();
-                    return Err(TemplateError::BadKernelName(first.to_string()));
+                Some([Segment::Lit(first)]) if first.len() > 1 => {
+                    std::str::from_utf8(&first[1..]).ok().map(str::to_string)
                 }
+                _ => None,
+            };
+            let Some(name) = name else {
+                let first = text
+                    .split(u8::is_ascii_whitespace)
+                    .find(|w| !w.is_empty())
+                    .unwrap_or_default();
+                return Err(TemplateError::BadKernelName(
+                    String::from_utf8_lossy(first).into_owned(),
+                ));
             };
             let args = words.collect();
             return Ok(Template::with_mode(Mode::Kernel { name, args }));
         }
-        let words = split_words(&segments, |c| c == ' ');
+        let words = split_words(&segments, |b| b == b' ');
         let plain = segments.iter().all(|s| match s {
-            Segment::Lit(l) => l.bytes().all(is_plain_byte),
+            Segment::Lit(l) => l.iter().all(|&b| is_plain_byte(b)),
             Segment::Repl(_) => true,
         });
         let first_ok = words.first().is_some_and(|w| {
             let assigns = w
                 .iter()
-                .any(|s| matches!(s, Segment::Lit(l) if l.contains('=')));
+                .any(|s| matches!(s, Segment::Lit(l) if l.contains(&b'=')));
             let builtin = matches!(w.as_slice(), [Segment::Lit(l)] if is_shell_word(l));
             !assigns && !builtin
         });
@@ -151,17 +164,18 @@ impl Template {
     ///
     /// A command line is a function of the template and the input record, so it is the key, and
     /// reordered or appended input still finds its finished tasks. The worker slot `{%}` varies
-    /// from run to run, so the parts of the line it fills are left out of the key.
-    pub fn resume_key(&self, command: &str) -> Option<String> {
+    /// from run to run, so the parts of the line it fills are left out of the key. Keys are
+    /// bytes, like the command lines they come from.
+    pub fn resume_key(&self, command: &[u8]) -> Option<Vec<u8>> {
         let caps = self.matcher.captures(command)?;
         if !self.slot_groups.contains(&true) {
-            return Some(command.to_string());
+            return Some(command.to_vec());
         }
-        let mut key = String::new();
+        let mut key = Vec::new();
         for (i, is_slot) in self.slot_groups.iter().enumerate() {
             if !is_slot {
-                key.push_str(caps.get(i + 1).map_or("", |m| m.as_str()));
-                key.push('\u{1f}');
+                key.extend_from_slice(caps.get(i + 1).map_or(&[][..], |m| m.as_bytes()));
+                key.push(0x1f);
             }
         }
         Some(key)
@@ -185,7 +199,7 @@ impl Template {
             Mode::Exec(words) => {
                 let argv = render_words(words, &ctx);
                 if argv.is_empty() {
-                    Rendered::Shell(String::new())
+                    Rendered::Shell(Vec::new())
                 } else {
                     Rendered::Exec(argv)
                 }
@@ -193,39 +207,61 @@ impl Template {
             Mode::Shell(segments) => Rendered::Shell(render_shell(segments, &ctx)),
             Mode::Kernel { name, args } => Rendered::Kernel {
                 name: name.clone(),
-                args: render_words(args, &ctx),
+                args: render_words(args, &ctx)
+                    .into_iter()
+                    .map(|a| String::from_utf8_lossy(&a).into_owned())
+                    .collect(),
             },
         }
     }
 
-    /// The text shown for `--dry-run`: a shell command line (an argument vector quoted and
-    /// joined; a script as is; a kernel as `@name` followed by its arguments, quoted the same way).
-    pub fn display(rendered: &Rendered) -> String {
-        let (mut out, words) = match rendered {
-            Rendered::Shell(script) => return script.clone(),
-            Rendered::Exec(argv) => (String::new(), argv),
-            Rendered::Kernel { name, args } => (format!("@{name}"), args),
-        };
-        for word in words {
-            if !out.is_empty() {
-                out.push(' ');
+    /// The command line shown for `--dry-run` and written to the job log: a shell command line
+    /// (an argument vector quoted and joined; a script as is; a kernel as `@name` followed by its
+    /// arguments, quoted the same way). Bytes, exactly as the command gets them.
+    pub fn display(rendered: &Rendered) -> Vec<u8> {
+        let mut out = Vec::new();
+        let push_words = |out: &mut Vec<u8>, words: &mut dyn Iterator<Item = &[u8]>| {
+            for word in words {
+                if !out.is_empty() {
+                    out.push(b' ');
+                }
+                push_quoted(out, word);
             }
-            push_quoted(&mut out, word);
+        };
+        match rendered {
+            Rendered::Shell(script) => return script.clone(),
+            Rendered::Exec(argv) => push_words(&mut out, &mut argv.iter().map(Vec::as_slice)),
+            Rendered::Kernel { name, args } => {
+                out.push(b'@');
+                out.extend_from_slice(name.as_bytes());
+                push_words(&mut out, &mut args.iter().map(String::as_bytes));
+            }
         }
         out
     }
 
     /// The `--tag` prefix for a record: its arguments joined by spaces, as GNU parallel's `--tag`
     /// does, without the trailing TAB.
-    pub fn tag(record: &Record) -> String {
-        record.args.join(" ")
+    pub fn tag(record: &Record) -> Vec<u8> {
+        record.args.join(&b' ')
+    }
+}
+
+/// `bytes` as a regular expression that matches exactly them, for a pattern in `(?-u)` mode.
+fn push_escaped(pattern: &mut String, bytes: &[u8]) {
+    for &b in bytes {
+        if b.is_ascii_alphanumeric() || b == b' ' {
+            pattern.push(char::from(b));
+        } else {
+            pattern.push_str(&format!("\\x{b:02x}"));
+        }
     }
 }
 
 /// A regular expression matching every command line `mode` renders (as [`Template::display`]
-/// shows it): literal text as is, each replacement as a lazy group.
-fn build_matcher(mode: &Mode) -> (regex::Regex, Vec<bool>) {
-    let mut pattern = String::from("(?s)^");
+/// shows it): literal text as is, each replacement as a lazy group of any bytes.
+fn build_matcher(mode: &Mode) -> (regex::bytes::Regex, Vec<bool>) {
+    let mut pattern = String::from("(?s-u)^");
     let mut slots = Vec::new();
     let mut hole = |pattern: &mut String, is_slot: bool| {
         pattern.push_str("(.*?)");
@@ -236,18 +272,19 @@ fn build_matcher(mode: &Mode) -> (regex::Regex, Vec<bool>) {
             if i > 0 || !first {
                 pattern.push(' ');
             }
-            let literal: Option<String> = word
+            let literal: Option<Vec<u8>> = word
                 .iter()
                 .map(|s| match s {
-                    Segment::Lit(l) => Some(l.as_str()),
+                    Segment::Lit(l) => Some(l.as_slice()),
                     Segment::Repl(_) => None,
                 })
-                .collect();
+                .collect::<Option<Vec<&[u8]>>>()
+                .map(|parts| parts.concat());
             match literal {
                 Some(text) => {
-                    let mut quoted = String::new();
+                    let mut quoted = Vec::new();
                     push_quoted(&mut quoted, &text);
-                    pattern.push_str(&regex::escape(&quoted));
+                    push_escaped(pattern, &quoted);
                 }
                 None => hole(pattern, word.as_slice() == [Segment::Repl(Repl::Slot)]),
             }
@@ -257,46 +294,50 @@ fn build_matcher(mode: &Mode) -> (regex::Regex, Vec<bool>) {
         Mode::Shell(segments) => {
             for s in segments {
                 match s {
-                    Segment::Lit(l) => pattern.push_str(&regex::escape(l)),
+                    Segment::Lit(l) => push_escaped(&mut pattern, l),
                     Segment::Repl(r) => hole(&mut pattern, *r == Repl::Slot),
                 }
             }
         }
         Mode::Exec(words) => words_pattern(&mut pattern, words, true),
         Mode::Kernel { name, args } => {
-            pattern.push_str(&regex::escape(&format!("@{name}")));
+            push_escaped(&mut pattern, format!("@{name}").as_bytes());
             words_pattern(&mut pattern, args, false);
         }
     }
     pattern.push('$');
-    let regex = regex::Regex::new(&pattern).expect("an escaped pattern is a valid regex");
+    let regex = regex::bytes::Regex::new(&pattern).expect("an escaped pattern is a valid regex");
     (regex, slots)
 }
 
 /// The command line as one text, with ` {}` appended when it has no replacement string.
-fn command_text(words: &[String]) -> Result<String, TemplateError> {
-    let mut text = words.join(" ");
-    if text.trim().is_empty() {
+fn command_text<S: AsRef<OsStr>>(words: &[S]) -> Result<Vec<u8>, TemplateError> {
+    let mut text = words
+        .iter()
+        .map(|w| w.as_ref().as_bytes())
+        .collect::<Vec<_>>()
+        .join(&b' ');
+    if text.iter().all(u8::is_ascii_whitespace) {
         return Err(TemplateError::Empty);
     }
     if !parse_segments(&text)
         .iter()
         .any(|s| matches!(s, Segment::Repl(_)))
     {
-        text.push_str(" {}");
+        text.extend_from_slice(b" {}");
     }
     Ok(text)
 }
 
-fn parse_segments(text: &str) -> Vec<Segment> {
+fn parse_segments(text: &[u8]) -> Vec<Segment> {
     let mut segments = Vec::new();
     let (mut lit_start, mut pos) = (0, 0);
-    while let Some(offset) = text[pos..].find('{') {
+    while let Some(offset) = text[pos..].iter().position(|&b| b == b'{') {
         let open = pos + offset;
         match parse_repl(&text[open..]) {
             Some((repl, len)) => {
                 if open > lit_start {
-                    segments.push(Segment::Lit(text[lit_start..open].to_string()));
+                    segments.push(Segment::Lit(text[lit_start..open].to_vec()));
                 }
                 segments.push(Segment::Repl(repl));
                 pos = open + len;
@@ -306,13 +347,13 @@ fn parse_segments(text: &str) -> Vec<Segment> {
         }
     }
     if lit_start < text.len() {
-        segments.push(Segment::Lit(text[lit_start..].to_string()));
+        segments.push(Segment::Lit(text[lit_start..].to_vec()));
     }
     segments
 }
 
 /// Splits segments into words at the separators in their literal text.
-fn split_words(segments: &[Segment], is_separator: fn(char) -> bool) -> Vec<Word> {
+fn split_words(segments: &[Segment], is_separator: fn(u8) -> bool) -> Vec<Word> {
     let mut words = Vec::new();
     let mut word = Word::new();
     for segment in segments {
@@ -320,12 +361,12 @@ fn split_words(segments: &[Segment], is_separator: fn(char) -> bool) -> Vec<Word
             word.push(segment.clone());
             continue;
         };
-        for (i, piece) in lit.split(is_separator).enumerate() {
+        for (i, piece) in lit.split(|&b| is_separator(b)).enumerate() {
             if i > 0 && !word.is_empty() {
                 words.push(std::mem::take(&mut word));
             }
             if !piece.is_empty() {
-                word.push(Segment::Lit(piece.to_string()));
+                word.push(Segment::Lit(piece.to_vec()));
             }
         }
     }
@@ -337,35 +378,39 @@ fn split_words(segments: &[Segment], is_separator: fn(char) -> bool) -> Vec<Word
 
 /// Reads a replacement string at the start of `s` (which starts with `{`): the replacement and
 /// its length, or `None` when the braces hold anything else.
-fn parse_repl(s: &str) -> Option<(Repl, usize)> {
-    let close = s[1..].find('}')? + 1;
+fn parse_repl(s: &[u8]) -> Option<(Repl, usize)> {
+    let close = s[1..].iter().position(|&b| b == b'}')? + 1;
     let inner = &s[1..close];
     let repl = match inner {
-        "#" => Repl::Seq,
-        "%" => Repl::Slot,
+        b"#" => Repl::Seq,
+        b"%" => Repl::Slot,
         _ => {
-            let (from_end, rest) = match inner.strip_prefix('-') {
+            let (from_end, rest) = match inner.strip_prefix(b"-") {
                 Some(rest) => (true, rest),
                 None => (false, inner),
             };
-            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
             // GNU parallel allows blanks between a position and its suffix: `{1 .}`.
             let suffix = match digits {
                 0 => rest,
-                _ => rest[digits..].trim_start_matches(|c: char| c.is_ascii_whitespace()),
+                _ => rest[digits..].trim_ascii_start(),
             };
             let part = match suffix {
-                "" => Part::Whole,
-                "." => Part::NoExt,
-                "/" => Part::Base,
-                "//" => Part::Dir,
-                "/." => Part::BaseNoExt,
+                b"" => Part::Whole,
+                b"." => Part::NoExt,
+                b"/" => Part::Base,
+                b"//" => Part::Dir,
+                b"/." => Part::BaseNoExt,
                 _ => return None,
             };
             match (digits, from_end) {
                 (0, false) => Repl::All(part),
                 (0, true) => return None,
-                _ => match rest[..digits].parse::<usize>().ok()? {
+                _ => match std::str::from_utf8(&rest[..digits])
+                    .ok()?
+                    .parse::<usize>()
+                    .ok()?
+                {
                     0 => return None,
                     n if from_end => Repl::FromEnd(n, part),
                     n => Repl::Nth(n - 1, part),
@@ -385,7 +430,7 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     /// Calls `f` with each value `repl` stands for, in order (none for a missing argument).
-    fn each_value(&self, repl: Repl, mut f: impl FnMut(&str)) {
+    fn each_value(&self, repl: Repl, mut f: impl FnMut(&[u8])) {
         let args = &self.record.args;
         let mut digits = [0u8; 20];
         match repl {
@@ -401,7 +446,7 @@ impl Ctx<'_> {
     }
 }
 
-fn format_u64(mut n: u64, buf: &mut [u8; 20]) -> &str {
+fn format_u64(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
     let mut start = buf.len();
     loop {
         start -= 1;
@@ -411,13 +456,13 @@ fn format_u64(mut n: u64, buf: &mut [u8; 20]) -> &str {
             break;
         }
     }
-    std::str::from_utf8(&buf[start..]).unwrap_or_default()
+    &buf[start..]
 }
 
 /// Renders words the way the shell would split the quoted rendering: a replacement with several
 /// values breaks its word between them, one with no value adds nothing, and a word that ends up
 /// with no text and no value disappears.
-fn render_words(words: &[Word], ctx: &Ctx) -> Vec<String> {
+fn render_words(words: &[Word], ctx: &Ctx) -> Vec<Vec<u8>> {
     let mut out = Vec::with_capacity(words.len() + ctx.record.args.len());
     for word in words {
         match word.as_slice() {
@@ -426,17 +471,17 @@ fn render_words(words: &[Word], ctx: &Ctx) -> Vec<String> {
                 continue;
             }
             [Segment::Repl(repl)] => {
-                ctx.each_value(*repl, |value| out.push(value.to_string()));
+                ctx.each_value(*repl, |value| out.push(value.to_vec()));
                 continue;
             }
             _ => {}
         }
-        let mut current = String::new();
+        let mut current = Vec::new();
         let mut present = false;
         for segment in word {
             match segment {
                 Segment::Lit(lit) => {
-                    current.push_str(lit);
+                    current.extend_from_slice(lit);
                     present = true;
                 }
                 Segment::Repl(repl) => {
@@ -446,7 +491,7 @@ fn render_words(words: &[Word], ctx: &Ctx) -> Vec<String> {
                             out.push(std::mem::take(&mut current));
                         }
                         first = false;
-                        current.push_str(value);
+                        current.extend_from_slice(value);
                         present = true;
                     });
                 }
@@ -459,16 +504,16 @@ fn render_words(words: &[Word], ctx: &Ctx) -> Vec<String> {
     out
 }
 
-fn render_shell(segments: &[Segment], ctx: &Ctx) -> String {
-    let mut out = String::with_capacity(128);
+fn render_shell(segments: &[Segment], ctx: &Ctx) -> Vec<u8> {
+    let mut out = Vec::with_capacity(128);
     for segment in segments {
         match segment {
-            Segment::Lit(lit) => out.push_str(lit),
+            Segment::Lit(lit) => out.extend_from_slice(lit),
             Segment::Repl(repl) => {
                 let mut first = true;
                 ctx.each_value(*repl, |value| {
                     if !first {
-                        out.push(' ');
+                        out.push(b' ');
                     }
                     first = false;
                     push_quoted(&mut out, value);
@@ -480,7 +525,7 @@ fn render_shell(segments: &[Segment], ctx: &Ctx) -> String {
 }
 
 impl Part {
-    fn apply(self, value: &str) -> &str {
+    fn apply(self, value: &[u8]) -> &[u8] {
         match self {
             Part::Whole => value,
             Part::NoExt => without_ext(value),
@@ -492,31 +537,35 @@ impl Part {
 }
 
 /// `{.}`: drops the last `.` and what follows when no `/` follows it (GNU's `s:\.[^/.]*$::`).
-fn without_ext(value: &str) -> &str {
-    match value.rfind('.') {
-        Some(dot) if !value[dot..].contains('/') => &value[..dot],
+fn without_ext(value: &[u8]) -> &[u8] {
+    match value.iter().rposition(|&b| b == b'.') {
+        Some(dot) if !value[dot..].contains(&b'/') => &value[..dot],
         _ => value,
     }
 }
 
 /// `{/}`: what follows the last `/`.
-fn basename(value: &str) -> &str {
-    value.rfind('/').map_or(value, |slash| &value[slash + 1..])
+fn basename(value: &[u8]) -> &[u8] {
+    value
+        .iter()
+        .rposition(|&b| b == b'/')
+        .map_or(value, |slash| &value[slash + 1..])
 }
 
 /// `{//}`: Perl's `File::Basename::dirname`, which GNU parallel uses: like dirname(1), so
 /// `foo` → `.`, `/foo` → `/`, `a/b/` → `a`, `/` → `/`.
-fn dirname(value: &str) -> &str {
-    fn split(path: &str) -> (&str, &str) {
-        path.rfind('/')
-            .map_or(("./", path), |slash| (&path[..=slash], &path[slash + 1..]))
+fn dirname(value: &[u8]) -> &[u8] {
+    fn split(path: &[u8]) -> (&[u8], &[u8]) {
+        path.iter()
+            .rposition(|&b| b == b'/')
+            .map_or((b"./", path), |slash| (&path[..=slash], &path[slash + 1..]))
     }
-    fn strip_trailing_slashes(dir: &str) -> &str {
-        let stripped = dir.trim_end_matches('/');
-        if stripped.is_empty() {
+    fn strip_trailing_slashes(dir: &[u8]) -> &[u8] {
+        let keep = dir.iter().rposition(|&b| b != b'/').map_or(0, |i| i + 1);
+        if keep == 0 {
             &dir[..dir.len().min(1)]
         } else {
-            stripped
+            &dir[..keep]
         }
     }
     let (dir, base) = split(value);
@@ -531,8 +580,8 @@ fn dirname(value: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::input::test_list as list;
     use crate::input::{InputSpec, SourceSpec, open};
+    use crate::input::{test_join, test_list as list};
     use std::process::Command;
 
     fn template(text: &str) -> Template {
@@ -545,28 +594,40 @@ mod tests {
 
     fn exec(text: &str, args: &str) -> String {
         match render(text, args) {
-            Rendered::Exec(argv) => argv.join("|"),
+            Rendered::Exec(argv) => test_join(&argv, "|"),
             other => panic!("expected Exec for {text:?}, got {other:?}"),
         }
     }
 
     fn shell(text: &str, args: &str) -> String {
         match render(text, args) {
-            Rendered::Shell(script) => script,
+            Rendered::Shell(script) => text_of(script),
             other => panic!("expected Shell for {text:?}, got {other:?}"),
         }
     }
 
     /// The template rendered as a shell script whatever its mode.
     fn as_shell(text: &str, args: &[&str], seq: u64, slot: u32) -> String {
-        let text = command_text(&[text.to_string()]).expect("valid template");
-        let args = args.iter().map(|a| a.to_string()).collect();
+        let text = command_text(&[text]).expect("valid template");
+        let args = bytes_of(args);
         let ctx = Ctx {
             record: &Record { args },
             seq,
             slot,
         };
-        render_shell(&parse_segments(&text), &ctx)
+        text_of(render_shell(&parse_segments(&text), &ctx))
+    }
+
+    fn text_of(bytes: Vec<u8>) -> String {
+        String::from_utf8(bytes).expect("UTF-8")
+    }
+
+    fn bytes_of(values: &[&str]) -> Vec<Vec<u8>> {
+        values.iter().map(|v| v.as_bytes().to_vec()).collect()
+    }
+
+    fn words(items: &str) -> Vec<String> {
+        items.split('|').map(str::to_string).collect()
     }
 
     fn have(program: &str) -> bool {
@@ -588,7 +649,7 @@ mod tests {
     #[test]
     fn resume_keys_match_own_commands_and_refuse_foreign_ones() {
         let rec = |args: &[&str]| Record {
-            args: args.iter().map(|s| s.to_string()).collect(),
+            args: bytes_of(args),
         };
         for text in [
             "echo {}",
@@ -602,11 +663,11 @@ mod tests {
                 let cmd = Template::display(&t.render(&rec(args), 7, 2));
                 assert_eq!(
                     t.resume_key(&cmd).as_deref(),
-                    Some(cmd.as_str()),
+                    Some(cmd.as_slice()),
                     "{text} {args:?}"
                 );
             }
-            assert_eq!(t.resume_key("rm -rf /x"), None, "{text}");
+            assert_eq!(t.resume_key(b"rm -rf /x"), None, "{text}");
         }
         // The slot varies between runs: it is not part of the key.
         let t = template("echo {%} {}");
@@ -661,14 +722,14 @@ mod tests {
 
     #[test]
     fn words_are_joined_into_one_command_line() {
-        let words = ["echo", "{}", "|", "wc", "-c"].map(String::from);
-        let split = Template::parse(&words).expect("valid");
+        let given = ["echo", "{}", "|", "wc", "-c"].map(String::from);
+        let split = Template::parse(&given).expect("valid");
         let record = Record { args: list("a b") };
         assert_eq!(
             split.render(&record, 1, 1),
             template("echo {} | wc -c").render(&record, 1, 1)
         );
-        let spaced = Template::parse(&list("echo|{} x"))
+        let spaced = Template::parse(&words("echo|{} x"))
             .expect("valid")
             .render(&record, 1, 1);
         assert_eq!(spaced, Rendered::Exec(list("echo|a b|x")));
@@ -820,10 +881,10 @@ mod tests {
                 for args in [&[][..], &[*a][..], &[*a, b][..]] {
                     let script = as_shell(text, args, 12, 4);
                     let record = Record {
-                        args: args.iter().map(|a| a.to_string()).collect(),
+                        args: bytes_of(args),
                     };
                     let argv = match template.render(&record, 12, 4) {
-                        Rendered::Exec(argv) => argv,
+                        Rendered::Exec(argv) => argv.into_iter().map(text_of).collect(),
                         Rendered::Shell(script) if script.is_empty() => Vec::new(),
                         other => panic!("{other:?}"),
                     };
@@ -846,11 +907,12 @@ mod tests {
         for (i, a) in TRICKY.iter().enumerate() {
             let args = [*a, TRICKY[(i + 1) % TRICKY.len()]];
             let record = Record {
-                args: args.iter().map(|a| a.to_string()).collect(),
+                args: bytes_of(&args),
             };
             let Rendered::Exec(argv) = template(text).render(&record, 1, 1) else {
                 panic!("expected Exec");
             };
+            let argv: Vec<String> = argv.into_iter().map(text_of).collect();
             let direct = Command::new(&argv[0])
                 .args(&argv[1..])
                 .output()
@@ -868,7 +930,7 @@ mod tests {
     fn kernels() {
         let kernel = |name: &str, args: &str| Rendered::Kernel {
             name: name.into(),
-            args: list(args),
+            args: words(args),
         };
         assert_eq!(template("@sleep {}").kernel_name(), Some("sleep"));
         assert_eq!(render("@sleep {}", "10"), kernel("sleep", "10"));
@@ -879,7 +941,7 @@ mod tests {
         );
         assert_eq!(template("echo @x").kernel_name(), None);
         for bad in ["@", "@{}", "@a{1}"] {
-            let err = Template::parse(&list(&format!("{bad}|x"))).expect_err(bad);
+            let err = Template::parse(&words(&format!("{bad}|x"))).expect_err(bad);
             assert_eq!(err, TemplateError::BadKernelName(bad.into()));
             assert!(err.to_string().contains(&format!("`{bad}`")));
         }
@@ -887,8 +949,8 @@ mod tests {
 
     #[test]
     fn empty_command() {
-        for words in ["", "|", "  |"] {
-            let err = Template::parse(&list(words)).expect_err("empty");
+        for items in ["", "|", "  |"] {
+            let err = Template::parse(&words(items)).expect_err("empty");
             assert_eq!(err, TemplateError::Empty);
             assert!(err.to_string().starts_with("no command given: "));
         }
@@ -896,7 +958,7 @@ mod tests {
 
     #[test]
     fn dry_run_display() {
-        let show = |text: &str, args: &str| Template::display(&render(text, args));
+        let show = |text: &str, args: &str| text_of(Template::display(&render(text, args)));
         assert_eq!(show("echo", "a b|it's||-n"), "echo 'a b' 'it'\\''s' '' -n");
         assert_eq!(show("echo {} | wc -c", "a b"), "echo 'a b' | wc -c");
         assert_eq!(show("@sleep {}", "1 0"), "@sleep '1 0'");
@@ -910,9 +972,9 @@ mod tests {
             Template::tag(&Record {
                 args: list("a|b c|")
             }),
-            "a b c "
+            b"a b c "
         );
-        assert_eq!(Template::tag(&Record::default()), "");
+        assert_eq!(Template::tag(&Record::default()), b"");
     }
 
     /// Runs each rendered command, for comparing with what GNU parallel prints.
@@ -921,8 +983,13 @@ mod tests {
         let mut out = Vec::new();
         for (i, record) in records.enumerate() {
             let output = match template(text).render(&record.expect("record"), i as u64 + 1, 1) {
-                Rendered::Exec(argv) => Command::new(&argv[0]).args(&argv[1..]).output(),
-                Rendered::Shell(script) => Command::new("sh").args(["-c", &script]).output(),
+                Rendered::Exec(argv) => Command::new(OsStr::from_bytes(&argv[0]))
+                    .args(argv[1..].iter().map(|a| OsStr::from_bytes(a)))
+                    .output(),
+                Rendered::Shell(script) => Command::new("sh")
+                    .arg("-c")
+                    .arg(OsStr::from_bytes(&script))
+                    .output(),
                 other => panic!("{other:?}"),
             };
             out.extend(output.expect("run").stdout);
@@ -953,7 +1020,7 @@ mod tests {
             );
             let mut gnu = Command::new("parallel");
             gnu.args(["--will-cite", "-j1", "-k", text, ":::"])
-                .args(&values);
+                .args(values.iter().map(|v| OsStr::from_bytes(v)));
             let want = gnu
                 .args([":::", "q.r/s", ""])
                 .output()

@@ -102,7 +102,7 @@ pub(crate) mod tests {
             ..Usage::default()
         };
         let outcome = Outcome::Exited(code);
-        let input = vec![command.to_string()];
+        let input = vec![command.as_bytes().to_vec()];
         let r = LogRecord {
             seq,
             host: ":",
@@ -110,18 +110,18 @@ pub(crate) mod tests {
             send: 0,
             receive: 0,
             outcome: &outcome,
-            command,
+            command: command.as_bytes(),
             worker: 1,
             pid: 1,
             attempts: 1,
             input: &input,
-            key: command,
+            key: command.as_bytes(),
         };
         log.record(&r).unwrap();
     }
 
-    fn same(command: &str) -> Option<String> {
-        Some(command.to_string())
+    fn same(command: &[u8]) -> Option<Vec<u8>> {
+        Some(command.to_vec())
     }
 
     #[test]
@@ -144,7 +144,7 @@ pub(crate) mod tests {
 
         let done = read_done(&tsv, &same).unwrap();
         assert_eq!(done.len(), 2);
-        assert!(done.skip("a", true) && done.skip("b", true));
+        assert!(done.skip(b"a", true) && done.skip(b"b", true));
 
         // Without append, the logs start over.
         let log = JobLog::create(Some(&tsv), Some(&json), false).unwrap();
@@ -167,7 +167,7 @@ pub(crate) mod tests {
         write(&mut log, 2, 0, "x");
         let text = std::fs::read_to_string(&tsv).unwrap();
         assert_eq!(text.lines().count(), 2, "{text:?}");
-        assert!(read_done(&tsv, &same).unwrap().skip("x", false));
+        assert!(read_done(&tsv, &same).unwrap().skip(b"x", false));
 
         std::fs::write(&tsv, "Seq\tHo").unwrap();
         drop(JobLog::create(Some(&tsv), None, true).unwrap());
@@ -221,7 +221,8 @@ pub(crate) mod tests {
         .unwrap();
         let u = write::tests::usage(1_795_569_877_711_600, 400);
         let ok = Outcome::Exited(0);
-        let ours = write::tsv_row(&write::tests::record(&u, &ok, "echo a"));
+        let ours = write::tsv_row(&write::tests::record(&u, &ok, b"echo a"));
+        let ours = String::from_utf8(ours).unwrap();
         assert!(shape.is_match(&ours), "{ours:?}");
         assert!(
             shape.is_match(write::tests::GNU_ECHO_ROW)

@@ -2,6 +2,7 @@
 //!
 //! Tasks are recognised by key, derived from the Command column by the caller, not by sequence
 //! number: a log from a run whose input or command differs is refused rather than misread.
+//! Commands and keys are bytes, so a command holding bytes that are not UTF-8 resumes too.
 
 use std::collections::HashMap;
 use std::io::ErrorKind;
@@ -13,7 +14,7 @@ use super::JobLogError;
 /// wins).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DoneSet {
-    succeeded: HashMap<String, bool>,
+    succeeded: HashMap<Vec<u8>, bool>,
 }
 
 impl DoneSet {
@@ -29,7 +30,7 @@ impl DoneSet {
 
     /// True when the task with this key must not run again: `--resume` skips every recorded
     /// task, `--resume-failed` (`rerun_failed = true`) skips only those that succeeded.
-    pub fn skip(&self, key: &str, rerun_failed: bool) -> bool {
+    pub fn skip(&self, key: &[u8], rerun_failed: bool) -> bool {
         match self.succeeded.get(key) {
             None => false,
             Some(&ok) => ok || !rerun_failed,
@@ -45,7 +46,7 @@ impl DoneSet {
 /// empty lines. A row is a success when its Exitval and Signal are both 0.
 pub fn read_done(
     path: &Path,
-    key_of: &dyn Fn(&str) -> Option<String>,
+    key_of: &dyn Fn(&[u8]) -> Option<Vec<u8>>,
 ) -> Result<DoneSet, JobLogError> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
@@ -64,8 +65,7 @@ pub fn read_done(
     let mut done = DoneSet::default();
     for (index, raw) in bytes[..end].split(|&b| b == b'\n').enumerate() {
         let line = index + 1;
-        let text = String::from_utf8_lossy(raw);
-        let text = text.strip_suffix('\r').unwrap_or(&text);
+        let text = raw.strip_suffix(b"\r").unwrap_or(raw);
         if text.is_empty() || is_header(text) {
             continue;
         }
@@ -78,7 +78,7 @@ pub fn read_done(
         let key = key_of(row.command).ok_or_else(|| JobLogError::ForeignCommand {
             path: path.to_path_buf(),
             line,
-            command: row.command.to_string(),
+            command: String::from_utf8_lossy(row.command).into_owned(),
         })?;
         done.succeeded
             .insert(key, row.exitval == 0 && row.signal == 0);
@@ -87,8 +87,8 @@ pub fn read_done(
 }
 
 /// True for the header line `Seq\tHost\t...`.
-fn is_header(text: &str) -> bool {
-    text.starts_with("Seq\tHost\tStarttime\t")
+fn is_header(text: &[u8]) -> bool {
+    text.starts_with(b"Seq\tHost\tStarttime\t")
 }
 
 /// The columns of one row that resuming needs; the others are checked but not kept.
@@ -96,29 +96,31 @@ fn is_header(text: &str) -> bool {
 struct Row<'a> {
     exitval: i64,
     signal: i64,
-    command: &'a str,
+    command: &'a [u8],
 }
 
 impl<'a> Row<'a> {
     /// Splits a row into its nine columns. The Command column is last and may itself hold tabs
     /// (GNU parallel does not replace them).
-    fn parse(text: &'a str) -> Result<Row<'a>, String> {
-        let cols: Vec<&str> = text.splitn(9, '\t').collect();
+    fn parse(text: &'a [u8]) -> Result<Row<'a>, String> {
+        let cols: Vec<&[u8]> = text.splitn(9, |&b| b == b'\t').collect();
         if cols.len() != 9 {
             return Err(format!(
                 "found {} tab-separated column{} in `{}`",
                 cols.len(),
                 if cols.len() == 1 { "" } else { "s" },
-                text
+                String::from_utf8_lossy(text)
             ));
         }
-        let number = |name: &str, value: &str| -> Result<i64, String> {
+        let number = |name: &str, value: &[u8]| -> Result<i64, String> {
+            let value = String::from_utf8_lossy(value);
             value
                 .trim()
                 .parse::<i64>()
                 .map_err(|_| format!("{name} `{value}` is not a whole number"))
         };
-        let seconds = |name: &str, value: &str| -> Result<(), String> {
+        let seconds = |name: &str, value: &[u8]| -> Result<(), String> {
+            let value = String::from_utf8_lossy(value);
             let v = value.trim();
             let ok = !v.is_empty()
                 && v.bytes()
@@ -157,11 +159,13 @@ mod tests {
         3\t:\t1795570691.379\t     0.001\t0\t0\t0\t9\texit 2\n\
         4\t:\t1795570691.567\t     0.001\t0\t0\t0\t0\texit\t3\n";
 
-    fn exit_key(command: &str) -> Option<String> {
-        command.strip_prefix("exit").map(|k| k.trim().to_string())
+    fn exit_key(command: &[u8]) -> Option<Vec<u8>> {
+        command
+            .strip_prefix(b"exit")
+            .map(|k| k.trim_ascii().to_vec())
     }
 
-    fn log_file(text: &str) -> (tempfile::TempDir, PathBuf) {
+    fn log_file(text: impl AsRef<[u8]>) -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log");
         std::fs::write(&path, text).unwrap();
@@ -173,11 +177,11 @@ mod tests {
         let (_dir, path) = log_file(GNU_LOG);
         let done = read_done(&path, &exit_key).unwrap();
         assert_eq!(done.len(), 4);
-        assert!(done.skip("0", true) && done.skip("0", false));
-        assert!(!done.skip("1", true) && done.skip("1", false));
-        assert!(!done.skip("2", true), "a signal is a failure");
-        assert!(done.skip("3", true));
-        assert!(!done.skip("4", false));
+        assert!(done.skip(b"0", true) && done.skip(b"0", false));
+        assert!(!done.skip(b"1", true) && done.skip(b"1", false));
+        assert!(!done.skip(b"2", true), "a signal is a failure");
+        assert!(done.skip(b"3", true));
+        assert!(!done.skip(b"4", false));
     }
 
     #[test]
@@ -188,9 +192,9 @@ mod tests {
         let (_dir, path) = log_file(&log);
         let done = read_done(&path, &exit_key).unwrap();
         assert_eq!(done.len(), 3);
-        assert!(done.skip("0", true));
-        assert!(!done.skip("1", true) && !done.skip("2", true));
-        assert!(done.skip("2", false));
+        assert!(done.skip(b"0", true));
+        assert!(!done.skip(b"1", true) && !done.skip(b"2", true));
+        assert!(done.skip(b"2", false));
     }
 
     #[test]
@@ -205,13 +209,13 @@ mod tests {
         let (_dir, path) = log_file(&log);
         let done = read_done(&path, &exit_key).unwrap();
         assert_eq!(done.len(), 2);
-        assert!(done.skip("a", true));
-        assert!(!done.skip("b", true));
+        assert!(done.skip(b"a", true));
+        assert!(!done.skip(b"b", true));
     }
 
     #[test]
     fn a_partial_last_line_and_blank_lines_are_ignored() {
-        let (_dir, path) = log_file(&format!("{GNU_LOG}\n5\t:\t1795570691.5"));
+        let (_dir, path) = log_file(format!("{GNU_LOG}\n5\t:\t1795570691.5"));
         let done = read_done(&path, &exit_key).unwrap();
         assert_eq!(done.len(), 4);
         let (_dir, path) = log_file("Seq\tHost\tStart");
@@ -221,12 +225,25 @@ mod tests {
     }
 
     #[test]
+    fn commands_that_are_not_utf8_are_keyed_by_their_bytes() {
+        let mut log = GNU_LOG.as_bytes().to_vec();
+        log.extend_from_slice(b"5\t:\t1.000\t     0.000\t0\t0\t0\t0\texit \xff\n");
+        log.extend_from_slice(b"6\t:\t1.000\t     0.000\t0\t0\t1\t0\texit \xfe\n");
+        let (_dir, path) = log_file(log);
+        let done = read_done(&path, &exit_key).unwrap();
+        assert_eq!(done.len(), 6);
+        assert!(done.skip(b"\xff", true));
+        assert!(!done.skip(b"\xfe", true) && done.skip(b"\xfe", false));
+        assert!(!done.skip("\u{fffd}".as_bytes(), false));
+    }
+
+    #[test]
     fn a_missing_file_is_an_empty_set() {
         let dir = tempfile::tempdir().unwrap();
         let done = read_done(&dir.path().join("none.log"), &exit_key).unwrap();
         assert!(done.is_empty());
         assert_eq!(done.len(), 0);
-        assert!(!done.skip("0", false));
+        assert!(!done.skip(b"0", false));
     }
 
     #[test]
@@ -243,7 +260,7 @@ mod tests {
     #[test]
     fn a_foreign_command_names_the_line_and_command() {
         let (_dir, path) = log_file(GNU_LOG);
-        let only_zero = |c: &str| (c == "exit 0").then(|| "0".to_string());
+        let only_zero = |c: &[u8]| (c == b"exit 0").then(|| b"0".to_vec());
         let err = read_done(&path, &only_zero).unwrap_err();
         assert!(
             matches!(&err, JobLogError::ForeignCommand { line: 3, command, .. } if command == "exit 1"),
@@ -294,7 +311,7 @@ mod tests {
             ),
         ];
         for (rows, line, reason) in cases {
-            let (_dir, path) = log_file(&format!("{}{rows}", super::super::write::TSV_HEADER));
+            let (_dir, path) = log_file(format!("{}{rows}", super::super::write::TSV_HEADER));
             let err = read_done(&path, &exit_key).unwrap_err();
             let message = err.to_string();
             assert!(

@@ -1,4 +1,12 @@
 //! Writing the job logs: GNU parallel's TSV rows and JSON lines, one flushed line per task.
+//!
+//! Commands and input values are bytes and need not be UTF-8. The TSV log writes them as they
+//! are, as GNU parallel does. The JSON log writes `command`, each `input` value and `key` as
+//! JSON strings; when one of them is not valid UTF-8, its string shows each invalid byte as
+//! U+FFFD, and a sibling field of the same name with `_b64` appended holds the exact bytes in
+//! standard base64 (RFC 4648, with padding): `command_b64`, `key_b64`, and `input_b64`, an
+//! array with an entry for every input value. The `_b64` fields are absent when every value is
+//! UTF-8, so the string fields are then exact.
 
 use std::borrow::Cow;
 use std::fs::{File, OpenOptions};
@@ -30,7 +38,7 @@ pub struct LogRecord<'a> {
     /// How it ended.
     pub outcome: &'a Outcome,
     /// The command as run.
-    pub command: &'a str,
+    pub command: &'a [u8],
     /// The worker slot that ran it, from 1.
     pub worker: u32,
     /// The process id of the command (or of the worker, for a kernel).
@@ -38,9 +46,9 @@ pub struct LogRecord<'a> {
     /// How many times it ran, this run included.
     pub attempts: u32,
     /// Its input values.
-    pub input: &'a [String],
+    pub input: &'a [Vec<u8>],
     /// Its key, by which `--resume` recognises it.
-    pub key: &'a str,
+    pub key: &'a [u8],
 }
 
 /// One open log file.
@@ -79,7 +87,7 @@ impl JobLog {
             sink.write_line(&tsv_row(r))?;
         }
         if let Some(sink) = &mut self.json {
-            sink.write_line(&json_line(r))?;
+            sink.write_line(json_line(r).as_bytes())?;
         }
         Ok(())
     }
@@ -112,8 +120,8 @@ impl Sink {
     }
 
     /// Writes and flushes `line`; an error names the log.
-    fn write_line(&mut self, line: &str) -> io::Result<()> {
-        let result = self.file.write_all(line.as_bytes());
+    fn write_line(&mut self, line: &[u8]) -> io::Result<()> {
+        let result = self.file.write_all(line);
         result.and_then(|()| self.file.flush()).map_err(|e| {
             let message = format!("cannot write job log `{}`: {e}", self.path.display());
             io::Error::new(e.kind(), message)
@@ -146,10 +154,16 @@ fn cut_partial_line(file: &File) -> io::Result<()> {
 }
 
 /// The command as it appears in the Command column: tabs, newlines and carriage returns become
-/// spaces, so that a row stays one line of nine columns.
-pub fn log_command(command: &str) -> Cow<'_, str> {
-    if command.contains(['\t', '\n', '\r']) {
-        Cow::Owned(command.replace(['\t', '\n', '\r'], " "))
+/// spaces, so that a row stays one line of nine columns. Every other byte is kept.
+pub fn log_command(command: &[u8]) -> Cow<'_, [u8]> {
+    let breaks = |b: &u8| matches!(b, b'\t' | b'\n' | b'\r');
+    if command.iter().any(breaks) {
+        Cow::Owned(
+            command
+                .iter()
+                .map(|b| if breaks(b) { b' ' } else { *b })
+                .collect(),
+        )
     } else {
         Cow::Borrowed(command)
     }
@@ -176,21 +190,54 @@ fn seconds_3(ms: u64) -> String {
 
 /// One TSV row: Starttime rounded to milliseconds, JobRuntime truncated to milliseconds and
 /// right-aligned in 10 columns (GNU parallel's `%10.3f`), then the line's newline.
-pub fn tsv_row(r: &LogRecord<'_>) -> String {
+pub fn tsv_row(r: &LogRecord<'_>) -> Vec<u8> {
     let start_ms = r.usage.start_unix_us.saturating_add(500) / 1000;
     let runtime = seconds_3(r.usage.wall_us / 1000);
-    format!(
-        "{}\t{}\t{}\t{:>10}\t{}\t{}\t{}\t{}\t{}\n",
+    let mut row = format!(
+        "{}\t{}\t{}\t{:>10}\t{}\t{}\t{}\t{}\t",
         r.seq,
-        log_command(r.host),
+        String::from_utf8_lossy(&log_command(r.host.as_bytes())),
         seconds_3(start_ms),
         runtime,
         r.send,
         r.receive,
         r.outcome.exit_value(),
         r.outcome.signal(),
-        log_command(r.command),
     )
+    .into_bytes();
+    row.extend_from_slice(&log_command(r.command));
+    row.push(b'\n');
+    row
+}
+
+/// Bytes as JSON text: UTF-8 as it is, any invalid byte as U+FFFD.
+fn text(bytes: &[u8]) -> Cow<'_, str> {
+    String::from_utf8_lossy(bytes)
+}
+
+/// The exact bytes in base64, when they are not valid UTF-8 (and so not exact in [`text`]).
+fn exact(bytes: &[u8]) -> Option<String> {
+    std::str::from_utf8(bytes).is_err().then(|| base64(bytes))
+}
+
+/// Standard base64 (RFC 4648) with padding.
+pub fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 /// One JSON line of the `--joblog-json` log.
@@ -204,7 +251,9 @@ struct JsonRecord<'a> {
     receive: u64,
     exitval: i32,
     signal: i32,
-    command: &'a str,
+    command: Cow<'a, str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    command_b64: Option<String>,
     worker: u32,
     pid: u32,
     user_cpu: f64,
@@ -212,8 +261,12 @@ struct JsonRecord<'a> {
     max_rss_kib: u64,
     attempts: u32,
     outcome: &'static str,
-    input: &'a [String],
-    key: &'a str,
+    input: Vec<Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    input_b64: Option<Vec<String>>,
+    key: Cow<'a, str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key_b64: Option<String>,
 }
 
 /// One JSON object on one line, ending with its newline.
@@ -228,7 +281,8 @@ pub fn json_line(r: &LogRecord<'_>) -> String {
         receive: r.receive,
         exitval: r.outcome.exit_value(),
         signal: r.outcome.signal(),
-        command: r.command,
+        command: text(r.command),
+        command_b64: exact(r.command),
         worker: r.worker,
         pid: r.pid,
         user_cpu: seconds(r.usage.user_us),
@@ -236,8 +290,14 @@ pub fn json_line(r: &LogRecord<'_>) -> String {
         max_rss_kib: r.usage.max_rss_kib,
         attempts: r.attempts,
         outcome: outcome_word(r.outcome),
-        input: r.input,
-        key: r.key,
+        input: r.input.iter().map(|v| text(v)).collect(),
+        input_b64: r
+            .input
+            .iter()
+            .any(|v| std::str::from_utf8(v).is_err())
+            .then(|| r.input.iter().map(|v| base64(v)).collect()),
+        key: text(r.key),
+        key_b64: exact(r.key),
     };
     let mut line = serde_json::to_string(&record).expect("a job-log record serializes");
     line.push('\n');
@@ -267,7 +327,7 @@ pub(crate) mod tests {
     pub(crate) fn record<'a>(
         usage: &'a Usage,
         outcome: &'a Outcome,
-        command: &'a str,
+        command: &'a [u8],
     ) -> LogRecord<'a> {
         LogRecord {
             seq: 1,
@@ -281,7 +341,7 @@ pub(crate) mod tests {
             pid: 4242,
             attempts: 1,
             input: &[],
-            key: "",
+            key: b"",
         }
     }
 
@@ -289,39 +349,42 @@ pub(crate) mod tests {
     fn rows_match_gnu_parallel_byte_for_byte() {
         let u = usage(1_795_569_877_711_600, 400);
         let ok = Outcome::Exited(0);
-        let mut r = record(&u, &ok, "echo a");
+        let mut r = record(&u, &ok, b"echo a");
         r.receive = 2;
-        assert_eq!(tsv_row(&r), GNU_ECHO_ROW);
+        assert_eq!(tsv_row(&r), GNU_ECHO_ROW.as_bytes());
 
         let u = usage(1_795_569_879_543_000, 1_476_999);
         let timed_out = Outcome::TimedOut { signal: Some(15) };
-        assert_eq!(tsv_row(&record(&u, &timed_out, "sleep 5")), GNU_TIMEOUT_ROW);
+        assert_eq!(
+            tsv_row(&record(&u, &timed_out, b"sleep 5")),
+            GNU_TIMEOUT_ROW.as_bytes()
+        );
     }
 
     #[test]
     fn long_runtimes_widen_the_column_and_commands_stay_on_one_line() {
         let u = usage(1_499, 1_234_567_891_000);
         let failed = Outcome::Exited(3);
-        let row = tsv_row(&record(&u, &failed, "printf 'a\tb\nc'\r"));
+        let row = tsv_row(&record(&u, &failed, b"printf 'a\tb\nc'\r"));
         assert_eq!(
             row,
-            "1\t:\t0.001\t1234567.891\t0\t0\t3\t0\tprintf 'a b c' \n"
+            b"1\t:\t0.001\t1234567.891\t0\t0\t3\t0\tprintf 'a b c' \n"
         );
-        assert_eq!(log_command("plain"), Cow::Borrowed("plain"));
+        assert_eq!(log_command(b"plain"), Cow::Borrowed(b"plain"));
     }
 
     #[test]
     fn json_lines_hold_every_field() {
         let u = usage(1_700_000_000_123_456, 2_000_001);
         let lost = Outcome::WorkerLost { signal: Some(9) };
-        let input = vec!["x y".to_string(), "q\"".to_string()];
-        let mut r = record(&u, &lost, "echo \"x y\"");
+        let input = vec![b"x y".to_vec(), b"q\"".to_vec()];
+        let mut r = record(&u, &lost, b"echo \"x y\"");
         r.seq = 7;
         r.receive = 12;
         r.worker = 3;
         r.attempts = 2;
         r.input = &input;
-        r.key = "k\t1";
+        r.key = b"k\t1";
         let line = json_line(&r);
         assert!(line.ends_with("}\n") && !line[..line.len() - 1].contains('\n'));
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
@@ -342,5 +405,59 @@ pub(crate) mod tests {
         assert_eq!(v["outcome"], "worker-lost");
         assert_eq!(v["input"], serde_json::json!(["x y", "q\""]));
         assert_eq!(v["key"], "k\t1");
+        for field in ["command_b64", "input_b64", "key_b64"] {
+            assert!(v.get(field).is_none(), "{field} in {line}");
+        }
+    }
+
+    /// Decodes standard base64, for checking [`base64`].
+    fn unbase64(text: &str) -> Vec<u8> {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut bits = Vec::new();
+        for c in text.bytes().filter(|&c| c != b'=') {
+            let n = ALPHABET.iter().position(|&a| a == c).expect("base64 digit");
+            bits.extend((0..6).rev().map(|i| (n >> i) & 1));
+        }
+        bits.chunks_exact(8)
+            .map(|byte| byte.iter().fold(0u8, |b, &bit| b << 1 | bit as u8))
+            .collect()
+    }
+
+    #[test]
+    fn base64_is_standard() {
+        let cases = [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+        ];
+        for (plain, coded) in cases {
+            assert_eq!(base64(plain.as_bytes()), coded);
+        }
+        assert_eq!(base64(b"\xff\xfe\xfd"), "//79");
+        let all: Vec<u8> = (0..=255).collect();
+        assert_eq!(unbase64(&base64(&all)), all);
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_kept_exactly() {
+        let u = usage(1, 1);
+        let ok = Outcome::Exited(0);
+        let input = vec![b"a\xffb".to_vec(), "\u{e9}".as_bytes().to_vec()];
+        let mut r = record(&u, &ok, b"echo 'a\xffb' \xc3\xa9");
+        r.input = &input;
+        r.key = b"echo 'a\xffb' \xc3\xa9";
+        let row = tsv_row(&r);
+        assert!(row.ends_with(b"\techo 'a\xffb' \xc3\xa9\n"), "{row:?}");
+        let line = json_line(&r);
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["command"], "echo 'a\u{fffd}b' \u{e9}");
+        let exact = |v: &serde_json::Value| unbase64(v.as_str().expect("a string"));
+        assert_eq!(exact(&v["command_b64"]), r.command);
+        assert_eq!(exact(&v["key_b64"]), r.key);
+        assert_eq!(v["input"], serde_json::json!(["a\u{fffd}b", "\u{e9}"]));
+        let inputs = v["input_b64"].as_array().expect("an array");
+        assert_eq!(inputs.iter().map(exact).collect::<Vec<_>>(), input);
     }
 }

@@ -38,7 +38,7 @@ impl Supervisor<'_> {
                     .config
                     .template
                     .resume_key(&command)
-                    .unwrap_or_else(|| command.to_string());
+                    .unwrap_or_else(|| command.to_vec());
                 if done.skip(&key, self.config.resume == crate::config::Resume::Failed) {
                     self.skipped += 1;
                     let _ = self.output.skip(id);
@@ -124,7 +124,7 @@ impl Supervisor<'_> {
     }
 
     /// The `--tag` text of a task.
-    pub(super) fn tag(&self, id: TaskId) -> Option<String> {
+    pub(super) fn tag(&self, id: TaskId) -> Option<Vec<u8>> {
         if !self.config.tag {
             return None;
         }
@@ -244,7 +244,8 @@ pub(super) fn dry_run(
         let record = record?;
         let slot = (i % config.jobs) as u32 + 1;
         let line = Template::display(&config.template.render(&record, i as u64 + 1, slot));
-        writeln!(io.stdout, "{line}").map_err(RunError::Output)?;
+        io.stdout.write_all(&line).map_err(RunError::Output)?;
+        io.stdout.write_all(b"\n").map_err(RunError::Output)?;
         total += 1;
     }
     io.stdout.flush().map_err(RunError::Output)?;

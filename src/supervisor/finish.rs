@@ -70,7 +70,7 @@ impl Supervisor<'_> {
                 .config
                 .template
                 .resume_key(&logged)
-                .unwrap_or_else(|| logged.to_string());
+                .unwrap_or_else(|| logged.to_vec());
             let record = LogRecord {
                 seq: id,
                 host: ":",

@@ -63,7 +63,7 @@ struct Task {
     /// Attempts started so far.
     attempts: u32,
     /// The command line as the job log records it (only kept when a job log is written).
-    command: Option<String>,
+    command: Option<Vec<u8>>,
 }
 
 /// Why the run is stopping early, if it is.

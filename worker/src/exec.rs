@@ -6,8 +6,10 @@
 //! of the command is seen even when a background grandchild keeps a pipe open. The exit status
 //! and resource use come from `wait4(2)`.
 
+use std::ffi::OsStr;
 use std::io::{self, ErrorKind};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStderr, ChildStdout, Command, Stdio};
@@ -121,14 +123,22 @@ pub fn run(
 /// piped output, and the configured memory limit and niceness.
 pub fn prepare(job: &Job, config: &WorkerConfig) -> Command {
     let mut command = match job {
+        Job::Exec(argv) if !argv.is_empty() && !runs_directly(&argv[0]) => {
+            // `$shell -c '"$@"' $shell ARGV…` runs ARGV as one simple command, so a function
+            // the shell imported from its environment (bash's `export -f`) is found.
+            let mut c = Command::new(&config.shell);
+            c.arg("-c").arg("\"$@\"").arg(&config.shell);
+            c.args(argv.iter().map(|a| OsStr::from_bytes(a)));
+            c
+        }
         Job::Exec(argv) => {
-            let mut c = Command::new(&argv[0]);
-            c.args(&argv[1..]);
+            let mut c = Command::new(OsStr::from_bytes(argv.first().map_or(&[][..], |a| a)));
+            c.args(argv.iter().skip(1).map(|a| OsStr::from_bytes(a)));
             c
         }
         Job::Shell(script) => {
             let mut c = Command::new(&config.shell);
-            c.arg("-c").arg(script);
+            c.arg("-c").arg(OsStr::from_bytes(script));
             c
         }
         Job::Kernel(_) => unreachable!("kernels do not run through exec"),
@@ -172,6 +182,29 @@ pub fn prepare(job: &Job, config: &WorkerConfig) -> Command {
     command
 }
 
+/// Whether `program` can be executed without a shell: it names a path (holds a `/`), or a file
+/// in a directory of `PATH`. Any other name goes to the shell, as GNU parallel sends every
+/// command: the shell may know it as a function or builtin, and reports it when it does not.
+fn runs_directly(program: &[u8]) -> bool {
+    if program.contains(&b'/') {
+        return true;
+    }
+    let Some(path) = std::env::var_os("PATH") else {
+        return true;
+    };
+    if program.is_empty() {
+        return false;
+    }
+    path.as_bytes().split(|&b| b == b':').any(|dir| {
+        let dir = if dir.is_empty() { &b"."[..] } else { dir };
+        let mut candidate = std::path::PathBuf::from(OsStr::from_bytes(dir));
+        candidate.push(OsStr::from_bytes(program));
+        std::fs::metadata(&candidate).is_ok_and(|m| {
+            m.is_file() && std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0
+        })
+    })
+}
+
 /// Where a task's output goes once it outgrows memory.
 #[derive(Debug, Clone)]
 pub(crate) struct Spill {
@@ -200,8 +233,8 @@ pub fn spawn_failed(
     started: Instant,
 ) -> Finished {
     let program = match job {
-        Job::Exec(argv) => argv[0].as_str(),
-        _ => config.shell.as_str(),
+        Job::Exec(argv) => String::from_utf8_lossy(argv.first().map_or(&[][..], |a| a)),
+        _ => std::borrow::Cow::Borrowed(config.shell.as_str()),
     };
     let (code, message) = match err.kind() {
         ErrorKind::NotFound => (127, format!("{program}: command not found")),

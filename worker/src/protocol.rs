@@ -110,10 +110,12 @@ impl Default for WorkerConfig {
 /// What one task runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Job {
-    /// Execute a program directly, with no shell: `argv[0]` is looked up in `PATH`.
-    Exec(Vec<String>),
-    /// Run a script with the configured shell (`$shell -c script`).
-    Shell(String),
+    /// Execute a program directly, with no shell: `argv[0]` is looked up in `PATH`, and a name
+    /// that no `PATH` directory holds runs through the shell, which may know it as a function.
+    /// Arguments are bytes, passed to the program unchanged (they need not be UTF-8).
+    Exec(Vec<Vec<u8>>),
+    /// Run a script with the configured shell (`$shell -c script`); bytes, passed unchanged.
+    Shell(Vec<u8>),
     /// Run a built-in kernel inside the worker, with no exec.
     Kernel(Kernel),
 }
