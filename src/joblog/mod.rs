@@ -73,10 +73,9 @@ pub(crate) mod tests {
     use super::*;
 
     /// The job log GNU parallel writes for `parallel --joblog LOG args...`, or `None` when GNU
-    /// parallel is not installed.
+    /// parallel is not installed (which fails the test under CI, and is reported otherwise).
     pub(crate) fn gnu_joblog(args: &[&str]) -> Option<String> {
-        let version = Command::new("parallel").arg("--version").output().ok()?;
-        if !String::from_utf8_lossy(&version.stdout).contains("GNU parallel") {
+        if !crate::test_support::require_gnu_parallel("the comparison with GNU parallel's log") {
             return None;
         }
         let dir = tempfile::tempdir().unwrap();

@@ -12,8 +12,8 @@ use nix::unistd::Pid;
 
 use crate::util::{
     Background, JobRow, Proc, TROOP, cmdline, descendants, describe, environ, is_gone,
-    marker_files, read_joblog, reap_or_kill, temp_dir, troop, troop_in, wait_until, worker_of,
-    write_file,
+    marker_files, read_joblog, reap_or_kill, require_root, temp_dir, troop, troop_in, wait_until,
+    worker_of, write_file,
 };
 
 /// The task whose command line holds `needle`, once it runs: its shell, or that shell's child.
@@ -297,9 +297,7 @@ fn connect_as_nobody(path: &str) -> (bool, String) {
 /// it even when troop runs under umask 000, and the run's token is not on the worker's argv.
 #[test]
 fn the_bootstrap_socket_is_private_whatever_the_umask() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("note: skipped: connecting as another user needs root");
+    if !require_root("connecting to the socket as another user") {
         return;
     }
     // Everything on the way to troop's $TMPDIR is open to other users, so only the directory

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use crate::util::{
-    JOBLOG_HEADER, gnu_parallel_in, have_gnu_parallel, parse_joblog, read_joblog, read_json_log,
+    JOBLOG_HEADER, gnu_parallel_in, parse_joblog, read_joblog, read_json_log, require_gnu_parallel,
     temp_dir, troop_in,
 };
 
@@ -283,8 +283,7 @@ fn a_log_for_another_command_is_refused() {
 
 #[test]
 fn a_log_written_by_gnu_parallel_resumes() {
-    if !have_gnu_parallel() {
-        eprintln!("note: skipped: GNU parallel is not installed");
+    if !require_gnu_parallel("resuming a log GNU parallel wrote") {
         return;
     }
     let dir = temp_dir();
