@@ -4,9 +4,11 @@
 //! The TSV log is byte-for-byte what GNU parallel 20221122 writes, so either tool can resume from
 //! a log the other wrote. One finished task is one line, written and flushed as it finishes.
 
+pub mod lock;
 pub mod resume;
 pub mod write;
 
+pub use lock::LogLock;
 pub use resume::{DoneSet, read_done};
 pub use write::{JobLog, LogRecord};
 
@@ -47,6 +49,19 @@ pub enum JobLogError {
         line: usize,
         /// What is wrong with the line.
         reason: String,
+    },
+    /// Another process (another run) holds the log's lock.
+    #[error(
+        "job log `{}` is in use by {}, another run that writes it; wait for it to end, or use \
+         another --joblog file",
+        path.display(),
+        lock::holder_words(*holder)
+    )]
+    Locked {
+        /// The log's path.
+        path: PathBuf,
+        /// The pid that holds the lock, when `/proc/locks` says.
+        holder: Option<u32>,
     },
     /// A row records a command that the current command template cannot produce.
     #[error(

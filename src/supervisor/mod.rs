@@ -89,7 +89,12 @@ pub fn run(
     if config.dry_run {
         return feed::dry_run(config, io, started);
     }
-    // Everything that can be refused is checked before the first task starts.
+    // Everything that can be refused is checked before the first task starts. The job logs are
+    // locked first, so that no other run reads or writes them while this one does.
+    let _joblog_lock = crate::joblog::LogLock::acquire(crate::joblog::lock::paths(
+        config.joblog.as_ref(),
+        config.joblog_json.as_ref(),
+    ))?;
     let done = match (config.resume, &config.joblog) {
         (Resume::No, _) => None,
         (_, Some(path)) => Some(crate::joblog::read_done(path, &|cmd| {
