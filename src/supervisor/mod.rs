@@ -64,6 +64,9 @@ struct Task {
     attempts: u32,
     /// The command line as the job log records it (only kept when a job log is written).
     command: Option<String>,
+    /// When the current attempt started, in µs since the Unix epoch: when it was sent to its
+    /// worker, then when the worker announced it (0 before it is sent).
+    started_us: u64,
 }
 
 /// Why the run is stopping early, if it is.
@@ -378,6 +381,7 @@ impl Supervisor<'_> {
         };
         let pgid = (pgid > 0).then_some(pgid);
         task.state = TaskState::Running { worker, pgid };
+        task.started_us = finish::unix_now_us();
         match pgid {
             Some(g)
                 if matches!(
