@@ -44,6 +44,8 @@ pub mod rundir;
 pub mod scheduler;
 pub mod signals;
 pub mod supervisor;
+#[cfg(test)]
+pub(crate) mod test_support;
 pub mod units;
 
 use config::RunConfig;

@@ -602,10 +602,7 @@ mod tests {
 
     #[test]
     fn same_records_as_gnu_parallel() {
-        let have = Command::new("sh")
-            .args(["-c", "command -v parallel"])
-            .output();
-        if !have.is_ok_and(|o| o.status.success()) {
+        if !crate::test_support::require_gnu_parallel("the comparison with GNU parallel") {
             return;
         }
         let cases = "::: a b ::: 1 2\n::: a b c :::+ 1 2 ::: x y\n::: a b ::: x y :::+ 1 2 3\n\

@@ -999,7 +999,7 @@ mod tests {
 
     #[test]
     fn same_output_as_gnu_parallel() {
-        if !have("parallel") {
+        if !crate::test_support::require_gnu_parallel("the comparison with GNU parallel") {
             return;
         }
         let values = list("sub.dir/foo.jpg|a b|it's||$HOME|x;y|/|a/b/");

@@ -4,9 +4,11 @@
 //! The TSV log is byte-for-byte what GNU parallel 20221122 writes, so either tool can resume from
 //! a log the other wrote. One finished task is one line, written and flushed as it finishes.
 
+pub mod lock;
 pub mod resume;
 pub mod write;
 
+pub use lock::LogLock;
 pub use resume::{DoneSet, read_done};
 pub use write::{JobLog, LogRecord};
 
@@ -48,6 +50,19 @@ pub enum JobLogError {
         /// What is wrong with the line.
         reason: String,
     },
+    /// Another process (another run) holds the log's lock.
+    #[error(
+        "job log `{}` is in use by {}, another run that writes it; wait for it to end, or use \
+         another --joblog file",
+        path.display(),
+        lock::holder_words(*holder)
+    )]
+    Locked {
+        /// The log's path.
+        path: PathBuf,
+        /// The pid that holds the lock, when `/proc/locks` says.
+        holder: Option<u32>,
+    },
     /// A row records a command that the current command template cannot produce.
     #[error(
         "job log `{}` was written for another command: line {line} ran `{command}`, which this \
@@ -73,10 +88,9 @@ pub(crate) mod tests {
     use super::*;
 
     /// The job log GNU parallel writes for `parallel --joblog LOG args...`, or `None` when GNU
-    /// parallel is not installed.
+    /// parallel is not installed (which fails the test under CI, and is reported otherwise).
     pub(crate) fn gnu_joblog(args: &[&str]) -> Option<String> {
-        let version = Command::new("parallel").arg("--version").output().ok()?;
-        if !String::from_utf8_lossy(&version.stdout).contains("GNU parallel") {
+        if !crate::test_support::require_gnu_parallel("the comparison with GNU parallel's log") {
             return None;
         }
         let dir = tempfile::tempdir().unwrap();

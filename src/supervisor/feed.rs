@@ -52,6 +52,7 @@ impl Supervisor<'_> {
                     state: TaskState::Queued,
                     attempts: 0,
                     command: None,
+                    started_us: 0,
                 },
             );
             self.sched.apply(Event::Queued(id), actions);
@@ -77,6 +78,7 @@ impl Supervisor<'_> {
             };
             task.state = TaskState::Sent { worker };
             task.attempts += 1;
+            task.started_us = super::finish::unix_now_us();
             let rendered = self.config.template.render(&task.record, id, worker + 1);
             if keep_command {
                 task.command = Some(Template::display(&rendered));

@@ -63,7 +63,9 @@ impl Supervisor<'_> {
             self.last_failure = report.outcome.exit_value();
         }
         if let Some(log) = &mut self.joblog {
-            let pid = self.pool.pid(worker).unwrap_or(0);
+            // A lost worker is no longer in the pool: its pid comes with the news of its death.
+            let lost_pid = self.lost_worker.filter(|l| l.0 == worker).and_then(|l| l.1);
+            let pid = self.pool.pid(worker).or(lost_pid).unwrap_or(0);
             let command = task.command.as_deref().unwrap_or_default();
             let logged = crate::joblog::write::log_command(command);
             let key = self
@@ -104,9 +106,16 @@ impl Supervisor<'_> {
         Ok(())
     }
 
-    /// A task was running on a worker that died.
+    /// A task was running on a worker that died. Its record tells when it started and how long
+    /// it ran until the loss; it received no output that troop kept. Why it was lost is troop's
+    /// own message, on stderr.
     pub(super) fn lose(&mut self, id: TaskId, actions: &mut Vec<Action>) -> Result<(), RunError> {
         let (index, pid, signal) = self.lost_worker.unwrap_or((0, None, None));
+        let now_us = unix_now_us();
+        let start_unix_us = match self.tasks.get(id).map(|t| t.started_us) {
+            Some(t) if t > 0 && t <= now_us => t,
+            _ => now_us,
+        };
         if let Some(TaskState::Running {
             pgid: Some(pgid), ..
         }) = self.tasks.get(id).map(|t| t.state)
@@ -133,12 +142,17 @@ impl Supervisor<'_> {
                 format!("lost: worker w{}{pid} {how}", index + 1),
             )
         };
+        eprintln!("troop: task {id} {why}");
         let report = TaskReport {
             id,
             outcome,
             stdout: Captured::EMPTY,
-            stderr: format!("troop: task {id} {why}\n").into_bytes().into(),
-            usage: Usage::default(),
+            stderr: Captured::EMPTY,
+            usage: Usage {
+                start_unix_us,
+                wall_us: now_us - start_unix_us,
+                ..Usage::default()
+            },
         };
         self.settle_attempt(index, report, actions)
     }
@@ -205,6 +219,13 @@ impl Supervisor<'_> {
             Err(e) => Err(RunError::Output(e)),
         }
     }
+}
+
+/// Now, in microseconds since the Unix epoch.
+pub(super) fn unix_now_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
 }
 
 /// A random number in [0, 1) for retry jitter.

@@ -64,6 +64,9 @@ struct Task {
     attempts: u32,
     /// The command line as the job log records it (only kept when a job log is written).
     command: Option<Vec<u8>>,
+    /// When the current attempt started, in µs since the Unix epoch: when it was sent to its
+    /// worker, then when the worker announced it (0 before it is sent).
+    started_us: u64,
 }
 
 /// Why the run is stopping early, if it is.
@@ -89,7 +92,12 @@ pub fn run(
     if config.dry_run {
         return feed::dry_run(config, io, started);
     }
-    // Everything that can be refused is checked before the first task starts.
+    // Everything that can be refused is checked before the first task starts. The job logs are
+    // locked first, so that no other run reads or writes them while this one does.
+    let _joblog_lock = crate::joblog::LogLock::acquire(crate::joblog::lock::paths(
+        config.joblog.as_ref(),
+        config.joblog_json.as_ref(),
+    ))?;
     let done = match (config.resume, &config.joblog) {
         (Resume::No, _) => None,
         (_, Some(path)) => Some(crate::joblog::read_done(path, &|cmd| {
@@ -381,6 +389,7 @@ impl Supervisor<'_> {
         };
         let pgid = (pgid > 0).then_some(pgid);
         task.state = TaskState::Running { worker, pgid };
+        task.started_us = finish::unix_now_us();
         match pgid {
             Some(g)
                 if matches!(

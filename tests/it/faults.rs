@@ -12,8 +12,8 @@ use nix::unistd::Pid;
 
 use crate::util::{
     Background, JobRow, Proc, TROOP, cmdline, descendants, describe, environ, is_gone,
-    marker_files, read_joblog, reap_or_kill, temp_dir, troop, troop_in, wait_until, worker_of,
-    write_file,
+    marker_files, read_joblog, read_json_log, reap_or_kill, require_root, temp_dir, troop,
+    troop_in, wait_until, worker_of, write_file,
 };
 
 /// The task whose command line holds `needle`, once it runs: its shell, or that shell's child.
@@ -30,6 +30,7 @@ fn kill_a_worker_mid_task(start: &str, retries: bool) {
     let dir = temp_dir();
     let d = dir.path().display().to_string();
     let log = dir.path().join("log");
+    let json = dir.path().join("log.json");
     let script = format!("sh -c 'echo {{}} > {d}/started-{{}}; sleep 1; echo done {{}}'");
     let mut args = vec![
         "run",
@@ -38,12 +39,15 @@ fn kill_a_worker_mid_task(start: &str, retries: bool) {
         start,
         "--joblog",
         log.to_str().unwrap(),
+        "--joblog-json",
+        json.to_str().unwrap(),
     ];
     if retries {
         args.extend(["--retries", "1"]);
     }
     args.push(&script);
     args.extend([":::", "1", "2", "3", "4", "5"]);
+    let launched = unix_now();
     let mut run = Background::start_in(&args, dir.path());
     let troop = run.pid();
 
@@ -69,7 +73,9 @@ fn kill_a_worker_mid_task(start: &str, retries: bool) {
     // The task's processes (its shell and `sleep 1`) must not outlive their worker.
     let task_procs: Vec<Proc> = descendants(victim.pid);
     let before: Vec<Proc> = descendants(troop);
+    let marker_seen = unix_now();
     kill(Pid::from_raw(victim.pid), Signal::SIGKILL).expect("kill the worker");
+    let killed = unix_now();
 
     let status = run.wait_for(Duration::from_secs(30));
     let stderr = run.stderr();
@@ -122,7 +128,74 @@ fn kill_a_worker_mid_task(start: &str, retries: bool) {
         }
         assert!(!stdout.contains("done 2"), "{stdout:?}");
         assert!(stderr.contains("task 2 lost"), "{stderr:?}");
+        check_lost_row(&rows, &read_json_log(&json), victim.pid, &script);
+        // The row tells when task 2 started (before its marker was seen) and that it ran until
+        // its worker was killed.
+        let row = rows.iter().find(|r| r.seq == 2).unwrap();
+        assert!(
+            row.starttime >= launched - 0.01 && row.starttime <= marker_seen + 0.01,
+            "Starttime {} is not between the launch {launched} and the marker {marker_seen}",
+            row.starttime
+        );
+        let end = row.starttime + row.runtime;
+        assert!(
+            end >= marker_seen - 0.01 && end <= killed + 2.0,
+            "Starttime + JobRuntime = {end}, but the worker was killed at {killed}: {row:?}"
+        );
     }
+}
+
+/// Seconds since the Unix epoch.
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+/// Checks every field of task 2's rows, lost with worker `victim` (SIGKILL), in the TSV and
+/// JSON logs.
+#[track_caller]
+fn check_lost_row(rows: &[JobRow], json: &[serde_json::Value], victim: i32, script: &str) {
+    let row = rows.iter().find(|r| r.seq == 2).unwrap();
+    let command = script.replace("{}", "2");
+    assert_eq!(
+        (row.host.as_str(), row.send, row.receive),
+        (":", 0, 0),
+        "a lost task received nothing that was kept: {row:?}"
+    );
+    assert_eq!((row.exitval, row.signal), (-1, 9), "{row:?}");
+    assert_eq!(row.command, command);
+    assert!(row.runtime > 0.0 && row.runtime < 30.0, "{row:?}");
+    let lost: Vec<&serde_json::Value> = json.iter().filter(|v| v["seq"] == 2).collect();
+    assert_eq!(lost.len(), 1, "{json:#?}");
+    let v = lost[0];
+    assert_eq!(v["host"], ":");
+    assert_eq!(v["pid"], victim, "the pid of the worker that was lost: {v}");
+    assert!(v["worker"] == 1 || v["worker"] == 2, "{v}");
+    assert_eq!(
+        (&v["send"], &v["receive"], &v["exitval"], &v["signal"]),
+        (&0.into(), &0.into(), &(-1).into(), &9.into()),
+        "{v}"
+    );
+    assert_eq!(
+        (&v["command"], &v["key"]),
+        (&command.clone().into(), &command.into())
+    );
+    assert_eq!(v["input"], serde_json::json!(["2"]));
+    assert_eq!(
+        (&v["attempts"], &v["outcome"]),
+        (&1.into(), &"worker-lost".into())
+    );
+    let start = v["start"].as_f64().unwrap();
+    let runtime = v["runtime"].as_f64().unwrap();
+    assert!((start - row.starttime).abs() < 0.002, "{v} vs {row:?}");
+    assert!((runtime - row.runtime).abs() < 0.002, "{v} vs {row:?}");
+    assert_eq!(
+        (&v["user_cpu"], &v["sys_cpu"], &v["max_rss_kib"]),
+        (&0.0.into(), &0.0.into(), &0.into()),
+        "troop cannot measure a task whose worker died: {v}"
+    );
 }
 
 #[test]
@@ -136,12 +209,12 @@ fn a_killed_forked_worker_is_replaced_and_its_task_retried() {
 }
 
 #[test]
-fn a_killed_spawned_worker_loses_only_its_task_without_retries() {
+fn a_killed_spawned_worker_loses_only_its_task_and_its_row_tells_the_truth() {
     kill_a_worker_mid_task("spawn", false);
 }
 
 #[test]
-fn a_killed_forked_worker_loses_only_its_task_without_retries() {
+fn a_killed_forked_worker_loses_only_its_task_and_its_row_tells_the_truth() {
     kill_a_worker_mid_task("fork", false);
 }
 
@@ -297,9 +370,7 @@ fn connect_as_nobody(path: &str) -> (bool, String) {
 /// it even when troop runs under umask 000, and the run's token is not on the worker's argv.
 #[test]
 fn the_bootstrap_socket_is_private_whatever_the_umask() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("note: skipped: connecting as another user needs root");
+    if !require_root("connecting to the socket as another user") {
         return;
     }
     // Everything on the way to troop's $TMPDIR is open to other users, so only the directory

@@ -3,10 +3,11 @@
 //! left off, matched by command line.
 
 use std::path::Path;
+use std::time::Duration;
 
 use crate::util::{
-    JOBLOG_HEADER, gnu_parallel_in, have_gnu_parallel, parse_joblog, read_joblog, read_json_log,
-    temp_dir, troop_in,
+    Background, JOBLOG_HEADER, gnu_parallel_in, parse_joblog, read_joblog, read_json_log,
+    require_gnu_parallel, temp_dir, troop_in, wait_until,
 };
 
 /// `troop run --joblog log ARGS…` in `dir`.
@@ -283,8 +284,7 @@ fn a_log_for_another_command_is_refused() {
 
 #[test]
 fn a_log_written_by_gnu_parallel_resumes() {
-    if !have_gnu_parallel() {
-        eprintln!("note: skipped: GNU parallel is not installed");
+    if !require_gnu_parallel("resuming a log GNU parallel wrote") {
         return;
     }
     let dir = temp_dir();
@@ -304,4 +304,104 @@ fn a_log_written_by_gnu_parallel_resumes() {
     assert_eq!(sorted_commands(dir.path()), ["echo a", "echo b", "echo c"]);
     let text = std::fs::read_to_string(dir.path().join("log")).unwrap();
     assert_eq!(text.matches("Seq\tHost").count(), 1, "{text:?}");
+}
+
+/// Starts `troop run` with `log_flags` in `dir` on one task, `value`, that waits for `dir/go`,
+/// and waits until that task is running (so troop holds its logs).
+fn hold_logs(dir: &Path, log_flags: &[&str], value: &str) -> Background {
+    let mut args = vec!["run"];
+    args.extend_from_slice(log_flags);
+    args.extend_from_slice(&[
+        "touch held; while [ ! -e go ]; do sleep 0.05; done; echo {}",
+        ":::",
+        value,
+    ]);
+    let first = Background::start_in(&args, dir);
+    assert!(
+        wait_until(Duration::from_secs(20), || dir.join("held").exists()),
+        "the first run did not start its task: {}",
+        first.stderr()
+    );
+    first
+}
+
+#[test]
+fn a_second_run_on_a_locked_job_log_is_refused_naming_the_holder() {
+    let dir = temp_dir();
+    let cases = [
+        (&["--joblog", "log"][..], "a"),
+        (&["--joblog", "log", "--resume"], "b"),
+        (&["--joblog-json", "log.json"], "c"),
+    ];
+    for (flags, value) in cases {
+        let _ = std::fs::remove_file(dir.path().join("go"));
+        let _ = std::fs::remove_file(dir.path().join("held"));
+        let mut first = hold_logs(dir.path(), flags, value);
+        let mut args = vec!["run"];
+        args.extend_from_slice(flags);
+        args.extend_from_slice(&["touch ran-{}", ":::", "second"]);
+        let second = troop_in(Some(dir.path()), &args, "");
+        second.assert_code(255);
+        assert!(
+            second
+                .stderr
+                .contains(&format!("is in use by pid {}", first.pid())),
+            "{flags:?}: {:?}",
+            second.stderr
+        );
+        assert!(
+            !dir.path().join("ran-second").exists(),
+            "{flags:?}: the refused run ran a task"
+        );
+        std::fs::write(dir.path().join("go"), "").unwrap();
+        let status = first.wait_for(Duration::from_secs(30));
+        assert_eq!(status.and_then(|s| s.code()), Some(0), "{}", first.stderr());
+        assert_eq!(first.stdout(), format!("{value}\n"));
+    }
+    // The logs hold the rows of the runs that held them, whole.
+    let rows = read_joblog(&dir.path().join("log"));
+    let commands: Vec<&str> = rows
+        .iter()
+        .map(|r| &r.command[r.command.len() - 6..])
+        .collect();
+    assert_eq!(commands, ["echo a", "echo b"], "{rows:?}");
+    assert_eq!(read_json_log(&dir.path().join("log.json")).len(), 1);
+}
+
+#[test]
+fn concurrent_runs_on_one_job_log_never_tear_it() {
+    let dir = temp_dir();
+    let runs: Vec<_> = (0..4)
+        .map(|i| {
+            let dir = dir.path().to_path_buf();
+            std::thread::spawn(move || {
+                let seq: Vec<String> = (0..40).map(|n| format!("{i}-{n}")).collect();
+                let mut args = vec!["run", "-j4", "--joblog", "log", "sleep 0.01; echo {}"];
+                args.push(":::");
+                args.extend(seq.iter().map(String::as_str));
+                troop_in(Some(&dir), &args, "")
+            })
+        })
+        .collect();
+    let mut refused = 0;
+    for run in runs {
+        let ran = run.join().unwrap();
+        match ran.code {
+            Some(0) => {}
+            Some(255) => {
+                assert!(ran.stderr.contains("is in use by pid"), "{}", ran.stderr);
+                assert_eq!(ran.stdout, "", "a refused run ran tasks");
+                refused += 1;
+            }
+            _ => panic!("{ran:?}"),
+        }
+    }
+    // The log is whole: the 40 rows of the one run that wrote it last.
+    let rows = read_joblog(&dir.path().join("log"));
+    assert_eq!(rows.len(), 40, "{refused} refused; {rows:?}");
+    let run_of = |r: &crate::util::JobRow| r.command.split(' ').nth(3).unwrap()[..1].to_string();
+    assert!(
+        rows.iter().all(|r| run_of(r) == run_of(&rows[0])),
+        "{rows:?}"
+    );
 }

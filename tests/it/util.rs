@@ -107,9 +107,59 @@ pub fn have_gnu_parallel() -> bool {
     })
 }
 
-/// Runs `parallel --will-cite ARGS…` in `dir`, or returns `None` when GNU parallel is missing.
+/// Whether the suite runs under CI (`CI=true`), where nothing may be skipped.
+pub fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// Skips part of a test: under CI this fails the test; elsewhere it prints a line that
+/// `cargo test` shows, saying which test skipped `what` and `why`, and returns false.
+///
+/// The line goes straight to the process's stderr: libtest hides what `eprintln!` prints in a
+/// passing test.
+#[track_caller]
+pub fn skip(what: &str, why: &str) -> bool {
+    let test = std::thread::current().name().unwrap_or("?").to_string();
+    if under_ci() {
+        panic!("{test}: {why}, and under CI a test may not skip {what}");
+    }
+    let line = format!("SKIPPED in {test}: {what} ({why})\n");
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    false
+}
+
+/// True when GNU parallel is installed; otherwise [`skip`]s `what`.
+#[track_caller]
+pub fn require_gnu_parallel(what: &str) -> bool {
+    have_gnu_parallel() || skip(what, "GNU parallel is not installed")
+}
+
+/// True when the tests run as root; otherwise [`skip`]s `what`.
+#[track_caller]
+pub fn require_root(what: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    root || skip(what, "it needs root")
+}
+
+/// True when `program` can be started (`program --version` runs); otherwise [`skip`]s `what`.
+#[track_caller]
+pub fn require_program(program: &str, what: &str) -> bool {
+    let found = Command::new(program)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    found || skip(what, &format!("`{program}` is not installed"))
+}
+
+/// Runs `parallel --will-cite ARGS…` in `dir`. When GNU parallel is missing this fails the test
+/// under CI, and elsewhere prints a visible skip line and returns `None`.
+#[track_caller]
 pub fn gnu_parallel_in(dir: Option<&Path>, args: &[&str], stdin: &str) -> Option<Ran> {
-    if !have_gnu_parallel() {
+    if !require_gnu_parallel("the cross-check against GNU parallel") {
         return None;
     }
     let mut command = Command::new("parallel");
