@@ -131,7 +131,7 @@ impl Output {
     pub fn finish_noted(
         &mut self,
         id: u64,
-        tag: Option<&str>,
+        tag: Option<&[u8]>,
         stdout: Piece,
         stderr: Piece,
         note: Option<String>,
