@@ -261,3 +261,14 @@ fn job_logs_keep_bytes_that_are_not_utf8_and_resume_finds_them() {
     let again = run_with(&[b"a\xff", b"b", b"c\xfe"], true);
     assert_output("resumed run", &again, b"c\xfe\n");
 }
+
+#[test]
+fn a_nul_byte_fails_its_task_with_a_clear_message_and_the_others_run() {
+    for mode in [&b"process"[..], b"thread"] {
+        let out = troop(None, &[b"-k", b"--mode", mode, b"echo"], b"a\0b\nc\n");
+        assert_eq!(out.stdout, b"c\n");
+        assert_eq!(out.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("holds a NUL byte"), "{stderr}");
+    }
+}

@@ -436,14 +436,17 @@ fn functions_exported_from_bash_run_as_commands() {
     let Some(bash) = require_program("/bin/bash") else {
         return;
     };
-    // As a user types it: the function is defined and exported in bash, which starts troop.
-    for (mode, command) in [
-        ("process", "f"),
-        ("thread", "f"),
-        ("process", "f {} | tr a-z A-Z"),
+    // As a user types it: the functions are defined and exported in bash, which starts troop. A
+    // function wins over a program of the same name, as in the shell.
+    for (mode, command, want) in [
+        ("process", "f", "f:a\nf:b\n"),
+        ("thread", "f", "f:a\nf:b\n"),
+        ("process", "f {} | tr a-z A-Z", "F:A\nF:B\n"),
+        ("process", "ls", "ls:a\nls:b\n"),
     ] {
         let script = format!(
-            "f() {{ echo \"f:$1\"; }}; export -f f; \"$0\" run -k --mode {mode} '{command}' ::: a b"
+            "f() {{ echo \"f:$1\"; }}; ls() {{ echo \"ls:$1\"; }}; export -f f ls; \
+             \"$0\" run -k --mode {mode} '{command}' ::: a b"
         );
         let ran: Ran = assert_cmd::Command::new(bash)
             .args(["-c", &script, TROOP])
@@ -453,11 +456,6 @@ fn functions_exported_from_bash_run_as_commands() {
             .output()
             .expect("run bash")
             .into();
-        let want = if command == "f" {
-            "f:a\nf:b\n"
-        } else {
-            "F:A\nF:B\n"
-        };
         assert_eq!(ran.stdout, want, "{mode} {command:?}: {}", ran.stderr);
         ran.assert_code(0);
     }
