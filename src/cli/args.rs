@@ -38,11 +38,11 @@ without extension, {#} sequence number, {%} worker slot, {N} and {N.} the Nth ar
 A command with none of them gets the arguments appended.
 
 The command's words are joined with spaces and run by the shell when they contain shell syntax
-(`troop run 'echo {} | wc -c'`) or name no program on PATH (a function from bash's `export -f`);
-otherwise the program is executed directly. The shell is $PARALLEL_SHELL, else $SHELL, else
-/bin/sh (csh and fish are passed over). Input is bytes and reaches the command unchanged, UTF-8
-or not. A first word `@name` runs a built-in kernel inside the worker: @primes N, @spin MS,
-@sleep MS, @hash MB, @noop.
+(`troop run 'echo {} | wc -c'`), or when the first word names a function from bash's `export -f`
+or no program on PATH; otherwise the program is executed directly. The shell is $PARALLEL_SHELL,
+else $SHELL, else /bin/sh (csh and fish are passed over). Input is bytes and reaches the command
+unchanged, UTF-8 or not. A first word `@name` runs a built-in kernel inside the worker:
+@primes N, @spin MS, @sleep MS, @hash MB, @noop.
 
 What quoting protects: each value is quoted as one shell word, so input cannot inject shell
 syntax where a replacement string stands outside quotes in the command (`echo {}`, `cp {} {.}.bak`).
