@@ -38,9 +38,19 @@ without extension, {#} sequence number, {%} worker slot, {N} and {N.} the Nth ar
 A command with none of them gets the arguments appended.
 
 The command's words are joined with spaces and run by the shell when they contain shell syntax
-(`troop run 'echo {} | wc -c'`); otherwise the program is executed directly. Arguments are always
-quoted, so input can never inject shell syntax. A first word `@name` runs a built-in kernel inside
-the worker: @primes N, @spin MS, @sleep MS, @hash MB, @noop.
+(`troop run 'echo {} | wc -c'`), or when the first word names a function from bash's `export -f`
+or no program on PATH; otherwise the program is executed directly. The shell is $PARALLEL_SHELL,
+else $SHELL, else /bin/sh (csh and fish are passed over). Input is bytes and reaches the command
+unchanged, UTF-8 or not. A first word `@name` runs a built-in kernel inside the worker:
+@primes N, @spin MS, @sleep MS, @hash MB, @noop.
+
+What quoting protects: each value is quoted as one shell word, so input cannot inject shell
+syntax where a replacement string stands outside quotes in the command (`echo {}`, `cp {} {.}.bak`).
+Inside the command's own quotes it can, as in GNU parallel: in `echo \"{}\"` a value `$(rm -rf ~)`
+runs, and in `echo '{}'` a value's quotes cancel the command's, so `x; rm -rf ~` runs. Write
+`echo {}`, never `echo \"{}\"` or `echo '{}'`. Input is code wherever the command runs it as code
+(`sh -c {}`, `eval {}`, `ssh host echo {}`), and a value that starts with `-` may be taken for an
+option (`rm -- {}` prevents that).
 
 Exit status: 0 when every task succeeded, 1-100 the number of failed tasks, 101 more than 100,
 130 interrupted, 255 any other error.";

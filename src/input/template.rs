@@ -1,5 +1,5 @@
 //! The command template: GNU parallel's replacement strings, the choice between running a command
-//! directly, through `sh -c` or as a built-in `@kernel`, and rendering one task's command.
+//! directly, through the shell or as a built-in `@kernel`, and rendering one task's command.
 //!
 //! Replacement strings: `{}` `{.}` `{/}` `{//}` `{/.}` (all arguments, each transformed, joined by
 //! spaces), `{N}` `{N.}` `{N/}` `{N//}` `{N/.}` (the Nth argument, from 1; blanks may follow `N`
@@ -7,6 +7,10 @@
 //! number) and `{%}` (slot). A missing argument gives nothing. A command with none of them gets
 //! ` {}` appended. Any other text in braces stays as written. Templates and values are bytes:
 //! what is not UTF-8 reaches the command unchanged, quoted for the shell like any other byte.
+//!
+//! Quoting makes each value one shell word where its replacement string stands outside quotes in
+//! the template; inside the template's own quotes (`echo "{}"`, `echo '{}'`) a value can still
+//! inject shell syntax, as in GNU parallel.
 //!
 //! Deliberate differences from GNU parallel 20221122:
 //! - Values are always quoted for the shell. GNU leaves them bare when the command starts with a
@@ -964,6 +968,45 @@ mod tests {
         assert_eq!(show("@sleep {}", "1 0"), "@sleep '1 0'");
         assert_eq!(show("echo {2}", "a"), "echo");
         assert_eq!(show("{2}", "a"), "");
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_render_unchanged() {
+        let record = Record {
+            args: vec![b"d\xff/f\xfe.x".to_vec(), b"a b\x80".to_vec()],
+        };
+        let exec = Template::parse(&["printf %s/ {1} {1.} {1/} {1//} {2}"]).expect("valid");
+        let want: Vec<&[u8]> = vec![
+            b"printf",
+            b"%s/",
+            b"d\xff/f\xfe.x",
+            b"d\xff/f\xfe",
+            b"f\xfe.x",
+            b"d\xff",
+            b"a b\x80",
+        ];
+        assert_eq!(
+            exec.render(&record, 1, 1),
+            Rendered::Exec(bytes_list(&want))
+        );
+        let shell = Template::parse(&["echo {2} | cat"]).expect("valid");
+        assert_eq!(
+            shell.render(&record, 1, 1),
+            Rendered::Shell(b"echo 'a b\x80' | cat".to_vec())
+        );
+        // A template may hold such bytes too, and resume keys are bytes.
+        let text = std::ffi::OsStr::from_bytes(b"echo \xfe{%} {}");
+        let t = Template::parse(&[text]).expect("valid");
+        let a = Template::display(&t.render(&record, 1, 1));
+        let b = Template::display(&t.render(&record, 1, 2));
+        assert_eq!(a, b"echo \xfe1 'd\xff/f\xfe.x' 'a b\x80'");
+        assert_eq!(t.resume_key(&a), t.resume_key(&b));
+        assert!(t.resume_key(&a).is_some());
+        assert_eq!(t.resume_key(b"echo \xfd1 x"), None);
+    }
+
+    fn bytes_list(values: &[&[u8]]) -> Vec<Vec<u8>> {
+        values.iter().map(|v| v.to_vec()).collect()
     }
 
     #[test]

@@ -459,19 +459,6 @@ fn the_bootstrap_socket_is_private_whatever_the_umask() {
 }
 
 #[test]
-fn input_that_is_not_utf8_names_its_file_and_line() {
-    let dir = temp_dir();
-    std::fs::write(dir.path().join("input"), b"a\nb\n\xff\xfe\n").unwrap();
-    let ran = troop_in(Some(dir.path()), &["run", "echo", "::::", "input"], "");
-    ran.assert_code(255);
-    assert!(
-        ran.stderr.contains("`input` line 3") && ran.stderr.contains("UTF-8"),
-        "{:?}",
-        ran.stderr
-    );
-}
-
-#[test]
 fn empty_input_runs_nothing_and_succeeds() {
     let dir = temp_dir();
     let d = dir.path().display().to_string();

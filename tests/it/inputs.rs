@@ -1,7 +1,12 @@
 //! Input sources and replacement strings, checked against fixed expectations and, when it is
 //! installed, against GNU parallel given the same arguments.
 
-use crate::util::{check_like_parallel, temp_dir, troop, troop_in, write_file};
+use std::path::Path;
+
+use crate::util::{
+    COMMAND_TIMEOUT, Ran, TROOP, check_like_parallel, gnu_parallel_in, temp_dir, troop, troop_in,
+    write_file,
+};
 
 #[test]
 fn stdin_lines_are_the_default_source() {
@@ -388,5 +393,123 @@ fn jobs_minus_n_is_accepted_as_its_own_argument() {
         let ran = troop(&argv, "");
         assert_eq!(ran.code, Some(0), "{args:?}: {}", ran.stderr);
         assert_eq!(ran.stdout, "a\nb\n", "{args:?}");
+    }
+}
+
+// ---- The shell that runs commands, and what quoting protects ----
+
+/// `path` when it is an executable file; a missing one fails the test under CI.
+fn require_program(path: &str) -> Option<&str> {
+    if Path::new(path).is_file() {
+        return Some(path);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{path} is needed for this test under CI"
+    );
+    None
+}
+
+/// Runs `troop ARGS…` with `SHELL` (and no `PARALLEL_SHELL`) set as given.
+fn troop_with_shell(shell: Option<&str>, parallel_shell: Option<&str>, args: &[&str]) -> Ran {
+    let mut command = assert_cmd::Command::new(TROOP);
+    command
+        .args(args)
+        .env_remove("SHELL")
+        .env_remove("PARALLEL_SHELL");
+    if let Some(shell) = shell {
+        command.env("SHELL", shell);
+    }
+    if let Some(shell) = parallel_shell {
+        command.env("PARALLEL_SHELL", shell);
+    }
+    command
+        .write_stdin(Vec::new())
+        .timeout(COMMAND_TIMEOUT)
+        .output()
+        .expect("run troop")
+        .into()
+}
+
+#[test]
+fn functions_exported_from_bash_run_as_commands() {
+    let Some(bash) = require_program("/bin/bash") else {
+        return;
+    };
+    // As a user types it: the functions are defined and exported in bash, which starts troop. A
+    // function wins over a program of the same name, as in the shell.
+    for (mode, command, want) in [
+        ("process", "f", "f:a\nf:b\n"),
+        ("thread", "f", "f:a\nf:b\n"),
+        ("process", "f {} | tr a-z A-Z", "F:A\nF:B\n"),
+        ("process", "ls", "ls:a\nls:b\n"),
+    ] {
+        let script = format!(
+            "f() {{ echo \"f:$1\"; }}; ls() {{ echo \"ls:$1\"; }}; export -f f ls; \
+             \"$0\" run -k --mode {mode} '{command}' ::: a b"
+        );
+        let ran: Ran = assert_cmd::Command::new(bash)
+            .args(["-c", &script, TROOP])
+            .env("SHELL", bash)
+            .env_remove("PARALLEL_SHELL")
+            .timeout(COMMAND_TIMEOUT)
+            .output()
+            .expect("run bash")
+            .into();
+        assert_eq!(ran.stdout, want, "{mode} {command:?}: {}", ran.stderr);
+        ran.assert_code(0);
+    }
+}
+
+#[test]
+fn commands_run_with_the_users_shell() {
+    let Some(bash) = require_program("/bin/bash") else {
+        return;
+    };
+    let args = ["run", "echo $0 {}", ":::", "x"];
+    troop_with_shell(Some(bash), None, &args).assert_ok_with("/bin/bash x\n");
+    troop_with_shell(Some(bash), Some("/bin/sh"), &args).assert_ok_with("/bin/sh x\n");
+    troop_with_shell(None, None, &args).assert_ok_with("/bin/sh x\n");
+    troop_with_shell(Some("/bin/csh"), None, &args).assert_ok_with("/bin/sh x\n");
+    let thread = ["run", "--mode", "thread", "echo $0 {}", ":::", "x"];
+    troop_with_shell(Some(bash), None, &thread).assert_ok_with("/bin/bash x\n");
+}
+
+#[test]
+fn help_says_which_templates_input_can_inject_into() {
+    let help = troop(&["run", "--help"], "");
+    help.assert_code(0);
+    assert!(!help.stdout.contains("never inject"), "{}", help.stdout);
+    for claim in [
+        "outside quotes",
+        "`echo \"{}\"`",
+        "`echo '{}'`",
+        "`sh -c {}`",
+    ] {
+        assert!(
+            help.stdout.contains(claim),
+            "{claim} missing:\n{}",
+            help.stdout
+        );
+    }
+    // The claims hold: unquoted is safe; inside the command's own quotes the value runs, as it
+    // does in GNU parallel.
+    let cases = [
+        ("echo {}", "$(touch marker); touch marker", false),
+        ("echo \"{}\"", "$(touch marker)", true),
+        ("echo '{}'", "a; touch marker", true),
+    ];
+    for (template, value, injected) in cases {
+        let (ours, theirs) = (temp_dir(), temp_dir());
+        troop_in(Some(ours.path()), &["run", template, ":::", value], "");
+        let what = format!("{template} with {value:?}");
+        assert_eq!(ours.path().join("marker").exists(), injected, "{what}");
+        if gnu_parallel_in(Some(theirs.path()), &[template, ":::", value], "").is_some() {
+            assert_eq!(
+                theirs.path().join("marker").exists(),
+                injected,
+                "GNU: {what}"
+            );
+        }
     }
 }

@@ -171,14 +171,15 @@ fn the_json_log_names_each_outcome() {
         "{records:#?}"
     );
 
-    // A program that cannot be found never starts.
+    // A program that cannot be found never starts. (A bare name that no PATH directory holds
+    // goes to the shell, which may know it as a function, and fails there with 127.)
     let ran = troop_in(
         Some(dir.path()),
         &[
             "run",
             "--joblog-json",
             "log.json",
-            "troop-no-such-program-y",
+            "/nonexistent/troop-no-such-program-y",
             ":::",
             "a",
         ],

@@ -183,18 +183,19 @@ pub fn prepare(job: &Job, config: &WorkerConfig) -> Command {
 }
 
 /// Whether `program` can be executed without a shell: it names a path (holds a `/`), or a file
-/// in a directory of `PATH`. Any other name goes to the shell, as GNU parallel sends every
-/// command: the shell may know it as a function or builtin, and reports it when it does not.
+/// in a directory of `PATH` and no function bash exported (`export -f`) has its name. Any other
+/// name goes to the shell, as GNU parallel sends every command: the shell may know it as a
+/// function or builtin, and reports it when it does not.
 fn runs_directly(program: &[u8]) -> bool {
     if program.contains(&b'/') {
         return true;
     }
+    if program.is_empty() || is_exported_function(program) {
+        return false;
+    }
     let Some(path) = std::env::var_os("PATH") else {
         return true;
     };
-    if program.is_empty() {
-        return false;
-    }
     path.as_bytes().split(|&b| b == b':').any(|dir| {
         let dir = if dir.is_empty() { &b"."[..] } else { dir };
         let mut candidate = std::path::PathBuf::from(OsStr::from_bytes(dir));
@@ -202,6 +203,15 @@ fn runs_directly(program: &[u8]) -> bool {
         std::fs::metadata(&candidate).is_ok_and(|m| {
             m.is_file() && std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0
         })
+    })
+}
+
+/// Whether the environment holds a bash function of this name, exported with `export -f`
+/// (`BASH_FUNC_name%%`, or `BASH_FUNC_name()` as some older patched bashes write it).
+fn is_exported_function(name: &[u8]) -> bool {
+    [&b"%%"[..], b"()"].iter().any(|suffix| {
+        let var = [&b"BASH_FUNC_"[..], name, suffix].concat();
+        std::env::var_os(OsStr::from_bytes(&var)).is_some()
     })
 }
 
@@ -236,7 +246,18 @@ pub fn spawn_failed(
         Job::Exec(argv) => String::from_utf8_lossy(argv.first().map_or(&[][..], |a| a)),
         _ => std::borrow::Cow::Borrowed(config.shell.as_str()),
     };
+    let holds_nul = match job {
+        Job::Exec(argv) => argv.iter().any(|a| a.contains(&0)),
+        Job::Shell(script) => script.contains(&0),
+        Job::Kernel(_) => false,
+    };
     let (code, message) = match err.kind() {
+        _ if holds_nul => (
+            126,
+            format!(
+                "{program}: cannot run: the command holds a NUL byte, which no argument can carry"
+            ),
+        ),
         ErrorKind::NotFound => (127, format!("{program}: command not found")),
         ErrorKind::PermissionDenied => (126, format!("{program}: permission denied")),
         _ => (126, format!("{program}: cannot run: {err}")),
