@@ -153,7 +153,8 @@ pub fn run(
         config,
         sched: Scheduler::new(config.jobs, config.chunk),
         pool,
-        output: Output::new(io.stdout, io.stderr, config.keep_order),
+        output: Output::new(io.stdout, io.stderr, config.keep_order)
+            .hold_in(rundir.path().to_path_buf()),
         tasks: Table::default(),
         next_id: 1,
         starting: BTreeMap::new(),

@@ -227,6 +227,44 @@ fn line_buffer_memory_stays_bounded_however_long_the_task_talks() {
 }
 
 #[test]
+fn held_lines_of_a_later_task_stay_bounded_with_keep_order() {
+    // Task 2 prints 100 MB of lines while task 1, which must be printed first, waits for it
+    // to finish: everything task 2 prints is held back, and must not be held in memory.
+    let dir = temp_dir();
+    let fifo = dir.path().join("task2-done");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
+    let script = format!(
+        "if [ {{}} = 1 ]; then read done < '{0}'; echo first; \
+         else yes 0123456789abcdef | head -c 100000000; echo > '{0}'; fi",
+        fifo.display()
+    );
+    for mode in ["thread", "async"] {
+        let ran = run_measured(
+            &[
+                "run",
+                "-j2",
+                "-k",
+                "--line-buffer",
+                "--mode",
+                mode,
+                &script,
+                ":::",
+                "1",
+                "2",
+            ],
+            &[],
+        );
+        assert_eq!(ran.code, Some(0), "{mode}: {ran:?}");
+        assert_eq!(ran.stdout_bytes, 100_000_006, "{mode}");
+        assert!(
+            ran.peak_rss_kib < BOUNDED_KIB,
+            "{mode}: 100 MB of held lines took {} KiB",
+            ran.peak_rss_kib
+        );
+    }
+}
+
+#[test]
 fn async_mode_spills_big_output_instead_of_holding_it() {
     let ran = run_measured(
         &[
