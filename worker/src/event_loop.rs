@@ -7,13 +7,12 @@
 //! slot until it ends, which is the point of the lesson. A command's output is captured as in the
 //! other modes: past the spill threshold it goes to a file, so memory stays bounded.
 
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
-use std::os::fd::{AsFd, OwnedFd};
-
 use tokio::io::Interest;
 use tokio::io::unix::{AsyncFd, AsyncFdReadyGuard};
 use tokio::sync::Notify;
