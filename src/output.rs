@@ -25,6 +25,64 @@ use std::path::PathBuf;
 
 use troop_worker::protocol::{Captured, Stream};
 
+/// Line-buffered output on its way from the workers to the supervisor. A worker's side waits
+/// while more than [`MAX_LINES_IN_FLIGHT`] bytes are on their way, so a slow reader of troop's
+/// stdout slows the tasks down (they block on their own writes, as with GNU parallel) instead of
+/// filling memory. There is one per process: the run in progress resets it when it starts and
+/// lets every waiting sender go when it stops reading.
+pub static LINES_IN_FLIGHT: InFlight = InFlight::new();
+
+/// How many bytes of lines may be on their way to the supervisor at once.
+pub const MAX_LINES_IN_FLIGHT: u64 = 8 << 20;
+
+/// A count of bytes in flight, with room to wait for.
+#[derive(Debug)]
+pub struct InFlight {
+    /// Bytes in flight, and whether senders must wait for room.
+    state: std::sync::Mutex<(u64, bool)>,
+    room: std::sync::Condvar,
+}
+
+impl InFlight {
+    const fn new() -> Self {
+        InFlight {
+            state: std::sync::Mutex::new((0, false)),
+            room: std::sync::Condvar::new(),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, (u64, bool)> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits until `n` more bytes may be in flight (any amount when none are), then counts them.
+    pub fn reserve(&self, n: u64) {
+        let mut state = self.state();
+        while state.1 && state.0 > 0 && state.0 + n > MAX_LINES_IN_FLIGHT {
+            state = self.room.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+        state.0 += n;
+    }
+
+    /// `n` bytes arrived.
+    pub fn release(&self, n: u64) {
+        let mut state = self.state();
+        state.0 = state.0.saturating_sub(n);
+        self.room.notify_all();
+    }
+
+    /// Starts counting afresh, with senders waiting for room.
+    fn limit(&self) {
+        *self.state() = (0, true);
+    }
+
+    /// Lets every sender go without waiting, for good: nobody reads any more.
+    fn unlimit(&self) {
+        self.state().1 = false;
+        self.room.notify_all();
+    }
+}
+
 /// Part of a task's output: bytes in memory, an open, unlinked spill file, or a message of
 /// troop's own about the task (printed after its output, never tagged).
 #[derive(Debug)]
@@ -93,8 +151,10 @@ impl std::fmt::Debug for Output {
 }
 
 impl Output {
-    /// Output to `out` and `err`; with `keep_order`, tasks print in id order from 1.
+    /// Output to `out` and `err`; with `keep_order`, tasks print in id order from 1. Lines in
+    /// flight ([`LINES_IN_FLIGHT`]) are limited from now until [`Output::stop_reading`].
     pub fn new(out: Box<dyn Write + Send>, err: Box<dyn Write + Send>, keep_order: bool) -> Self {
+        LINES_IN_FLIGHT.limit();
         Output {
             out,
             err,
@@ -112,6 +172,11 @@ impl Output {
         self
     }
 
+    /// Senders of lines must no longer wait for room: the run reads no more messages.
+    pub fn stop_reading(&self) {
+        LINES_IN_FLIGHT.unlimit();
+    }
+
     /// Complete lines that running task `id` wrote (line-buffered mode).
     pub fn lines(
         &mut self,
@@ -120,6 +185,7 @@ impl Output {
         stream: Stream,
         bytes: &[u8],
     ) -> io::Result<()> {
+        LINES_IN_FLIGHT.release(bytes.len() as u64);
         if !self.keep_order || id == self.next {
             return self.write(tag, stream, bytes);
         }
@@ -200,6 +266,7 @@ impl Output {
 
     /// Prints whatever is still held, in order, and flushes.
     pub fn close(&mut self) -> io::Result<()> {
+        self.stop_reading();
         for (_, held) in std::mem::take(&mut self.held) {
             self.write_task(held.tag.as_deref(), held.stdout, held.stderr)?;
         }

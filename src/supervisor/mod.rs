@@ -444,6 +444,8 @@ impl Supervisor<'_> {
             ..
         } = self;
         let pids = pool.pids();
+        // Workers must not wait for room for their lines while they are told to stop.
+        output.stop_reading();
         if let Err(e) = result {
             pool.kill_all();
             pool.shutdown();

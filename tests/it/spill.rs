@@ -4,6 +4,7 @@
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
+use std::time::Duration;
 
 use crate::util::{COMMAND_TIMEOUT, TROOP, read_json_log, temp_dir};
 
@@ -21,11 +22,20 @@ pub struct Measured {
 
 /// Runs `troop ARGS…` with these environment variables, counting its stdout without keeping
 /// it, and measures the peak memory of troop and all its workers and tasks with `wait4(2)`.
+pub fn run_measured(args: &[&str], envs: &[(&str, &str)]) -> Measured {
+    run_measured_reading_late(args, envs, Duration::ZERO)
+}
+
+/// [`run_measured`], with troop's stdout left unread for `pause` first: a slow reader.
 #[expect(
     clippy::zombie_processes,
     reason = "troop is reaped with wait4, which also gives its resource use"
 )]
-pub fn run_measured(args: &[&str], envs: &[(&str, &str)]) -> Measured {
+pub fn run_measured_reading_late(
+    args: &[&str],
+    envs: &[(&str, &str)],
+    pause: Duration,
+) -> Measured {
     let mut child = Command::new(TROOP)
         .args(args)
         .envs(envs.iter().copied())
@@ -36,7 +46,10 @@ pub fn run_measured(args: &[&str], envs: &[(&str, &str)]) -> Measured {
         .expect("start troop");
     let mut out = child.stdout.take().expect("troop's stdout");
     let mut err = child.stderr.take().expect("troop's stderr");
-    let counter = std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    let counter = std::thread::spawn(move || {
+        std::thread::sleep(pause);
+        std::io::copy(&mut out, &mut std::io::sink())
+    });
     let errors = std::thread::spawn(move || {
         let mut text = String::new();
         let _ = err.read_to_string(&mut text);
@@ -259,6 +272,34 @@ fn held_lines_of_a_later_task_stay_bounded_with_keep_order() {
         assert!(
             ran.peak_rss_kib < BOUNDED_KIB,
             "{mode}: 100 MB of held lines took {} KiB",
+            ran.peak_rss_kib
+        );
+    }
+}
+
+#[test]
+fn line_buffer_memory_stays_bounded_when_the_reader_is_slow() {
+    // Nobody reads troop's stdout for the first two seconds, in which the task could print all
+    // of its 100 MB: troop must make the task wait rather than hold its lines.
+    for mode in ["thread", "async"] {
+        let ran = run_measured_reading_late(
+            &[
+                "run",
+                "--line-buffer",
+                "--mode",
+                mode,
+                "yes 0123456789abcdef | head -c 100000000; : {}",
+                ":::",
+                "1",
+            ],
+            &[],
+            Duration::from_secs(2),
+        );
+        assert_eq!(ran.code, Some(0), "{mode}: {ran:?}");
+        assert_eq!(ran.stdout_bytes, 100_000_000, "{mode}");
+        assert!(
+            ran.peak_rss_kib < BOUNDED_KIB,
+            "{mode}: 100 MB of lines for a slow reader took {} KiB",
             ran.peak_rss_kib
         );
     }
