@@ -48,8 +48,13 @@ pub enum Msg {
 }
 
 impl Msg {
-    /// Wraps a reply from worker `index`; the shape a thread worker's transport needs.
+    /// Wraps a reply from worker `index`; the shape a thread worker's transport needs. Lines
+    /// wait here, on the sender's side, while too many are on their way
+    /// ([`crate::output::LINES_IN_FLIGHT`]).
     pub fn from_worker(index: u32, msg: FromWorker) -> Msg {
+        if let FromWorker::Output { bytes, .. } = &msg {
+            crate::output::LINES_IN_FLIGHT.reserve(bytes.len() as u64);
+        }
         Msg::Worker(index, msg)
     }
 

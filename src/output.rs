@@ -14,13 +14,74 @@
 //!
 //! Output that outgrew a worker's memory arrives as a file in the run's private directory. It is
 //! opened and its name removed at once, so it takes no memory while held and leaves nothing
-//! behind, and it is copied out in small blocks.
+//! behind, and it is copied out in small blocks. Lines of a task that is held back (line-buffered
+//! output with `--keep-order`) go to a nameless file of the same kind once they pass
+//! [`HOLD_IN_MEMORY`], so memory stays bounded however much a held task prints.
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Seek, Write};
+use std::path::PathBuf;
 
 use troop_worker::protocol::{Captured, Stream};
+
+/// Line-buffered output on its way from the workers to the supervisor. A worker's side waits
+/// while more than [`MAX_LINES_IN_FLIGHT`] bytes are on their way, so a slow reader of troop's
+/// stdout slows the tasks down (they block on their own writes, as with GNU parallel) instead of
+/// filling memory. There is one per process: the run in progress resets it when it starts and
+/// lets every waiting sender go when it stops reading.
+pub static LINES_IN_FLIGHT: InFlight = InFlight::new();
+
+/// How many bytes of lines may be on their way to the supervisor at once.
+pub const MAX_LINES_IN_FLIGHT: u64 = 8 << 20;
+
+/// A count of bytes in flight, with room to wait for.
+#[derive(Debug)]
+pub struct InFlight {
+    /// Bytes in flight, and whether senders must wait for room.
+    state: std::sync::Mutex<(u64, bool)>,
+    room: std::sync::Condvar,
+}
+
+impl InFlight {
+    const fn new() -> Self {
+        InFlight {
+            state: std::sync::Mutex::new((0, false)),
+            room: std::sync::Condvar::new(),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, (u64, bool)> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits until `n` more bytes may be in flight (any amount when none are), then counts them.
+    pub fn reserve(&self, n: u64) {
+        let mut state = self.state();
+        while state.1 && state.0 > 0 && state.0 + n > MAX_LINES_IN_FLIGHT {
+            state = self.room.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+        state.0 += n;
+    }
+
+    /// `n` bytes arrived.
+    pub fn release(&self, n: u64) {
+        let mut state = self.state();
+        state.0 = state.0.saturating_sub(n);
+        self.room.notify_all();
+    }
+
+    /// Starts counting afresh, with senders waiting for room.
+    fn limit(&self) {
+        *self.state() = (0, true);
+    }
+
+    /// Lets every sender go without waiting, for good: nobody reads any more.
+    fn unlimit(&self) {
+        self.state().1 = false;
+        self.room.notify_all();
+    }
+}
 
 /// Part of a task's output: bytes in memory, an open, unlinked spill file, or a message of
 /// troop's own about the task (printed after its output, never tagged).
@@ -29,7 +90,13 @@ pub enum Piece {
     Bytes(Vec<u8>),
     File(File),
     Note(String),
+    /// Lines of a held task, written to a nameless file: appended to, then printed from the
+    /// start.
+    Held(File),
 }
+
+/// Held lines kept in memory per task and stream before they move to a file.
+pub const HOLD_IN_MEMORY: usize = 1 << 20;
 
 impl Piece {
     fn is_empty(&self) -> bool {
@@ -66,6 +133,8 @@ pub struct Output {
     /// The next task to print, with `--keep-order`.
     next: u64,
     held: BTreeMap<u64, Held>,
+    /// Where held lines past [`HOLD_IN_MEMORY`] go.
+    hold_dir: PathBuf,
     /// The stream written to since the last flush, if any: it is flushed before the other one is
     /// written, so the order of writes is the order on a shared descriptor.
     dirty: Option<Stream>,
@@ -82,16 +151,30 @@ impl std::fmt::Debug for Output {
 }
 
 impl Output {
-    /// Output to `out` and `err`; with `keep_order`, tasks print in id order from 1.
+    /// Output to `out` and `err`; with `keep_order`, tasks print in id order from 1. Lines in
+    /// flight ([`LINES_IN_FLIGHT`]) are limited from now until [`Output::stop_reading`].
     pub fn new(out: Box<dyn Write + Send>, err: Box<dyn Write + Send>, keep_order: bool) -> Self {
+        LINES_IN_FLIGHT.limit();
         Output {
             out,
             err,
             keep_order,
             next: 1,
             held: BTreeMap::new(),
+            hold_dir: std::env::temp_dir(),
             dirty: None,
         }
+    }
+
+    /// Held lines past [`HOLD_IN_MEMORY`] go to nameless files in `dir` (by default `$TMPDIR`).
+    pub fn hold_in(mut self, dir: PathBuf) -> Self {
+        self.hold_dir = dir;
+        self
+    }
+
+    /// Senders of lines must no longer wait for room: the run reads no more messages.
+    pub fn stop_reading(&self) {
+        LINES_IN_FLIGHT.unlimit();
     }
 
     /// Complete lines that running task `id` wrote (line-buffered mode).
@@ -102,15 +185,29 @@ impl Output {
         stream: Stream,
         bytes: &[u8],
     ) -> io::Result<()> {
+        LINES_IN_FLIGHT.release(bytes.len() as u64);
         if !self.keep_order || id == self.next {
             return self.write(tag, stream, bytes);
         }
         let held = self.held.entry(id).or_default();
         held.tag = tag.map(<[u8]>::to_vec);
-        let piece = Piece::Bytes(bytes.to_vec());
-        match stream {
-            Stream::Stdout => held.stdout.push(piece),
-            Stream::Stderr => held.stderr.push(piece),
+        let pieces = match stream {
+            Stream::Stdout => &mut held.stdout,
+            Stream::Stderr => &mut held.stderr,
+        };
+        match pieces.last_mut() {
+            Some(Piece::Held(file)) => return file.write_all(bytes),
+            Some(Piece::Bytes(b)) => b.extend_from_slice(bytes),
+            _ => pieces.push(Piece::Bytes(bytes.to_vec())),
+        }
+        if let Some(Piece::Bytes(b)) = pieces.last_mut()
+            && b.len() > HOLD_IN_MEMORY
+        {
+            let mut file = hold_file(&self.hold_dir)?;
+            file.write_all(b)?;
+            if let Some(last) = pieces.last_mut() {
+                *last = Piece::Held(file);
+            }
         }
         Ok(())
     }
@@ -169,6 +266,7 @@ impl Output {
 
     /// Prints whatever is still held, in order, and flushes.
     pub fn close(&mut self) -> io::Result<()> {
+        self.stop_reading();
         for (_, held) in std::mem::take(&mut self.held) {
             self.write_task(held.tag.as_deref(), held.stdout, held.stderr)?;
         }
@@ -221,6 +319,10 @@ impl Output {
                 match piece {
                     Piece::Bytes(b) => self.write(tag, stream, &b)?,
                     Piece::File(f) => self.write_file(tag, stream, f)?,
+                    Piece::Held(mut f) => {
+                        f.rewind()?;
+                        self.write_file(tag, stream, f)?
+                    }
                     Piece::Note(text) => self.write(None, stream, text.as_bytes())?,
                 }
             }
@@ -274,6 +376,32 @@ impl Output {
         self.dirty = Some(stream);
         Ok(())
     }
+}
+
+/// A file for held lines that has no name, so it leaves nothing behind: `O_TMPFILE` where the
+/// file system has it, else a new name removed at once.
+fn hold_file(dir: &std::path::Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let nameless = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_TMPFILE)
+        .open(dir);
+    if let Ok(file) = nameless {
+        return Ok(file);
+    }
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = dir.join(format!("held-{}-{n}", std::process::id()));
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)?;
+    std::fs::remove_file(&path)?;
+    Ok(file)
 }
 
 #[cfg(test)]
@@ -368,6 +496,33 @@ mod tests {
         assert_eq!(o.text(), "1a\n1b\n2a\n", "task 2 became the head");
         out.lines(2, None, Stream::Stdout, b"2b\n").unwrap();
         assert_eq!(o.text(), "1a\n1b\n2a\n2b\n");
+    }
+
+    #[test]
+    fn held_lines_move_to_a_file_past_the_memory_limit() {
+        let (mut out, o, _) = output(true);
+        let line = [b'x'; 999]
+            .iter()
+            .chain(b"\n")
+            .copied()
+            .collect::<Vec<u8>>();
+        let lines = 3 * HOLD_IN_MEMORY / line.len();
+        for _ in 0..lines {
+            out.lines(2, None, Stream::Stdout, &line).unwrap();
+        }
+        let held = &out.held[&2].stdout;
+        assert!(
+            matches!(held.as_slice(), [Piece::Held(_)]),
+            "held lines stayed in memory: {held:?}"
+        );
+        out.finish(2, None, b(b"end\n"), b(b"")).unwrap();
+        out.finish(1, None, b(b"first\n"), b(b"")).unwrap();
+        let mut expected = b"first\n".to_vec();
+        for _ in 0..lines {
+            expected.extend_from_slice(&line);
+        }
+        expected.extend_from_slice(b"end\n");
+        assert!(*o.0.lock().unwrap() == expected, "held output changed");
     }
 
     #[test]

@@ -430,7 +430,7 @@ fn forward(
             (FromWorker::Hello(hello), Some(link)) => Msg::WorkerUp { index, hello, link },
             (msg, link) => {
                 pending_link = link;
-                Msg::Worker(index, msg)
+                Msg::from_worker(index, msg)
             }
         };
         if inbox.send(event).is_err() {

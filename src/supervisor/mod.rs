@@ -165,7 +165,8 @@ pub fn run(
         config,
         sched: Scheduler::new(config.jobs, config.chunk),
         pool,
-        output: Output::new(io.stdout, io.stderr, config.keep_order),
+        output: Output::new(io.stdout, io.stderr, config.keep_order)
+            .hold_in(rundir.path().to_path_buf()),
         tasks: Table::default(),
         next_id: 1,
         starting: BTreeMap::new(),
@@ -460,6 +461,8 @@ impl Supervisor<'_> {
             ..
         } = self;
         let pids = pool.pids();
+        // Workers must not wait for room for their lines while they are told to stop.
+        output.stop_reading();
         if let Err(e) = result {
             pool.kill_all();
             pool.shutdown();

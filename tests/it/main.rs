@@ -14,5 +14,6 @@ mod modes;
 mod output;
 mod safety;
 mod signals;
+mod spill;
 mod util;
 mod workers;

@@ -1,5 +1,7 @@
 //! Output: grouped per task unless --line-buffer, --tag prefixes, --dry-run runs nothing.
 
+use std::io::Write;
+
 use crate::util::{TROOP, check_like_parallel, temp_dir, troop, troop_in};
 
 /// Each task prints three lines with pauses, so two tasks running at once would interleave their
@@ -109,6 +111,74 @@ fn line_buffer_prints_every_line() {
                 [format!("{task}1"), format!("{task}2"), format!("{task}3")],
                 "{mode}"
             );
+        }
+    }
+}
+
+/// A task prints a line and then waits for a go-ahead through a FIFO, which the test gives only
+/// once it has read that line from troop's stdout: so the line must come out while its task is
+/// still running, as `--line-buffer` promises.
+#[test]
+fn line_buffer_prints_a_line_while_its_task_still_runs() {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::process::{Command, Stdio};
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    let deadline = Duration::from_secs(20);
+    for mode in ["process", "thread", "async"] {
+        for extra in [None, Some("-k"), Some("--tag")] {
+            let dir = temp_dir();
+            let fifo = dir.path().join("go");
+            nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
+            let script = format!(
+                "echo first-{{}}; read go < '{}'; echo second-{{}}",
+                fifo.display()
+            );
+            let mut args = vec!["run", "--line-buffer", "--mode", mode];
+            args.extend(extra);
+            args.extend([script.as_str(), ":::", "x"]);
+            let mut troop = Command::new(TROOP)
+                .args(&args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start troop");
+            let stdout = troop.stdout.take().expect("troop's stdout");
+            let (tx, lines) = mpsc::channel();
+            let reader = std::thread::spawn(move || {
+                for line in BufReader::new(stdout).lines() {
+                    if tx.send(line.expect("read troop's stdout")).is_err() {
+                        break;
+                    }
+                }
+            });
+            let first = lines.recv_timeout(deadline);
+            // The go-ahead, given in any case so that nothing is left waiting: opened for
+            // reading and writing, the FIFO never blocks, and it stays open until the task has
+            // read from it.
+            let mut go = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(&fifo)
+                .expect("open the FIFO");
+            go.write_all(b"go\n").expect("write the go-ahead");
+            let second = lines.recv_timeout(deadline);
+            drop(go);
+            let status = troop.wait().expect("wait for troop");
+            reader.join().expect("the reader");
+            let what = format!("{mode} {extra:?}");
+            let tag = if extra == Some("--tag") { "x\t" } else { "" };
+            assert_eq!(
+                first,
+                Ok(format!("{tag}first-x")),
+                "{what}: the first line did not appear while its task ran"
+            );
+            assert_eq!(second, Ok(format!("{tag}second-x")), "{what}");
+            assert!(status.success(), "{what}: {status:?}");
         }
     }
 }

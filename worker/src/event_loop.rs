@@ -7,13 +7,12 @@
 //! slot until it ends, which is the point of the lesson. A command's output is captured as in the
 //! other modes: past the spill threshold it goes to a file, so memory stays bounded.
 
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
-use std::os::fd::{AsFd, OwnedFd};
-
 use tokio::io::Interest;
 use tokio::io::unix::{AsyncFd, AsyncFdReadyGuard};
 use tokio::sync::Notify;
@@ -480,6 +479,34 @@ mod tests {
             s.send(ToWorker::Shutdown).unwrap();
         }
         lp.join();
+    }
+
+    #[test]
+    fn big_command_output_spills_and_usage_is_measured() {
+        let dir = std::env::temp_dir().join(format!("troop-loop-spill-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (lp, tx, rx) = pool(1);
+        tx[0]
+            .send(ToWorker::Configure(WorkerConfig {
+                spill_dir: Some(dir.to_string_lossy().into_owned()),
+                spill_threshold: 64 * 1024,
+                ..WorkerConfig::default()
+            }))
+            .unwrap();
+        let busy = "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; head -c 1000000 /dev/zero";
+        tx[0].send(task(1, Job::Shell(busy.into()))).unwrap();
+        let r = reports(&rx, 1);
+        let Captured::File { path, len } = &r[0].stdout else {
+            panic!("not spilled: {} bytes in memory", r[0].stdout.len())
+        };
+        assert_eq!(*len, 1_000_000);
+        assert_eq!(std::fs::metadata(path).unwrap().len(), 1_000_000);
+        let usage = r[0].usage;
+        assert!(usage.user_us + usage.sys_us > 0, "{usage:?}");
+        assert!(usage.max_rss_kib > 0, "{usage:?}");
+        drop(tx);
+        lp.join();
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -843,6 +843,87 @@ mod tests {
     }
 
     #[test]
+    fn a_spill_file_that_cannot_be_made_fails_the_task_and_keeps_what_it_has() {
+        let config = WorkerConfig {
+            spill_dir: Some("/nonexistent/troop-spill".into()),
+            spill_threshold: 64 * 1024,
+            ..WorkerConfig::default()
+        };
+        let (f, _) = run_with("head -c 10000000 /dev/zero", &config, None);
+        let Outcome::OutputLost { message, .. } = &f.outcome else {
+            panic!("output was lost quietly: {:?}", f.outcome)
+        };
+        assert!(
+            message.contains("stdout") && message.contains("/nonexistent/troop-spill/"),
+            "{message}"
+        );
+        let kept = f.stdout.len();
+        assert!(
+            (64 * 1024..10_000_000).contains(&kept),
+            "kept {kept} bytes in memory"
+        );
+    }
+
+    #[test]
+    fn line_buffer_forgets_lines_once_streamed() {
+        let mut capture = Capture::new(Stream::Stdout, true, None);
+        let mut streamed = 0;
+        let chunk = b"0123456789abcdef\n".repeat(4096);
+        for _ in 0..1000 {
+            capture.buf.extend_from_slice(&chunk);
+            capture.buf.extend_from_slice(b"partial");
+            capture.settle(&mut |p| {
+                if let Progress::Lines { bytes, .. } = p {
+                    streamed += bytes.len()
+                }
+            });
+            assert_eq!(capture.buf, b"partial");
+            capture.buf.clear();
+        }
+        assert_eq!(streamed, 1000 * chunk.len());
+        assert!(
+            capture.buf.capacity() < 4 * chunk.len(),
+            "the buffer grew to {}",
+            capture.buf.capacity()
+        );
+    }
+
+    #[test]
+    fn a_line_longer_than_the_threshold_spills_and_later_lines_follow_it() {
+        let dir = std::env::temp_dir().join(format!("troop-exec-lb-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = WorkerConfig {
+            line_buffer: true,
+            spill_dir: Some(dir.to_string_lossy().into_owned()),
+            spill_threshold: 64 * 1024,
+            ..WorkerConfig::default()
+        };
+        let mut lines = Vec::new();
+        let f = run(
+            1,
+            &Job::Shell("echo a; head -c 100000 /dev/zero; printf '\\nb\\n'".into()),
+            &config,
+            None,
+            &mut |p| {
+                if let Progress::Lines { bytes, .. } = p {
+                    lines.extend_from_slice(bytes)
+                }
+            },
+        );
+        let Captured::File { path, len } = &f.stdout else {
+            panic!("the long line was not spilled: {:?}", f.stdout.len())
+        };
+        let mut all = lines.clone();
+        all.extend(std::fs::read(path).unwrap());
+        let mut expected = b"a\n".to_vec();
+        expected.extend([0u8; 100_000]);
+        expected.extend(b"\nb\n");
+        assert_eq!(*len as usize + lines.len(), expected.len());
+        assert!(all == expected, "the output came out of order");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn a_memory_limit_applies_to_the_command() {
         let config = WorkerConfig {
             memory_limit: Some(64 << 20),
