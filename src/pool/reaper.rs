@@ -3,10 +3,12 @@
 //! In the thread, gil and async modes, commands are troop's own children, and no worker process
 //! stands between troop and them to notice troop's death. So [`Reaper::start`] forks a reaper for
 //! the run. It holds the read end of a pipe whose only write end is troop's; each command's
-//! process group is written to it as the command starts, and taken back once the group is empty
-//! (see `troop_worker::exec::reaper_watch`). When the pipe reaches end of file (troop closed it at
-//! the end of the run, or died in whatever way, SIGKILL included), the reaper kills every group
-//! it still knows, removes the run directory, and exits. troop reaps it at the end of the run.
+//! process group is written to it as the command starts, and taken back once the command is
+//! reaped (see `troop_worker::exec::reaper_watch`). When the pipe reaches end of file (troop
+//! closed it at the end of the run, or died in whatever way, SIGKILL included), the reaper kills
+//! every group it still knows (the running commands, with everything they started in their
+//! groups), removes the run directory, and exits. troop reaps it at the end of the run. This is
+//! what a worker process does for its command in process mode.
 //!
 //! The reaper is forked from a process that may already run threads, so from the fork on it
 //! calls only async-signal-safe functions: raw system calls on memory prepared before the fork.
@@ -197,7 +199,7 @@ fn record(table: &mut Vec<i32>, value: i32) {
         return;
     }
     if table.len() == table.capacity() {
-        // Forget the groups that have emptied since.
+        // Forget any group that is gone without its record.
         // SAFETY: killpg with signal 0 only checks that the group exists.
         table.retain(|&g| unsafe { libc::killpg(g, 0) } == 0);
     }

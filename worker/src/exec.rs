@@ -38,14 +38,11 @@ pub fn reaper_watch(pgid: i32) {
     tell_reaper(pgid);
 }
 
-/// Tells the run's reaper that the command leading `pgid` was reaped. A group that is empty now
-/// is forgotten (its number may be reused); one that lives on (background processes) stays
-/// watched.
+/// Tells the run's reaper that the command leading `pgid` was reaped: its group is forgotten,
+/// since once the leader is reaped the number may come to name another group. (What a finished
+/// task left running is killed when the run ends; see troop's `pool::reaper`.)
 pub fn reaper_forget(pgid: i32) {
-    // SAFETY: killpg with signal 0 only checks that the group exists.
-    if unsafe { libc::killpg(pgid, 0) } != 0 {
-        tell_reaper(-pgid);
-    }
+    tell_reaper(-pgid);
 }
 
 fn tell_reaper(record: i32) {
