@@ -4,11 +4,12 @@
 //! stands between troop and them to notice troop's death. So [`Reaper::start`] forks a reaper for
 //! the run. It holds the read end of a pipe whose only write end is troop's; each command's
 //! process group is written to it as the command starts, and taken back once the command is
-//! reaped (see `troop_worker::exec::reaper_watch`). When the pipe reaches end of file (troop
-//! closed it at the end of the run, or died in whatever way, SIGKILL included), the reaper kills
-//! every group it still knows (the running commands, with everything they started in their
-//! groups), removes the run directory, and exits. troop reaps it at the end of the run. This is
-//! what a worker process does for its command in process mode.
+//! reaped and its group is empty (see `troop_worker::exec::reaper_watch`). When the pipe reaches
+//! end of file because troop died in whatever way, SIGKILL included, the reaper kills every group
+//! it still knows (the running commands and what they started in their groups, and what finished
+//! tasks left running in theirs), removes the run directory, and exits. At the end of a run that
+//! ends well, troop first tells it that nothing is left to kill ([`Reaper::finish`]), then closes
+//! the pipe and reaps it.
 //!
 //! The reaper is forked from a process that may already run threads, so from the fork on it
 //! calls only async-signal-safe functions: raw system calls on memory prepared before the fork.
@@ -67,6 +68,13 @@ impl Reaper {
     /// The reaper's pid.
     pub fn pid(&self) -> u32 {
         self.pid.as_raw() as u32
+    }
+}
+
+impl Reaper {
+    /// Ends a run whose tasks are all over: nothing is left for the reaper to kill.
+    pub fn finish(self) {
+        troop_worker::exec::reaper_done();
     }
 }
 
@@ -155,7 +163,7 @@ fn reaper_main(pipe: i32, table: &mut Vec<i32>, rundir: &CString) -> ! {
 }
 
 /// Reads the pipe until end of file, keeping `table` as the set of watched groups: a positive
-/// record adds a group, a negative one removes it.
+/// record adds a group, a negative one removes it, and 0 (the run ended) removes them all.
 fn watch(fd: i32, table: &mut Vec<i32>) {
     const RECORD: usize = std::mem::size_of::<i32>();
     let mut buf = [0u8; 4096];
@@ -196,6 +204,7 @@ fn record(table: &mut Vec<i32>, value: i32) {
         return;
     }
     if value == 0 {
+        table.clear();
         return;
     }
     if table.len() == table.capacity() {
@@ -283,10 +292,12 @@ mod tests {
     #[test]
     fn the_table_adds_and_removes_groups() {
         let mut table = Vec::with_capacity(4);
-        for v in [5, 7, 9, -7, 0, -100] {
+        for v in [5, 7, 9, -7, -100] {
             record(&mut table, v);
         }
         assert_eq!(table, vec![5, 9]);
+        record(&mut table, 0);
+        assert!(table.is_empty());
     }
 
     #[test]

@@ -187,7 +187,9 @@ pub fn run(
     let summary = sup.settle(result, started, cpu_before);
     // No task runs now: what the tasks left running ends with the run, in every mode.
     crate::pool::reaper::sweep_leftovers(reaper.as_ref().map(Reaper::pid));
-    drop(reaper);
+    if let Some(reaper) = reaper {
+        reaper.finish();
+    }
     summary
 }
 

@@ -127,6 +127,59 @@ fn sigkill_of_troop_in_process_mode_leaves_no_process_and_no_file() {
     sigkill_leaves_nothing("process");
 }
 
+/// Kills troop with SIGKILL after a task ended leaving `sleep 100` behind in its process group,
+/// while another task still runs: the leftover dies too.
+fn sigkill_kills_leftovers_of_finished_tasks(mode: &str) {
+    let mark = unique_mark(mode);
+    let tmp = temp_dir();
+    let mut run = start_marked(
+        &[
+            "run",
+            "--mode",
+            mode,
+            "-j2",
+            "if [ {} = 1 ]; then sleep 100 & echo left; else sleep 101; fi",
+            ":::",
+            "1",
+            "2",
+        ],
+        &mark,
+        tmp.path(),
+    );
+    let troop = run.pid();
+    let mut procs = Vec::new();
+    // The first task is over once its `sleep 100` has come to troop.
+    let ready = crate::util::wait_until(Duration::from_secs(20), || {
+        procs = marked(&mark);
+        let sleeps = procs.iter().filter(|p| p.comm == "sleep");
+        sleeps.clone().count() == 2 && sleeps.clone().any(|p| p.ppid == troop)
+    });
+    if !ready {
+        let described = describe(&procs);
+        run.kill9();
+        marked(&mark).iter().for_each(kill9);
+        panic!(
+            "the first task never ended leaving its sleep; the run's processes:\n{described}\nstderr: {}",
+            run.stderr()
+        );
+    }
+    run.kill9();
+    assert_none_left(
+        &mark,
+        &format!("10 s after `kill -9` of troop --mode {mode}"),
+    );
+}
+
+#[test]
+fn sigkill_of_troop_in_thread_mode_kills_what_finished_tasks_left_in_their_groups() {
+    sigkill_kills_leftovers_of_finished_tasks("thread");
+}
+
+#[test]
+fn sigkill_of_troop_in_async_mode_kills_what_finished_tasks_left_in_their_groups() {
+    sigkill_kills_leftovers_of_finished_tasks("async");
+}
+
 /// A task that starts a daemon (`setsid`, still holding the task's stdout and stderr) and a
 /// background process, then exits: the task ends when its command exits, and what it left
 /// running is killed when the run ends. Each leftover would create a file after 5 s.

@@ -38,11 +38,20 @@ pub fn reaper_watch(pgid: i32) {
     tell_reaper(pgid);
 }
 
-/// Tells the run's reaper that the command leading `pgid` was reaped: its group is forgotten,
-/// since once the leader is reaped the number may come to name another group. (What a finished
-/// task left running is killed when the run ends; see troop's `pool::reaper`.)
+/// Tells the run's reaper that the command leading `pgid` was reaped. A group that is empty now
+/// is forgotten, since its number may come to name another group. One that lives on (background
+/// processes of a finished task) stays watched: its number cannot be reused meanwhile, since
+/// those processes come to troop, a child subreaper, which reaps them only when the run ends.
 pub fn reaper_forget(pgid: i32) {
-    tell_reaper(-pgid);
+    // SAFETY: killpg with signal 0 only checks that the group exists.
+    if unsafe { libc::killpg(pgid, 0) } != 0 {
+        tell_reaper(-pgid);
+    }
+}
+
+/// Tells the run's reaper that the run ended cleanly: nothing is left for it to kill.
+pub fn reaper_done() {
+    tell_reaper(0);
 }
 
 fn tell_reaper(record: i32) {
