@@ -25,7 +25,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use nix::sys::signal::{Signal, kill, killpg};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal, kill, killpg, pthread_sigmask};
 use nix::sys::wait::waitpid;
 use nix::unistd::{ForkResult, Pid, fork, getpgid, getpgrp};
 
@@ -53,16 +53,23 @@ impl Reaper {
         let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
             .map_err(|e| err(format!("cannot create the reaper's pipe: {e}")))?;
         let mut table: Vec<i32> = Vec::with_capacity(CAPACITY);
+        // Signals wait until the child has reset troop's handlers: one run in the child would
+        // write to troop's own signal pipe, which the child shares until then.
+        let all = SigSet::all();
+        let mut old = SigSet::empty();
+        let _ = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&all), Some(&mut old));
         // SAFETY: the child runs only `reaper_main`, which makes async-signal-safe system calls
         // on memory allocated before the fork, and ends in `_exit`.
-        match unsafe { fork() }.map_err(|e| err(format!("fork failed: {e}")))? {
-            ForkResult::Child => reaper_main(read_end.as_raw_fd(), &mut table, &dir),
-            ForkResult::Parent { child } => {
-                drop(read_end);
-                troop_worker::exec::set_reaper(Some(write_end));
-                Ok(Reaper { pid: child })
-            }
-        }
+        let forked = match unsafe { fork() } {
+            Ok(ForkResult::Child) => reaper_main(read_end.as_raw_fd(), &mut table, &dir),
+            Ok(ForkResult::Parent { child }) => Ok(child),
+            Err(e) => Err(e),
+        };
+        let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+        let pid = forked.map_err(|e| err(format!("fork failed: {e}")))?;
+        drop(read_end);
+        troop_worker::exec::set_reaper(Some(write_end));
+        Ok(Reaper { pid })
     }
 
     /// The reaper's pid.
@@ -122,34 +129,33 @@ pub fn sweep_leftovers(keep: Option<u32>) -> usize {
 fn reaper_main(pipe: i32, table: &mut Vec<i32>, rundir: &CString) -> ! {
     // SAFETY: plain system calls on integers and on buffers owned by this function.
     unsafe {
-        // A group of its own, so that a terminal's Ctrl-C does not reach it: troop decides.
-        libc::setpgid(0, 0);
-        let mut empty: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut empty);
-        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
-        // Handlers inherited from troop would write to descriptors that are closed below.
+        // Troop's handlers would write to troop's signal pipe (closed below). Signals are
+        // blocked until they are gone.
         for sig in 1..32 {
             libc::signal(sig, libc::SIG_DFL);
         }
         for sig in [libc::SIGINT, libc::SIGHUP, libc::SIGQUIT, libc::SIGPIPE] {
             libc::signal(sig, libc::SIG_IGN);
         }
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+        // A group of its own, so that a terminal's Ctrl-C does not reach it: troop decides.
+        libc::setpgid(0, 0);
         let name = b"troop-reaper\0";
         libc::prctl(libc::PR_SET_NAME, name.as_ptr() as libc::c_ulong, 0, 0, 0);
-        // Keep only the pipe (as descriptor 3) and /dev/null as stdio: holding troop's other
-        // descriptors would keep its output pipes, and its tasks' pipes, open.
+        // Keep only the pipe (as descriptor 3) and /dev/null as stdio: troop's other descriptors
+        // (the pipe's write end among them) would keep its output and its tasks' pipes open.
         if pipe != 3 {
             libc::dup2(pipe, 3);
         }
         close_from(4);
-        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
-        if null >= 0 {
-            for fd in 0..3 {
-                libc::dup2(null, fd);
-            }
-            if null > 3 {
-                libc::close(null);
-            }
+        for fd in 0..3 {
+            libc::close(fd);
+        }
+        if libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) == 0 {
+            libc::dup2(0, 1);
+            libc::dup2(0, 2);
         }
     }
     watch(3, table);
