@@ -58,7 +58,7 @@ fn tell_reaper(record: i32) {
     let slot = REAPER.read().unwrap_or_else(|p| p.into_inner());
     if let Some(fd) = slot.as_ref() {
         // One record is far below PIPE_BUF: writes from several threads never interleave.
-        let _ = nix::unistd::write(fd, &record.to_ne_bytes());
+        while nix::unistd::write(fd, &record.to_ne_bytes()) == Err(nix::errno::Errno::EINTR) {}
     }
 }
 
