@@ -93,31 +93,33 @@ impl Drop for Reaper {
     }
 }
 
-/// Kills whatever the run's tasks left running, once no task runs: every child of troop except
-/// `keep` (such orphans came to troop, a child subreaper), with its whole process group, until
-/// none is left. Returns how many were killed.
+/// Kills whatever the run's tasks left running, once no task runs and every worker is reaped:
+/// each child of troop in a process group other than troop's own (the reaper `keep` aside),
+/// with its whole group, until none is left. Such orphans came to troop, a child subreaper;
+/// every command runs in a group of its own, so a child in troop's group is none of the run's
+/// (a child that the program embedding troop started). Returns how many were killed.
 pub fn sweep_leftovers(keep: Option<u32>) -> usize {
     let own_group = getpgrp();
     let mut swept = 0;
     // Killing an orphan hands its own children to troop: sweep again until none is left (a bound
     // keeps a fork bomb from holding troop forever).
     for _ in 0..64 {
-        let left: Vec<u32> = super::children_of_self()
+        let left: Vec<(Pid, Pid)> = super::children_of_self()
             .into_iter()
             .filter(|&p| Some(p) != keep)
+            .filter_map(|p| {
+                let pid = Pid::from_raw(p as i32);
+                let group = getpgid(Some(pid)).ok()?;
+                (group != own_group).then_some((pid, group))
+            })
             .collect();
         if left.is_empty() {
             break;
         }
-        for pid in left {
-            let p = Pid::from_raw(pid as i32);
-            if let Ok(group) = getpgid(Some(p))
-                && group != own_group
-            {
-                let _ = killpg(group, Signal::SIGKILL);
-            }
-            let _ = kill(p, Signal::SIGKILL);
-            let _ = waitpid(p, None);
+        for (pid, group) in left {
+            let _ = killpg(group, Signal::SIGKILL);
+            let _ = kill(pid, Signal::SIGKILL);
+            let _ = waitpid(pid, None);
             swept += 1;
         }
     }
