@@ -53,6 +53,7 @@ impl Reaper {
         let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
             .map_err(|e| err(format!("cannot create the reaper's pipe: {e}")))?;
         let mut table: Vec<i32> = Vec::with_capacity(CAPACITY);
+        let title = argv_area();
         // Signals wait until the child has reset troop's handlers: one run in the child would
         // write to troop's own signal pipe, which the child shares until then.
         let all = SigSet::all();
@@ -61,7 +62,7 @@ impl Reaper {
         // SAFETY: the child runs only `reaper_main`, which makes async-signal-safe system calls
         // on memory allocated before the fork, and ends in `_exit`.
         let forked = match unsafe { fork() } {
-            Ok(ForkResult::Child) => reaper_main(read_end.as_raw_fd(), &mut table, &dir),
+            Ok(ForkResult::Child) => reaper_main(read_end.as_raw_fd(), &mut table, &dir, title),
             Ok(ForkResult::Parent { child }) => Ok(child),
             Err(e) => Err(e),
         };
@@ -126,9 +127,56 @@ pub fn sweep_leftovers(keep: Option<u32>) -> usize {
     swept
 }
 
+/// How often, in finished tasks, [`reap_exited_leftovers`] should run.
+pub const REAP_EVERY: u64 = 256;
+
+/// Reaps the leftovers of finished tasks that have exited since they came to troop, so that a
+/// long run of tasks that leave short background jobs does not pile up zombies (each holds a
+/// pid until it is reaped). Only processes that cannot be a command some waiter will reap are
+/// touched: a command leads its own group in troop's session, whereas a leftover is in a task's
+/// group without leading it, or in a session of its own. Returns how many were reaped.
+pub fn reap_exited_leftovers() -> usize {
+    let own_group = getpgrp().as_raw();
+    let Ok(own_session) = nix::unistd::getsid(None).map(Pid::as_raw) else {
+        return 0;
+    };
+    let mut reaped = 0;
+    for pid in super::children_of_self() {
+        let Some((state, group, session)) = stat_of(pid as i32) else {
+            continue;
+        };
+        let leftover = (group != pid as i32 && group != own_group) || session != own_session;
+        if state == 'Z' && leftover {
+            // Nobody else waits for a leftover, so it stays a zombie until this call reaps it.
+            let _ = waitpid(
+                Pid::from_raw(pid as i32),
+                Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+            );
+            reaped += 1;
+        }
+    }
+    reaped
+}
+
+/// The state, process group and session of process `pid`, from /proc/PID/stat.
+fn stat_of(pid: i32) -> Option<(char, i32, i32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let mut fields = stat.get(stat.rfind(')')? + 1..)?.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let _ppid = fields.next()?;
+    let group = fields.next()?.parse().ok()?;
+    let session = fields.next()?.parse().ok()?;
+    Some((state, group, session))
+}
+
 /// The reaper's whole life. Only async-signal-safe calls from here on: no allocation, no lock,
 /// no panic.
-fn reaper_main(pipe: i32, table: &mut Vec<i32>, rundir: &CString) -> ! {
+fn reaper_main(
+    pipe: i32,
+    table: &mut Vec<i32>,
+    rundir: &CString,
+    title: Option<(usize, usize)>,
+) -> ! {
     // SAFETY: plain system calls on integers and on buffers owned by this function.
     unsafe {
         // Troop's handlers would write to troop's signal pipe (closed below). Signals are
@@ -146,6 +194,13 @@ fn reaper_main(pipe: i32, table: &mut Vec<i32>, rundir: &CString) -> ! {
         libc::setpgid(0, 0);
         let name = b"troop-reaper\0";
         libc::prctl(libc::PR_SET_NAME, name.as_ptr() as libc::c_ulong, 0, 0, 0);
+        // `ps` would otherwise show troop's own command line twice.
+        if let Some((start, len)) = title {
+            let area = std::slice::from_raw_parts_mut(start as *mut u8, len);
+            let n = (name.len() - 1).min(len - 1);
+            area[..n].copy_from_slice(&name[..n]);
+            area[n..].fill(0);
+        }
         // Keep only the pipe (as descriptor 3) and /dev/null as stdio: troop's other descriptors
         // (the pipe's write end among them) would keep its output and its tasks' pipes open.
         if pipe != 3 {
@@ -168,6 +223,20 @@ fn reaper_main(pipe: i32, table: &mut Vec<i32>, rundir: &CString) -> ! {
     remove_dir(rundir);
     // SAFETY: _exit ends the process without running troop's inherited destructors.
     unsafe { libc::_exit(0) }
+}
+
+/// Where this process's command line lies in its memory (fields 48 and 49 of /proc/self/stat,
+/// `arg_start` and `arg_end`), read before the fork: the reaper overwrites it with its name.
+fn argv_area() -> Option<(usize, usize)> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let fields: Vec<&str> = stat
+        .get(stat.rfind(')')? + 2..)?
+        .split_whitespace()
+        .collect();
+    // `fields` starts at field 3.
+    let start: usize = fields.get(45)?.parse().ok()?;
+    let end: usize = fields.get(46)?.parse().ok()?;
+    (end > start + 1).then_some((start, end - start))
 }
 
 /// Reads the pipe until end of file, keeping `table` as the set of watched groups: a positive

@@ -362,6 +362,9 @@ impl Supervisor<'_> {
                         actions,
                     );
                     self.settle_attempt(index, report, actions)?;
+                    if self.tally.done % crate::pool::reaper::REAP_EVERY == 0 {
+                        crate::pool::reaper::reap_exited_leftovers();
+                    }
                 }
                 self.sched.fill(actions);
             }
