@@ -88,8 +88,12 @@ impl Reaper {
 
 impl Drop for Reaper {
     fn drop(&mut self) {
-        // Closing the only write end lets the reaper see the end of the run.
+        // Closing the only write end lets the reaper see the end of the run. It exits at once;
+        // one that was stopped by hand is killed rather than waited for.
         drop(troop_worker::exec::set_reaper(None));
+        if !super::wait_exit(self.pid.as_raw(), std::time::Duration::from_secs(5)) {
+            let _ = kill(self.pid, Signal::SIGKILL);
+        }
         let _ = waitpid(self.pid, None);
     }
 }
