@@ -156,6 +156,9 @@ pub fn reap_exited_leftovers() -> usize {
                 Pid::from_raw(pid as i32),
                 Some(nix::sys::wait::WaitPidFlag::WNOHANG),
             );
+            // The last of a group is always reaped here: the reaper forgets the group once it is
+            // empty, before its number can be reused.
+            troop_worker::exec::reaper_forget(group);
             reaped += 1;
         }
     }

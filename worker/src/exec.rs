@@ -38,10 +38,11 @@ pub fn reaper_watch(pgid: i32) {
     tell_reaper(pgid);
 }
 
-/// Tells the run's reaper that the command leading `pgid` was reaped. A group that is empty now
-/// is forgotten, since its number may come to name another group. One that lives on (background
-/// processes of a finished task) stays watched: its number cannot be reused meanwhile, since
-/// those processes come to troop, a child subreaper, which reaps them only when the run ends.
+/// Tells the run's reaper that a process of group `pgid` was reaped: the command leading it, or
+/// the last leftover of a finished task. A group that is empty now is forgotten, since its number
+/// may come to name another group. One that lives on (background processes of a finished task)
+/// stays watched: its number cannot be reused meanwhile, since those processes come to troop, a
+/// child subreaper, and the last of them to end is reaped by troop, which then calls this.
 pub fn reaper_forget(pgid: i32) {
     // SAFETY: killpg with signal 0 only checks that the group exists.
     if unsafe { libc::killpg(pgid, 0) } != 0 {
