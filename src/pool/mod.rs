@@ -5,6 +5,8 @@
 //! workers are slots of one event loop. Every start completes asynchronously:
 //! the worker's hello arrives in the supervisor's inbox as [`Msg::WorkerUp`], and its death as
 //! [`Msg::WorkerGone`]. Every worker process runs in its own process group and is always reaped.
+//! The commands of in-process workers have no worker process to die with troop: a [`reaper`]
+//! process kills them if troop dies.
 
 pub mod fork;
 pub mod reaper;

@@ -196,7 +196,9 @@ pub fn run(
     let summary = sup.settle(result, started, cpu_before);
     // No task runs now: what the tasks left running ends with the run, in every mode.
     crate::pool::reaper::sweep_leftovers(reaper.as_ref().map(Reaper::pid));
-    drop(reaper);
+    if let Some(reaper) = reaper {
+        reaper.finish();
+    }
     summary
 }
 
@@ -369,6 +371,9 @@ impl Supervisor<'_> {
                         actions,
                     );
                     self.settle_attempt(index, report, actions)?;
+                    if self.tally.done % crate::pool::reaper::REAP_EVERY == 0 {
+                        crate::pool::reaper::reap_exited_leftovers();
+                    }
                 }
                 self.sched.fill(actions);
             }

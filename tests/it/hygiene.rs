@@ -127,6 +127,59 @@ fn sigkill_of_troop_in_process_mode_leaves_no_process_and_no_file() {
     sigkill_leaves_nothing("process");
 }
 
+/// Kills troop with SIGKILL after a task ended leaving `sleep 100` behind in its process group,
+/// while another task still runs: the leftover dies too.
+fn sigkill_kills_leftovers_of_finished_tasks(mode: &str) {
+    let mark = unique_mark(mode);
+    let tmp = temp_dir();
+    let mut run = start_marked(
+        &[
+            "run",
+            "--mode",
+            mode,
+            "-j2",
+            "if [ {} = 1 ]; then sleep 100 & echo left; else sleep 101; fi",
+            ":::",
+            "1",
+            "2",
+        ],
+        &mark,
+        tmp.path(),
+    );
+    let troop = run.pid();
+    let mut procs = Vec::new();
+    // The first task is over once its `sleep 100` has come to troop.
+    let ready = crate::util::wait_until(Duration::from_secs(20), || {
+        procs = marked(&mark);
+        let sleeps = procs.iter().filter(|p| p.comm == "sleep");
+        sleeps.clone().count() == 2 && sleeps.clone().any(|p| p.ppid == troop)
+    });
+    if !ready {
+        let described = describe(&procs);
+        run.kill9();
+        marked(&mark).iter().for_each(kill9);
+        panic!(
+            "the first task never ended leaving its sleep; the run's processes:\n{described}\nstderr: {}",
+            run.stderr()
+        );
+    }
+    run.kill9();
+    assert_none_left(
+        &mark,
+        &format!("10 s after `kill -9` of troop --mode {mode}"),
+    );
+}
+
+#[test]
+fn sigkill_of_troop_in_thread_mode_kills_what_finished_tasks_left_in_their_groups() {
+    sigkill_kills_leftovers_of_finished_tasks("thread");
+}
+
+#[test]
+fn sigkill_of_troop_in_async_mode_kills_what_finished_tasks_left_in_their_groups() {
+    sigkill_kills_leftovers_of_finished_tasks("async");
+}
+
 /// A task that starts a daemon (`setsid`, still holding the task's stdout and stderr) and a
 /// background process, then exits: the task ends when its command exits, and what it left
 /// running is killed when the run ends. Each leftover would create a file after 5 s.
@@ -190,4 +243,75 @@ fn daemons_and_background_processes_end_with_the_run_in_gil_mode() {
 #[test]
 fn async_mode_does_not_wait_for_a_daemon_that_holds_stdout() {
     leftovers_end_with_the_run("async");
+}
+
+/// Runs 700 tasks that each leave a short background job behind, the last task waiting for a
+/// file; once the others are done and their jobs have exited, counts troop's zombie children.
+fn leftovers_do_not_pile_up_as_zombies(mode: &str) {
+    let mark = unique_mark(mode);
+    let tmp = temp_dir();
+    let dir = temp_dir();
+    let d = dir.path().display().to_string();
+    let log = dir.path().join("log");
+    let script = format!(
+        "if [ {{}} = 700 ]; then while [ ! -e {d}/go ]; do sleep 0.05; done; fi; sleep 0.01 & :"
+    );
+    let mut command = Command::new(TROOP);
+    command
+        .args(["run", "--mode", mode, "-j4", "--joblog"])
+        .arg(&log)
+        .arg(&script)
+        .env(MARK, &mark)
+        .env("TMPDIR", tmp.path());
+    let input = dir.path().join("input");
+    let numbers: String = (1..=700).map(|i| format!("{i}\n")).collect();
+    std::fs::write(&input, numbers).expect("write the input");
+    command.arg("::::").arg(&input);
+    let mut run = Background::start_command(command);
+    let troop = run.pid();
+    let zombies = || {
+        all_procs()
+            .into_iter()
+            .filter(|p| p.ppid == troop && p.state == 'Z')
+            .count()
+    };
+    let mut seen = 0;
+    let ready = crate::util::wait_until(Duration::from_secs(60), || {
+        let rows = std::fs::read_to_string(&log).map_or(0, |t| t.lines().count());
+        // 699 rows and the header; no short job left running.
+        let running_jobs = marked(&mark)
+            .iter()
+            .filter(|p| crate::util::cmdline(p.pid).is_some_and(|c| c == "sleep 0.01"))
+            .count();
+        seen = zombies();
+        rows >= 700 && running_jobs == 0
+    });
+    std::fs::write(dir.path().join("go"), b"").expect("write the go file");
+    let status = run.wait_for(Duration::from_secs(30));
+    assert!(
+        ready,
+        "--mode {mode}: the tasks did not all end; stderr: {}",
+        run.stderr()
+    );
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(0),
+        "stderr: {}",
+        run.stderr()
+    );
+    assert!(
+        seen < 400,
+        "--mode {mode}: troop held {seen} zombies of the 699 background jobs"
+    );
+    assert_none_left(&mark, &format!("after troop --mode {mode} ended"));
+}
+
+#[test]
+fn leftovers_of_finished_tasks_do_not_pile_up_as_zombies_in_thread_mode() {
+    leftovers_do_not_pile_up_as_zombies("thread");
+}
+
+#[test]
+fn leftovers_of_finished_tasks_do_not_pile_up_as_zombies_in_process_mode() {
+    leftovers_do_not_pile_up_as_zombies("process");
 }

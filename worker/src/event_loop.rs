@@ -531,6 +531,29 @@ mod tests {
     }
 
     #[test]
+    fn a_background_process_holding_stdout_does_not_hold_the_task() {
+        let (lp, tx, rx) = pool(1);
+        tx[0]
+            .send(task(1, Job::Shell("sleep 30 & echo $!".into())))
+            .unwrap();
+        let r = reports(&rx, 1);
+        let Captured::Bytes(out) = &r[0].stdout else {
+            panic!("spilled")
+        };
+        let background: i32 = String::from_utf8_lossy(out).trim().parse().unwrap();
+        // The task was reported while the background process still ran.
+        let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(background), None).is_ok();
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(background),
+            nix::sys::signal::SIGKILL,
+        );
+        assert!(alive, "the task waited for its background process");
+        assert_eq!(r[0].outcome, Outcome::Exited(0));
+        drop(tx);
+        lp.join();
+    }
+
+    #[test]
     fn cancel_stops_a_sleeping_slot() {
         let (lp, tx, rx) = pool(1);
         tx[0]

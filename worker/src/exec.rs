@@ -40,9 +40,11 @@ pub fn reaper_watch(pgid: i32) {
     tell_reaper(pgid);
 }
 
-/// Tells the run's reaper that the command leading `pgid` was reaped. A group that is empty now
-/// is forgotten (its number may be reused); one that lives on (background processes) stays
-/// watched.
+/// Tells the run's reaper that a process of group `pgid` was reaped: the command leading it, or
+/// the last leftover of a finished task. A group that is empty now is forgotten, since its number
+/// may come to name another group. One that lives on (background processes of a finished task)
+/// stays watched: its number cannot be reused meanwhile, since those processes come to troop, a
+/// child subreaper, and the last of them to end is reaped by troop, which then calls this.
 pub fn reaper_forget(pgid: i32) {
     // SAFETY: killpg with signal 0 only checks that the group exists.
     if unsafe { libc::killpg(pgid, 0) } != 0 {
@@ -50,11 +52,16 @@ pub fn reaper_forget(pgid: i32) {
     }
 }
 
+/// Tells the run's reaper that the run ended cleanly: nothing is left for it to kill.
+pub fn reaper_done() {
+    tell_reaper(0);
+}
+
 fn tell_reaper(record: i32) {
     let slot = REAPER.read().unwrap_or_else(|p| p.into_inner());
     if let Some(fd) = slot.as_ref() {
         // One record is far below PIPE_BUF: writes from several threads never interleave.
-        let _ = nix::unistd::write(fd, &record.to_ne_bytes());
+        while nix::unistd::write(fd, &record.to_ne_bytes()) == Err(nix::errno::Errno::EINTR) {}
     }
 }
 
