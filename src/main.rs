@@ -13,10 +13,28 @@ fn main() -> ExitCode {
     match execute(command) {
         Ok(exit) => exit.into(),
         Err(e) => {
-            eprintln!("troop: {e:#}");
+            eprintln!("troop: {}", message(&e));
             Exit::Error.into()
         }
     }
+}
+
+/// An error and its causes on one line, each cause once: a cause whose text an error's own
+/// message already holds (as `cannot write X: Permission denied (os error 13)` holds its OS
+/// error) is not repeated.
+fn message(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
 }
 
 fn execute(command: Command) -> anyhow::Result<Exit> {
