@@ -134,6 +134,7 @@ fn thread_mode_gzips_files() {
 
 /// Runs `troop ARGS…` to its end; its wall time and the CPU time (user + system) that it and
 /// the children it waited for used, from `wait4`.
+#[allow(clippy::zombie_processes, reason = "wait4 reaps the child")]
 fn cpu_and_wall(args: &[&str]) -> (std::time::Duration, std::time::Duration) {
     let started = std::time::Instant::now();
     let child = std::process::Command::new(crate::util::TROOP)
