@@ -213,10 +213,15 @@ pub fn run(config: &DemoConfig) -> Result<Exit, RunError> {
         }
     };
     say(format!(
-        "troop demo: the same two batches serially and in {} modes, {} workers ({} usable cores; {})",
+        "troop demo: the same two batches serially and in {} modes, {} ({} usable {}; {})",
         MODES.len(),
-        config.cores,
+        if config.cores == 1 {
+            "1 worker".to_string()
+        } else {
+            format!("{} workers", config.cores)
+        },
         usable,
+        if usable == 1 { "core" } else { "cores" },
         machine()
     ));
     let mut report = Report {
