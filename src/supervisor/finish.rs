@@ -119,7 +119,6 @@ impl Supervisor<'_> {
             // SAFETY: killpg has no memory effects.
             unsafe { libc::killpg(pgid, libc::SIGKILL) };
         }
-        let pid = pid.map_or(String::new(), |p| format!(" (pid {p})"));
         let outcome = if self.timed_out_workers.remove(&index) {
             // A kernel that overran its timeout, stopped by killing its worker; the line that
             // says so is the one every timeout gets.
@@ -131,6 +130,7 @@ impl Supervisor<'_> {
                 Some(sig) => format!("was killed by signal {sig}"),
                 None => "exited".into(),
             };
+            let pid = pid.map_or(String::new(), |p| format!(" (pid {p})"));
             eprintln!("troop: task {id} lost: worker w{}{pid} {how}", index + 1);
             Outcome::WorkerLost { signal }
         };
@@ -150,12 +150,15 @@ impl Supervisor<'_> {
 
     /// Says on stderr, in one line naming the task, why an attempt ended when a limit of the run
     /// ended it: `--timeout` (as GNU parallel warns), or probably `--memory-limit` (a command
-    /// that cannot get memory often dies of SIGSEGV or SIGABRT rather than saying so).
+    /// that cannot get address space often dies of SIGSEGV, SIGABRT or SIGBUS rather than
+    /// saying so).
     fn explain_end(&self, worker: u32, id: TaskId, outcome: &Outcome) {
         let why = match (outcome, self.config.limits.memory_limit) {
             (Outcome::TimedOut { .. }, _) => "was killed because it timed out".to_string(),
+            // Signals troop sends while stopping a run are not the limit's doing.
             (Outcome::Signaled(sig), Some(limit))
-                if [libc::SIGSEGV, libc::SIGABRT, libc::SIGBUS, libc::SIGKILL].contains(sig) =>
+                if self.stopping == Stopping::No
+                    && [libc::SIGSEGV, libc::SIGABRT, libc::SIGBUS].contains(sig) =>
             {
                 format!(
                     "was killed by {} under --memory-limit {} (a command that runs out of \
