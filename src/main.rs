@@ -44,3 +44,29 @@ fn execute(command: Command) -> anyhow::Result<Exit> {
         Command::Bench(config) => troop::bench::run(&config)?,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_cause_is_named_once() {
+        let os = std::io::Error::from_raw_os_error(libc::EACCES);
+        let err = troop::joblog::JobLogError::Create {
+            path: "log".into(),
+            source: os,
+        };
+        let err = anyhow::Error::from(troop::error::RunError::from(err));
+        assert_eq!(
+            message(&err),
+            "cannot write job log `log`: Permission denied (os error 13)"
+        );
+        // A cause its error does not quote is still named.
+        let err = anyhow::Error::from(std::io::Error::from_raw_os_error(libc::ENOENT))
+            .context("cannot open `x`");
+        assert_eq!(
+            message(&err),
+            "cannot open `x`: No such file or directory (os error 2)"
+        );
+    }
+}
