@@ -222,10 +222,10 @@ fn run_config(args: RunArgs) -> Result<RunConfig, RunError> {
     Ok(config)
 }
 
-/// A unit error, with the option it belongs to.
 /// The smallest `--memory-limit`: less address space than this cannot start a shell.
 const MIN_MEMORY_LIMIT: u64 = 4 << 20;
 
+/// A unit error, with the option it belongs to.
 fn usage_of(flag: &str, e: units::UnitError) -> RunError {
     RunError::Usage(format!("{flag}: {e}"))
 }
