@@ -23,7 +23,8 @@ pub enum RunError {
     Policy(#[from] crate::policy::PolicyError),
     #[error(transparent)]
     JobLog(#[from] crate::joblog::JobLogError),
-    #[error("cannot write the job log: {0}")]
+    /// Writing a row failed; the error names the log.
+    #[error("{0}")]
     JobLogWrite(std::io::Error),
     #[error("worker w{worker} did not start within {secs} s")]
     StartTimeout { worker: u32, secs: u64 },

@@ -13,10 +13,28 @@ fn main() -> ExitCode {
     match execute(command) {
         Ok(exit) => exit.into(),
         Err(e) => {
-            eprintln!("troop: {e:#}");
+            eprintln!("troop: {}", message(&e));
             Exit::Error.into()
         }
     }
+}
+
+/// An error and its causes on one line, each cause once: a cause whose text an error's own
+/// message already holds (as `cannot write X: Permission denied (os error 13)` holds its OS
+/// error) is not repeated.
+fn message(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
 }
 
 fn execute(command: Command) -> anyhow::Result<Exit> {
@@ -25,4 +43,30 @@ fn execute(command: Command) -> anyhow::Result<Exit> {
         Command::Demo(config) => troop::demo::run(&config)?,
         Command::Bench(config) => troop::bench::run(&config)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_cause_is_named_once() {
+        let os = std::io::Error::from_raw_os_error(libc::EACCES);
+        let err = troop::joblog::JobLogError::Create {
+            path: "log".into(),
+            source: os,
+        };
+        let err = anyhow::Error::from(troop::error::RunError::from(err));
+        assert_eq!(
+            message(&err),
+            "cannot write job log `log`: Permission denied (os error 13)"
+        );
+        // A cause its error does not quote is still named.
+        let err = anyhow::Error::from(std::io::Error::from_raw_os_error(libc::ENOENT))
+            .context("cannot open `x`");
+        assert_eq!(
+            message(&err),
+            "cannot open `x`: No such file or directory (os error 2)"
+        );
+    }
 }

@@ -111,9 +111,18 @@ fn run_config(args: RunArgs) -> Result<RunConfig, RunError> {
         .collect();
     sources.extend(given);
     let colsep = match args.colsep {
-        Some(re) => Some(regex::bytes::Regex::new(&re).map_err(|e| {
-            RunError::Usage(format!("invalid --colsep regular expression `{re}`: {e}"))
-        })?),
+        Some(re) => {
+            let compiled = regex::bytes::Regex::new(&re).map_err(|e| {
+                RunError::Usage(format!("invalid --colsep regular expression `{re}`: {e}"))
+            })?;
+            if compiled.is_match(b"") {
+                return Err(RunError::Usage(format!(
+                    "invalid --colsep `{re}`: it matches the empty string, so it cannot \
+                     separate columns; give the separator, as in --colsep ',' or --colsep '\\t'"
+                )));
+            }
+            Some(compiled)
+        }
         None => None,
     };
     let jobs = parse_jobs(args.jobs.as_deref().unwrap_or("100%"), usable_cores())?;
@@ -190,8 +199,18 @@ fn run_config(args: RunArgs) -> Result<RunConfig, RunError> {
             .map(|s| units::parse_size(s).map_err(|e| usage_of(flag, e)))
             .transpose()
     };
+    let memory_limit = size("--memory-limit", &args.memory_limit)?;
+    if let Some(bytes) = memory_limit
+        && bytes < MIN_MEMORY_LIMIT
+    {
+        return Err(RunError::Usage(format!(
+            "invalid --memory-limit `{}`: no command can start in so little address space; use \
+             at least 4M (real programs need more: 2G for instance)",
+            args.memory_limit.as_deref().unwrap_or_default()
+        )));
+    }
     config.limits = Limits {
-        memory_limit: size("--memory-limit", &args.memory_limit)?,
+        memory_limit,
         nice: args.nice,
         memfree: size("--memfree", &args.memfree)?,
         load: args.load,
@@ -205,6 +224,9 @@ fn run_config(args: RunArgs) -> Result<RunConfig, RunError> {
     }
     Ok(config)
 }
+
+/// The smallest `--memory-limit`: less address space than this cannot start a shell.
+const MIN_MEMORY_LIMIT: u64 = 4 << 20;
 
 /// A unit error, with the option it belongs to.
 fn usage_of(flag: &str, e: units::UnitError) -> RunError {

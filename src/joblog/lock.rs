@@ -28,6 +28,14 @@ impl LogLock {
     pub fn acquire<'a>(paths: impl IntoIterator<Item = &'a Path>) -> Result<LogLock, JobLogError> {
         let mut lock = LogLock::default();
         for path in paths {
+            // One file named twice (`--joblog` and `--joblog-json` alike) is locked once.
+            let same = |f: &Flock<File>| {
+                let (a, b) = (f.metadata(), std::fs::metadata(path));
+                matches!((a, b), (Ok(a), Ok(b)) if a.dev() == b.dev() && a.ino() == b.ino())
+            };
+            if lock.held.iter().any(same) {
+                continue;
+            }
             if let Some(held) = lock_one(path)? {
                 lock.held.push(held);
             }
@@ -132,6 +140,17 @@ mod tests {
         let dev = libc::makedev(0xfe, 0);
         assert_eq!(holder_in(text, dev, 42), Some(1234));
         assert_eq!(holder_in(text, dev, 43), None);
+    }
+
+    #[test]
+    fn one_file_named_twice_is_locked_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("log");
+        let link = dir.path().join("link");
+        std::fs::write(&log, "").unwrap();
+        std::os::unix::fs::symlink(&log, &link).unwrap();
+        let lock = LogLock::acquire([log.as_path(), link.as_path(), log.as_path()]).unwrap();
+        assert_eq!(lock.held.len(), 1);
     }
 
     #[test]

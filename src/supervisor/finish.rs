@@ -21,6 +21,7 @@ impl Supervisor<'_> {
         actions: &mut Vec<Action>,
     ) -> Result<(), RunError> {
         let id = report.id;
+        self.explain_end(worker, id, &report.outcome);
         let Some(task) = self.tasks.get_mut(id) else {
             return Ok(());
         };
@@ -124,25 +125,21 @@ impl Supervisor<'_> {
             // SAFETY: killpg has no memory effects.
             unsafe { libc::killpg(pgid, libc::SIGKILL) };
         }
-        let pid = pid.map_or(String::new(), |p| format!(" (pid {p})"));
-        let (outcome, why) = if self.timed_out_workers.remove(&index) {
-            (
-                Outcome::TimedOut {
-                    signal: Some(libc::SIGKILL),
-                },
-                format!("timed out; its worker w{}{pid} was killed", index + 1),
-            )
+        let outcome = if self.timed_out_workers.remove(&index) {
+            // A kernel that overran its timeout, stopped by killing its worker; the line that
+            // says so is the one every timeout gets.
+            Outcome::TimedOut {
+                signal: Some(libc::SIGKILL),
+            }
         } else {
             let how = match signal {
                 Some(sig) => format!("was killed by signal {sig}"),
                 None => "exited".into(),
             };
-            (
-                Outcome::WorkerLost { signal },
-                format!("lost: worker w{}{pid} {how}", index + 1),
-            )
+            let pid = pid.map_or(String::new(), |p| format!(" (pid {p})"));
+            eprintln!("troop: task {id} lost: worker w{}{pid} {how}", index + 1);
+            Outcome::WorkerLost { signal }
         };
-        eprintln!("troop: task {id} {why}");
         let report = TaskReport {
             id,
             outcome,
@@ -155,6 +152,41 @@ impl Supervisor<'_> {
             },
         };
         self.settle_attempt(index, report, actions)
+    }
+
+    /// Says on stderr, in one line naming the task, why an attempt ended when a limit of the run
+    /// ended it: `--timeout` (as GNU parallel warns), or probably `--memory-limit` (a command
+    /// that cannot get address space often dies of SIGSEGV, SIGABRT or SIGBUS rather than
+    /// saying so).
+    fn explain_end(&self, worker: u32, id: TaskId, outcome: &Outcome) {
+        let why = match (outcome, self.config.limits.memory_limit) {
+            (Outcome::TimedOut { .. }, _) => "was killed because it timed out".to_string(),
+            // Signals troop sends while stopping a run are not the limit's doing.
+            (Outcome::Signaled(sig), Some(limit))
+                if self.stopping == Stopping::No
+                    && [libc::SIGSEGV, libc::SIGABRT, libc::SIGBUS].contains(sig) =>
+            {
+                format!(
+                    "was killed by {} under --memory-limit {} (a command that runs out of \
+                     address space often ends so)",
+                    signal_name(*sig),
+                    size_words(limit)
+                )
+            }
+            _ => return,
+        };
+        let Some(task) = self.tasks.get(id) else {
+            return;
+        };
+        let command = match &task.command {
+            Some(c) => c.clone(),
+            None => crate::input::Template::display(&self.config.template.render(
+                &task.record,
+                id,
+                worker + 1,
+            )),
+        };
+        eprintln!("troop: task {id} {why}: {command}");
     }
 
     /// Stops the run if `--halt` says so.
@@ -218,6 +250,21 @@ impl Supervisor<'_> {
             }
             Err(e) => Err(RunError::Output(e)),
         }
+    }
+}
+
+/// `SIGSEGV`, or `signal N` for a number with no name.
+fn signal_name(sig: i32) -> String {
+    nix::sys::signal::Signal::try_from(sig).map_or(format!("signal {sig}"), |s| s.to_string())
+}
+
+/// A size as `--memory-limit` takes it: `4M`, `2G`, or bytes.
+fn size_words(bytes: u64) -> String {
+    match bytes {
+        b if b % (1 << 30) == 0 => format!("{}G", b >> 30),
+        b if b % (1 << 20) == 0 => format!("{}M", b >> 20),
+        b if b % (1 << 10) == 0 => format!("{}K", b >> 10),
+        b => b.to_string(),
     }
 }
 

@@ -160,3 +160,86 @@ fn missing_worker_program_is_reported() {
     );
     assert_usage_error(&ran, &["troop-worker"]);
 }
+
+#[test]
+fn an_os_error_is_named_once() {
+    let dir = temp_dir();
+    let file = crate::util::write_file(dir.path(), "file", "");
+    let log = file.join("log");
+    let ran = troop(
+        &["run", "--joblog", log.to_str().unwrap(), "echo", ":::", "a"],
+        "",
+    );
+    assert_usage_error(&ran, &["cannot write job log", "Not a directory"]);
+    assert_eq!(
+        ran.stderr.matches("Not a directory").count(),
+        1,
+        "{:?}",
+        ran.stderr
+    );
+    assert_eq!(ran.stderr.lines().count(), 1, "{:?}", ran.stderr);
+}
+
+#[test]
+fn a_colsep_that_matches_nothing_is_refused() {
+    for colsep in ["", "x*", "^"] {
+        let ran = troop(&["run", "--colsep", colsep, "echo", ":::", "a,b"], "");
+        assert_usage_error(&ran, &["--colsep", "empty string"]);
+    }
+    troop(&["run", "--colsep", ",", "echo {2}", ":::", "a,b"], "").assert_ok_with("b\n");
+}
+
+#[test]
+fn a_memory_limit_too_small_to_start_a_command_is_refused() {
+    let dir = temp_dir();
+    for limit in ["1", "1K", "3M"] {
+        let ran = troop_in(
+            Some(dir.path()),
+            &["run", "--memory-limit", limit, "touch ran-{}", ":::", "a"],
+            "",
+        );
+        assert_usage_error(&ran, &["--memory-limit", limit, "at least 4M"]);
+        assert!(!dir.path().join("ran-a").exists());
+    }
+}
+
+#[test]
+fn a_task_killed_under_a_memory_limit_says_so() {
+    let ran = troop(
+        &[
+            "run",
+            "--memory-limit",
+            "1G",
+            "kill -SEGV $$; : {}",
+            ":::",
+            "a",
+        ],
+        "",
+    );
+    ran.assert_code(1);
+    assert!(
+        ran.stderr.contains(
+            "troop: task 1 was killed by SIGSEGV under --memory-limit 1G (a command that runs out \
+             of address space often ends so): kill -SEGV $$; : a\n"
+        ),
+        "{:?}",
+        ran.stderr
+    );
+}
+
+#[test]
+fn a_timed_out_task_prints_one_line_naming_it() {
+    for (template, slow) in [("sleep {}", "30"), ("@sleep {}", "30000")] {
+        let ran = troop(
+            &["run", "-k", "--timeout", "1", template, ":::", slow, "0"],
+            "",
+        );
+        ran.assert_code(1);
+        let command = template.replace("{}", slow);
+        assert_eq!(
+            ran.stderr,
+            format!("troop: task 1 was killed because it timed out: {command}\n"),
+            "{template}"
+        );
+    }
+}

@@ -5,7 +5,7 @@ use std::process::{Command, Stdio};
 
 use crate::util::{require_program, troop};
 
-const MODES: [&str; 2] = ["process", "thread"];
+const MODES: [&str; 4] = ["process", "thread", "gil", "async"];
 
 #[test]
 fn primes_counts_primes_below_n() {
@@ -50,7 +50,7 @@ fn reference_hash(mib: usize) -> Option<String> {
 }
 
 #[test]
-fn hash_prints_sha256_hex_the_same_in_both_modes() {
+fn hash_prints_sha256_hex_the_same_in_every_mode() {
     let mut outputs = Vec::new();
     for mode in MODES {
         let ran = troop(&["run", "--mode", mode, "@hash", "{}", ":::", "1"], "");
@@ -67,10 +67,12 @@ fn hash_prints_sha256_hex_the_same_in_both_modes() {
         );
         outputs.push(line.to_string());
     }
-    assert_eq!(
-        outputs[0], outputs[1],
-        "process and thread mode hash differently"
-    );
+    for (mode, output) in MODES.iter().zip(&outputs) {
+        assert_eq!(
+            output, &outputs[0],
+            "process and {mode} mode hash differently"
+        );
+    }
     if let Some(reference) = reference_hash(1) {
         assert_eq!(outputs[0], reference);
     }

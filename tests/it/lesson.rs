@@ -1,7 +1,12 @@
 //! The concurrency lesson: gil and async modes give the same results as the others, and `troop
 //! demo` and `troop bench` write well-formed JSON and charts that carry their figures.
 
-use crate::util::{temp_dir, troop, troop_in};
+use std::time::Duration;
+
+use crate::util::{temp_dir, troop, troop_in, troop_within};
+
+/// A quick demo on a busy machine measures disturbed runs twice.
+const DEMO_TIMEOUT: Duration = Duration::from_secs(240);
 
 const MODES: [&str; 4] = ["process", "thread", "gil", "async"];
 
@@ -106,7 +111,8 @@ fn async_mode_overlaps_sleep_commands_on_one_thread() {
 fn demo_json_has_every_field_and_the_chart_carries_the_speedups() {
     let dir = temp_dir();
     let svg = dir.path().join("demo.svg");
-    let ran = troop(
+    let ran = troop_within(
+        None,
         &[
             "demo",
             "--quick",
@@ -116,31 +122,52 @@ fn demo_json_has_every_field_and_the_chart_carries_the_speedups() {
             "--svg",
             svg.to_str().unwrap(),
         ],
-        "",
+        DEMO_TIMEOUT,
     );
     ran.assert_code(0);
     let v: serde_json::Value = serde_json::from_str(&ran.stdout).expect("stdout is JSON");
     assert_eq!(v["cores"], 2);
+    assert!(v["usable_cores"].as_u64().is_some_and(|n| n >= 1), "{v}");
     let batches = v["batches"].as_array().unwrap();
     assert_eq!(batches.len(), 2);
     let texts = svg_texts(&std::fs::read_to_string(&svg).unwrap());
-    for batch in batches {
-        let (info, rows) = (&batch[0], batch[1].as_array().unwrap());
-        assert!(info["name"].is_string() && info["kernel"].as_str().unwrap().starts_with('@'));
-        assert!(info["tasks"].as_u64().unwrap() > 0);
-        let modes: Vec<&str> = rows.iter().map(|r| r["mode"].as_str().unwrap()).collect();
+    for (batch, work) in batches.iter().zip(["cpu", "io"]) {
+        // Each batch is one object with named fields, its runs inside.
+        assert!(batch.is_object(), "{batch}");
+        assert!(batch["name"].is_string() && batch["kernel"].as_str().unwrap().starts_with('@'));
+        assert!(batch["tasks"].as_u64().unwrap() > 0);
+        assert_eq!(batch["work"], work);
+        let runs = batch["runs"].as_array().unwrap();
+        let modes: Vec<&str> = runs.iter().map(|r| r["mode"].as_str().unwrap()).collect();
         assert_eq!(modes, ["serial", "thread", "gil", "async", "process"]);
-        for r in rows {
-            for field in ["workers", "wall_s", "speedup", "cpu_percent"] {
+        for r in runs {
+            for field in [
+                "workers",
+                "wall_s",
+                "speedup",
+                "cpu_percent",
+                "cpu_cores",
+                "expected_cores",
+                "measurements",
+            ] {
                 assert!(
                     r[field].as_f64().is_some_and(|x| x >= 0.0),
                     "{field} in {r}"
                 );
             }
+            assert!(r["disturbed"].is_boolean(), "{r}");
             let label = format!("{:.2}×", r["speedup"].as_f64().unwrap());
             assert!(texts.contains(&label), "the chart lacks {label}: {texts:?}");
         }
     }
+    let reading = v["reading"].as_array().unwrap();
+    assert_eq!(reading.len(), 2, "{v}");
+    assert!(
+        reading[0]
+            .as_str()
+            .unwrap()
+            .starts_with("On the CPU-bound batch")
+    );
     assert!(
         ran.stderr.contains("top -p "),
         "the process pool's pids are shown: {}",
@@ -149,9 +176,13 @@ fn demo_json_has_every_field_and_the_chart_carries_the_speedups() {
 }
 
 #[test]
-fn demo_table_and_reading_quote_the_measured_figures() {
+fn demo_table_and_reading_with_one_worker_quote_the_measured_figures() {
     let dir = temp_dir();
-    let ran = troop_in(Some(dir.path()), &["demo", "--quick", "--cores", "2"], "");
+    let ran = troop_within(
+        Some(dir.path()),
+        &["demo", "--quick", "--cores", "1"],
+        DEMO_TIMEOUT,
+    );
     ran.assert_code(0);
     for header in ["mode", "workers", "wall s", "speedup", "CPU use"] {
         assert!(ran.stdout.contains(header), "{header}: {}", ran.stdout);
@@ -163,6 +194,17 @@ fn demo_table_and_reading_quote_the_measured_figures() {
         .filter(|l| l.starts_with("On the "))
         .collect();
     assert_eq!(reading.len(), 2, "{}", ran.stdout);
+    // With one worker no mode can beat serial, and the reading says so, whatever the load.
+    assert!(
+        reading[0].starts_with("On the CPU-bound batch, no mode can beat serial with 1 worker")
+            || reading[0].contains("disturbed the serial run"),
+        "{reading:?}"
+    );
+    assert!(
+        !ran.stdout.contains("used the 1 workers") && !ran.stdout.contains("computed on 1"),
+        "{}",
+        ran.stdout
+    );
     // Every figure quoted in the reading is one of the table's speedups.
     let table: Vec<String> = ran
         .stdout
@@ -183,6 +225,27 @@ fn demo_table_and_reading_quote_the_measured_figures() {
             "{figure} is not in the table {table:?}"
         );
     }
+}
+
+#[test]
+fn demo_refuses_an_unwritable_chart_before_running_a_batch() {
+    let dir = temp_dir();
+    let file = crate::util::write_file(dir.path(), "file", "");
+    let svg = file.join("demo.svg");
+    let ran = troop(&["demo", "--quick", "--svg", svg.to_str().unwrap()], "");
+    assert_eq!(ran.code, Some(255), "{}", ran.stderr);
+    assert_eq!(ran.stdout, "", "nothing ran");
+    assert_eq!(
+        ran.stderr,
+        format!(
+            "troop: cannot write the chart `{}`: Not a directory (os error 20)\n",
+            svg.display()
+        )
+    );
+    // A writable path that did not exist is not left behind by the check.
+    let ran = troop(&["demo", "--cores", "0", "--svg", "fresh.svg"], "");
+    assert_eq!(ran.code, Some(255));
+    assert!(!dir.path().join("fresh.svg").exists());
 }
 
 #[test]

@@ -1,13 +1,15 @@
-//! Process and thread mode (and both ways of starting worker processes) run the same tasks to the
-//! same bytes and the same exit status.
+//! Process, thread, gil and async mode (and both ways of starting worker processes) run the same
+//! tasks to the same bytes and the same exit status.
 
 use crate::util::{Ran, temp_dir, troop, troop_in, write_file};
 
 /// The ways a run can execute tasks.
-const MODES: [&[&str]; 3] = [
+const MODES: [&[&str]; 5] = [
     &["--mode", "process", "--start", "spawn"],
     &["--mode", "process", "--start", "fork"],
     &["--mode", "thread"],
+    &["--mode", "gil"],
+    &["--mode", "async"],
 ];
 
 fn run_mode(mode: &[&str], args: &[&str], stdin: &str) -> Ran {
@@ -128,4 +130,67 @@ fn thread_mode_gzips_files() {
             format!("log {i}\n").repeat(100)
         );
     }
+}
+
+/// Runs `troop ARGS…` to its end; its wall time and the CPU time (user + system) that it and
+/// the children it waited for used, from `wait4`.
+#[allow(clippy::zombie_processes, reason = "wait4 reaps the child")]
+fn cpu_and_wall(args: &[&str]) -> (std::time::Duration, std::time::Duration) {
+    let started = std::time::Instant::now();
+    let child = std::process::Command::new(crate::util::TROOP)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start troop");
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is valid; wait4 writes into it and into `status`.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: the pid is our unwaited child; the pointers are valid for the call.
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    let wall = started.elapsed();
+    assert_eq!(pid, child.id() as i32, "wait4 failed");
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "troop {args:?} failed: status {status:#x}"
+    );
+    let tv = |t: libc::timeval| {
+        std::time::Duration::from_secs(t.tv_sec as u64)
+            + std::time::Duration::from_micros(t.tv_usec as u64)
+    };
+    (wall, tv(usage.ru_utime) + tv(usage.ru_stime))
+}
+
+/// Two gil workers spinning at once take turns on the lock: the run uses about one core at most,
+/// while a thread-mode run of the same tasks, measured just before, got two. (On a machine too busy
+/// to give the thread-mode run two cores, the ratio tells nothing, and the check is skipped.)
+#[test]
+fn gil_workers_run_kernels_through_the_lock() {
+    let spin = |mode| {
+        let (wall, cpu) = cpu_and_wall(&[
+            "run", "--mode", mode, "-j2", "@spin", "{}", ":::", "1000", "1000",
+        ]);
+        (cpu.as_secs_f64() / wall.as_secs_f64(), cpu, wall)
+    };
+    for _ in 0..5 {
+        let (threads, ..) = spin("thread");
+        if threads < 1.5 {
+            continue;
+        }
+        let (cores, cpu, wall) = spin("gil");
+        assert!(
+            cores <= 1.1,
+            "2 gil workers used {cores:.2} cores ({cpu:?} of CPU in {wall:?}), where 2 thread \
+             workers used {threads:.2}"
+        );
+        assert!(
+            cpu >= std::time::Duration::from_millis(100),
+            "the kernels did not run: {cpu:?} of CPU in {wall:?}"
+        );
+        return;
+    }
+    crate::util::skip(
+        "the gil CPU check",
+        "2 thread-mode workers never got 1.5 cores on this machine",
+    );
 }

@@ -55,7 +55,7 @@ fn check_template(template: &[&str], mode: &str) {
 
 #[test]
 fn input_stays_one_argument_in_a_shell_template() {
-    for mode in ["process", "thread"] {
+    for mode in ["process", "thread", "gil", "async"] {
         check_template(&["echo {} | cat"], mode);
         check_template(&["echo", "{}", "|", "cat"], mode);
     }
@@ -63,7 +63,7 @@ fn input_stays_one_argument_in_a_shell_template() {
 
 #[test]
 fn input_stays_one_argument_in_a_plain_template() {
-    for mode in ["process", "thread"] {
+    for mode in ["process", "thread", "gil", "async"] {
         check_template(&["echo", "{}"], mode);
         check_template(&["echo"], mode);
     }
@@ -72,7 +72,7 @@ fn input_stays_one_argument_in_a_plain_template() {
 #[test]
 fn input_stays_one_argument_inside_sh_c() {
     // The value is one argument of `sh -c 'script' name value`: the script sees it as $1.
-    for mode in ["process", "thread"] {
+    for mode in ["process", "thread", "gil", "async"] {
         check_template(&["sh", "-c", "'echo \"$1\"'", "sh", "{}"], mode);
     }
 }

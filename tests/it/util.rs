@@ -71,12 +71,27 @@ impl From<std::process::Output> for Ran {
 }
 
 fn run_command(command: Command, stdin: &str) -> Ran {
+    run_command_within(command, stdin, COMMAND_TIMEOUT)
+}
+
+fn run_command_within(command: Command, stdin: &str, timeout: Duration) -> Ran {
     assert_cmd::Command::from_std(command)
         .write_stdin(stdin.as_bytes().to_vec())
-        .timeout(COMMAND_TIMEOUT)
+        .timeout(timeout)
         .output()
         .expect("run the command")
         .into()
+}
+
+/// Runs `troop ARGS…` in `dir` with no input, allowing it `timeout` instead of
+/// [`COMMAND_TIMEOUT`] (for `troop demo`, which measures again what other load disturbed).
+pub fn troop_within(dir: Option<&Path>, args: &[&str], timeout: Duration) -> Ran {
+    let mut command = Command::new(TROOP);
+    command.args(args);
+    if let Some(dir) = dir {
+        command.current_dir(dir);
+    }
+    run_command_within(command, "", timeout)
 }
 
 /// Runs `troop ARGS…` in `dir` (or the current directory) with `stdin` as its input.

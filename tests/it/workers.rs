@@ -106,18 +106,36 @@ fn supervisor_kill_leaves_nothing(args: &[&str], expected: usize, task_comm: Opt
         run.stderr()
     );
     if task_comm.is_none() {
-        // Kernel tasks run inside the workers: wait until both are busy (where the kernel says
-        // so; else give them a moment) so that the kill lands mid-task.
-        let mut workers = workers(troop);
-        workers.truncate(2);
-        let started = std::time::Instant::now();
-        wait_until(Duration::from_secs(10), || {
-            workers.iter().all(|w| match worker_busy(w.pid) {
+        // Kernel tasks run inside the workers: wait until both workers are up under their own
+        // names and busy (where the kernel says so; else give them a moment once both are up)
+        // so that the kill lands mid-task.
+        let mut busy = Vec::new();
+        let mut both_up: Option<std::time::Instant> = None;
+        let ready = wait_until(Duration::from_secs(10), || {
+            busy = workers(troop);
+            if busy.len() < 2 {
+                both_up = None;
+                return false;
+            }
+            let since = *both_up.get_or_insert_with(std::time::Instant::now);
+            busy.retain(|w| match worker_busy(w.pid) {
                 Some(sleeping) => sleeping,
-                None => started.elapsed() > Duration::from_millis(500),
-            })
+                None => since.elapsed() > Duration::from_millis(500),
+            });
+            busy.len() >= 2
         });
+        assert!(
+            ready,
+            "troop {args:?} did not get two workers busy with tasks: {}\nstderr: {}",
+            describe(&workers(troop)),
+            run.stderr()
+        );
         tree = descendants(troop);
+        assert!(
+            busy.iter().all(|w| tree.iter().any(|p| p.pid == w.pid)),
+            "the busy workers are troop's: {}",
+            describe(&tree)
+        );
     }
     run.kill9();
     let mut left = Vec::new();
