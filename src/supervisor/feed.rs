@@ -95,6 +95,7 @@ impl Supervisor<'_> {
         if !specs.is_empty() {
             let _ = self.pool.send(worker, ToWorker::Run(specs));
         }
+        let any_refused = !refused.is_empty();
         for (id, message) in refused {
             self.sched.apply(
                 Event::TaskDone {
@@ -112,6 +113,10 @@ impl Supervisor<'_> {
                 usage: Usage::default(),
             };
             self.settle_attempt(worker, report, actions)?;
+        }
+        if any_refused {
+            // The refused tasks freed their places: fill them, or end a run that has no more.
+            self.sched.fill(actions);
         }
         Ok(())
     }

@@ -6,10 +6,9 @@ use troop_worker::protocol::{Captured, Outcome, TaskReport, Usage};
 
 use super::{Stopping, Supervisor, TaskState, Timer};
 use crate::error::RunError;
-use crate::exit::Exit;
 use crate::joblog::LogRecord;
 use crate::output::{Output, Piece};
-use crate::policy::{Condition, Urgency};
+use crate::policy::Urgency;
 use crate::scheduler::{Action, Event, TaskId};
 
 impl Supervisor<'_> {
@@ -60,7 +59,6 @@ impl Supervisor<'_> {
             }
         } else {
             self.tally.failed += 1;
-            self.last_failure = report.outcome.exit_value();
         }
         if let Some(log) = &mut self.joblog {
             let pid = self.pool.pid(worker).unwrap_or(0);
@@ -94,7 +92,7 @@ impl Supervisor<'_> {
         };
         let (stdout, stderr) = (open(report.stdout), open(report.stderr));
         self.write_output(|o| o.finish(id, tag.as_deref(), stdout, stderr))?;
-        self.check_halt(actions);
+        self.check_halt(halt_status(&report.outcome), actions);
         Ok(())
     }
 
@@ -137,26 +135,20 @@ impl Supervisor<'_> {
         self.settle_attempt(index, report, actions)
     }
 
-    /// Stops the run if `--halt` says so.
-    fn check_halt(&mut self, actions: &mut Vec<Action>) {
+    /// Stops the run if `--halt` says so; `status` is the exit status of the task that just
+    /// ended.
+    fn check_halt(&mut self, status: u8, actions: &mut Vec<Action>) {
         let Some(halt) = &self.config.halt else {
             return;
         };
         if self.stopping != Stopping::No || !halt.triggered(&self.tally) {
             return;
         }
-        let exit = match halt.condition {
-            Condition::Fail(_) => Exit::Halted(match self.last_failure {
-                code @ 1..=255 => code as u8,
-                _ => 1,
-            }),
-            Condition::Success(_) => Exit::Success,
-            Condition::Done(_) => Exit::from_failures(self.tally.failed),
-        };
+        let exit = halt.exit_when_halted(&self.tally, status);
         self.stopping = Stopping::Halted(exit);
         self.sched.apply(Event::StopStarting, actions);
         let now = halt.urgency == Urgency::Now;
-        let running = self.sched.in_flight();
+        let running = self.sched.running();
         eprintln!(
             "troop: --halt: {} ({} done, {} failed){}",
             if now {
@@ -198,6 +190,17 @@ impl Supervisor<'_> {
             }
             Err(e) => Err(RunError::Output(e)),
         }
+    }
+}
+
+/// A task's exit status as `--halt` reports it, as a shell would: its exit value, or 128 plus
+/// the signal that killed it; 1 for a task that failed with neither (a lost worker).
+fn halt_status(outcome: &Outcome) -> u8 {
+    match (outcome.exit_value(), outcome.signal()) {
+        (code @ 1..=255, _) => code as u8,
+        (_, sig @ 1..=127) => 128 + sig as u8,
+        _ if outcome.is_success() => 0,
+        _ => 1,
     }
 }
 

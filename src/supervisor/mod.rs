@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, select};
-use troop_worker::protocol::{FromWorker, WorkerConfig};
+use troop_worker::protocol::{FromWorker, ToWorker, WorkerConfig};
 
 use crate::config::{Mode, OutputMode, Resume, RunConfig, StartMethod};
 use crate::error::RunError;
@@ -151,11 +151,13 @@ pub fn run(
     let input = feed::spawn_input(config, io.stdin);
     let mut sup = Supervisor {
         config,
-        sched: Scheduler::new(config.jobs, config.chunk),
+        // With `--halt`, any task's outcome may stop the run: none may wait behind another.
+        sched: Scheduler::new(config.jobs, config.chunk).lockstep(config.halt.is_some()),
         pool,
         output: Output::new(io.stdout, io.stderr, config.keep_order),
         tasks: Table::default(),
         next_id: 1,
+        unstarted: 0..config.jobs as u32,
         starting: BTreeMap::new(),
         timers: Timers::default(),
         joblog,
@@ -176,7 +178,6 @@ pub fn run(
         lost_worker: None,
         timed_out_workers: HashSet::new(),
         last_gate_check: None,
-        last_failure: 0,
     };
     let result = sup.run_loop(&inbox, &input);
     signals.close();
@@ -199,6 +200,8 @@ struct Supervisor<'a> {
     output: Output,
     tasks: Table<Task>,
     next_id: TaskId,
+    /// Worker slots not started yet.
+    unstarted: std::ops::Range<u32>,
     /// Workers being started, with their deadlines.
     starting: BTreeMap<u32, Instant>,
     timers: Timers,
@@ -220,8 +223,6 @@ struct Supervisor<'a> {
     /// Workers killed because their kernel overran its timeout.
     timed_out_workers: HashSet<u32>,
     last_gate_check: Option<Instant>,
-    /// The exit value of the last task that failed, for `--halt …,fail=…`.
-    last_failure: i32,
 }
 
 impl Supervisor<'_> {
@@ -230,13 +231,22 @@ impl Supervisor<'_> {
         inbox: &Receiver<Msg>,
         input: &Receiver<feed::InputChunk>,
     ) -> Result<(), RunError> {
-        for w in 0..self.config.jobs as u32 {
-            self.start_worker(w)?;
-        }
         let never_input = crossbeam_channel::never();
         let mut input_open = true;
         let mut actions = Vec::new();
         while !self.finished {
+            // Workers start one at a time between events, so that a signal is heard at once
+            // even while a large pool is starting; a run that stops starts no more.
+            if let Some(w) = self.unstarted.next() {
+                if self.stopping == Stopping::No {
+                    self.start_worker(w)?;
+                    if inbox.is_empty() {
+                        continue;
+                    }
+                } else {
+                    self.unstarted = 0..0;
+                }
+            }
             let input_rx = if input_open && self.sched.wants_input() {
                 input
             } else {
@@ -328,7 +338,7 @@ impl Supervisor<'_> {
             Msg::WorkerUp { index, hello, link } => {
                 self.starting.remove(&index);
                 self.pool.up(index, &hello, link)?;
-                if self.starting.is_empty() && !self.announced {
+                if self.starting.is_empty() && self.unstarted.is_empty() && !self.announced {
                     self.announced = true;
                     self.observer.pool_up(self.config.mode, &self.pool.pids());
                 }
@@ -359,6 +369,19 @@ impl Supervisor<'_> {
             Msg::Worker(_, FromWorker::Output { id, stream, bytes }) => {
                 let tag = self.tag(id);
                 self.write_output(|o| o.lines(id, tag.as_deref(), stream, &bytes))?;
+            }
+            Msg::Worker(index, FromWorker::Withdrawn(ids)) => {
+                for &id in &ids {
+                    if let Some(task) = self.tasks.get_mut(id) {
+                        task.state = TaskState::Queued;
+                        task.attempts = task.attempts.saturating_sub(1);
+                    }
+                }
+                let event = Event::Withdrawn {
+                    worker: index,
+                    tasks: ids,
+                };
+                self.sched.handle(event, actions);
             }
             Msg::Worker(_, FromWorker::Hello(_)) => {}
             Msg::WorkerGone(index) => self.worker_gone(index, actions)?,
@@ -417,6 +440,10 @@ impl Supervisor<'_> {
                 Action::Dispatch { worker, tasks } => self.dispatch(worker, tasks, actions)?,
                 Action::Lost(id) => self.lose(id, actions)?,
                 Action::StartWorker(w) => self.start_worker(w)?,
+                Action::Withdraw(w) => {
+                    // A worker that is gone gives its tasks back through its death.
+                    let _ = self.pool.send(w, ToWorker::Withdraw);
+                }
                 Action::Finished => self.finished = true,
             }
             i += 1;
@@ -464,7 +491,10 @@ impl Supervisor<'_> {
             Stopping::Halted(exit) => exit,
             _ => {
                 close.map_err(RunError::Output)?;
-                Exit::from_failures(tally.failed)
+                match &self.config.halt {
+                    Some(halt) => halt.exit_at_end(&tally),
+                    None => Exit::from_failures(tally.failed),
+                }
             }
         };
         Ok(Summary {

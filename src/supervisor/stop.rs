@@ -37,8 +37,9 @@ impl Supervisor<'_> {
         }
         self.stopping = Stopping::Interrupted(level);
         self.sched.apply(Event::StopStarting, actions);
-        let running = self.sched.in_flight();
-        let waiting = self.sched.queued();
+        let running = self.sched.running();
+        // Tasks held by a worker behind its running one are withdrawn: they will not start.
+        let waiting = self.sched.queued() + self.sched.in_flight() - running;
         match level {
             1 => eprintln!(
                 "troop: interrupted: starting no new task; waiting for {running} running; {waiting} not started ({} done). Ctrl-C again stops the running ones",

@@ -14,6 +14,8 @@
 //!   Started { id, pgid }                 ─▶   (commands only, before they run)
 //!   Output { id, stream, bytes }         ─▶   (only with line buffering)
 //!   Done(vec![TaskReport, ..])           ─▶   one or more per batch
+//!                                        ◀─ Withdraw                       when the run stops
+//!   Withdrawn(vec![id, ..])              ─▶   the tasks held but not started
 //!                                        ◀─ Shutdown
 //! ```
 //!
@@ -30,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use crate::kernel::Kernel;
 
 /// Bumped on every change to any message in this module.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// The first message from a worker.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -136,6 +138,8 @@ pub enum ToWorker {
     Run(Vec<TaskSpec>),
     /// Finish the current batch, then exit.
     Shutdown,
+    /// Give back every task held but not started (answered by [`FromWorker::Withdrawn`]).
+    Withdraw,
 }
 
 /// Which output stream a chunk of bytes belongs to.
@@ -271,6 +275,8 @@ pub enum FromWorker {
     },
     /// Finished tasks, in the order they ran.
     Done(Vec<TaskReport>),
+    /// Tasks given back after [`ToWorker::Withdraw`]: they were never started.
+    Withdrawn(Vec<u64>),
 }
 
 /// What a spawned worker sends through the one-shot bootstrap socket: its hello, and the two
