@@ -234,6 +234,24 @@ impl Scheduler {
             .sum()
     }
 
+    /// The task worker `worker` runs (or is about to run): the first of those it holds.
+    pub fn head(&self, worker: WorkerId) -> Option<TaskId> {
+        match &self.slots[worker as usize] {
+            Slot::Ready { in_flight } => in_flight.front().copied(),
+            Slot::Starting => None,
+        }
+    }
+
+    /// The workers that hold tasks.
+    pub fn busy_workers(&self) -> Vec<WorkerId> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| matches!(s, Slot::Ready { in_flight } if !in_flight.is_empty()))
+            .map(|(w, _)| w as WorkerId)
+            .collect()
+    }
+
     /// Tasks running now: each worker runs the first of the tasks it holds; the others wait
     /// behind it.
     pub fn running(&self) -> usize {

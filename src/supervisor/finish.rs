@@ -23,6 +23,14 @@ impl Supervisor<'_> {
         let Some(task) = self.tasks.get_mut(id) else {
             return Ok(());
         };
+        let mut report = report;
+        if task.timed_out && !report.outcome.is_success() {
+            // Stopped by the supervisor for overrunning its timeout.
+            let signal = report.outcome.signal();
+            report.outcome = Outcome::TimedOut {
+                signal: (signal > 0).then_some(signal),
+            };
+        }
         let success = report.outcome.is_success();
         if !success && self.stopping == Stopping::No {
             if let Some(delay) =
@@ -56,6 +64,8 @@ impl Supervisor<'_> {
                 Some(crate::policy::TimeoutSpec::PercentOfMedian(_))
             ) {
                 self.median.push(report.usage.wall_us);
+                // The limit moved: running tasks may be past it now.
+                self.check_percent_timeouts();
             }
         } else {
             self.tally.failed += 1;

@@ -17,7 +17,7 @@ mod stop;
 mod table;
 mod timers;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, select};
@@ -64,6 +64,12 @@ struct Task {
     attempts: u32,
     /// The command line as the job log records it (only kept when a job log is written).
     command: Option<String>,
+    /// The timeout the current attempt was sent with.
+    timeout: Option<Duration>,
+    /// When the current attempt started, as far as the supervisor knows.
+    since: Option<Instant>,
+    /// The supervisor stopped the current attempt because it overran its timeout.
+    timed_out: bool,
 }
 
 /// Why the run is stopping early, if it is.
@@ -90,6 +96,7 @@ pub fn run(
         return feed::dry_run(config, io, started);
     }
     // Everything that can be refused is checked before the first task starts.
+    feed::check_gate_limits(&config.limits)?;
     let done = match (config.resume, &config.joblog) {
         (Resume::No, _) => None,
         (_, Some(path)) => Some(crate::joblog::read_done(path, &|cmd| {
@@ -177,7 +184,10 @@ pub fn run(
         finished: false,
         lost_worker: None,
         timed_out_workers: HashSet::new(),
+        running_since: BTreeSet::new(),
+        percent_check: None,
         last_gate_check: None,
+        gate_said: false,
     };
     let result = sup.run_loop(&inbox, &input);
     signals.close();
@@ -222,7 +232,14 @@ struct Supervisor<'a> {
     lost_worker: Option<(u32, Option<u32>, Option<i32>)>,
     /// Workers killed because their kernel overran its timeout.
     timed_out_workers: HashSet<u32>,
+    /// With `--timeout N%`: running tasks by start time, for the re-check each time the median
+    /// changes (entries of tasks that have ended are dropped as they are met).
+    running_since: BTreeSet<(Instant, TaskId)>,
+    /// When the percentage timeouts are looked at next, if a look is armed.
+    percent_check: Option<Instant>,
     last_gate_check: Option<Instant>,
+    /// What the resource gates wait for was said.
+    gate_said: bool,
 }
 
 impl Supervisor<'_> {
@@ -312,17 +329,9 @@ impl Supervisor<'_> {
                     }
                 }
                 Timer::Term { pgid, step } => self.term_step(pgid, step),
-                Timer::KernelDeadline { id, worker } => {
-                    let running = self
-                        .tasks
-                        .get(id)
-                        .is_some_and(|t| t.state == TaskState::Running { worker, pgid: None });
-                    if running && !self.pool.in_process() {
-                        // The kernel did not stop itself: stop it by killing its worker.
-                        self.timed_out_workers.insert(worker);
-                        self.pool.kill(worker);
-                    }
-                }
+                Timer::Overdue { id, attempt } => self.overdue(id, attempt),
+                Timer::PercentCheck => self.check_percent_timeouts(),
+                Timer::Stragglers => self.kill_stragglers(),
                 Timer::Gate => self.check_gates(actions),
                 Timer::Sweep => {
                     self.pool.sweep_orphans();
@@ -363,6 +372,10 @@ impl Supervisor<'_> {
                     );
                     self.settle_attempt(index, report, actions)?;
                 }
+                // The worker went on with the next task it holds.
+                if let Some(next) = self.sched.head(index) {
+                    self.mark_started(next);
+                }
                 self.sched.fill(actions);
             }
             Msg::Worker(index, FromWorker::Started { id, pgid }) => self.started(index, id, pgid),
@@ -396,23 +409,11 @@ impl Supervisor<'_> {
         };
         let pgid = (pgid > 0).then_some(pgid);
         task.state = TaskState::Running { worker, pgid };
-        match pgid {
-            Some(g)
-                if matches!(
-                    self.stopping,
-                    Stopping::Interrupted(2..) | Stopping::BrokenPipe
-                ) =>
-            {
-                self.term_step(g, 0)
-            }
-            None => {
-                // A kernel with a timeout: stop its worker if it fails to stop itself.
-                if let Some(t) = self.current_timeout() {
-                    let at = Instant::now() + t + Duration::from_secs(1);
-                    self.timers.add(at, Timer::KernelDeadline { id, worker });
-                }
-            }
-            Some(_) => {}
+        self.mark_started(id);
+        if let Some(g) = pgid
+            && self.terminating()
+        {
+            self.term_step(g, 0)
         }
     }
 

@@ -12,8 +12,15 @@ pub enum Timer {
     Retry(TaskId),
     /// Take step `step` of the termination sequence on a process group.
     Term { pgid: i32, step: usize },
-    /// A kernel with a timeout should have stopped itself by now: kill its worker.
-    KernelDeadline { id: TaskId, worker: u32 },
+    /// Attempt `attempt` of a task with a timeout should have ended by now, its termination
+    /// sequence included: if its worker has not reported it, the worker is stuck (stopped, or
+    /// a kernel that ignores its deadline) and is killed.
+    Overdue { id: TaskId, attempt: u32 },
+    /// Look for running tasks past `--timeout N%` of the median run time.
+    PercentCheck,
+    /// The termination sequence of an interrupt has run its course: kill the workers that still
+    /// hold running tasks.
+    Stragglers,
     /// Look at free memory and load again.
     Gate,
     /// Kill commands orphaned by a worker that died (they are reparented to troop).

@@ -1,5 +1,6 @@
 //! Integration tests of the `troop` command line: every test runs the real binaries.
 
+mod control;
 mod errors;
 mod exit_codes;
 mod faults;
