@@ -161,7 +161,7 @@ impl Halt {
             Condition::Success(_) => Exit::Success,
             Condition::Fail(t) | Condition::Done(t) => match t {
                 Threshold::Percent(_) => {
-                    failed_percent(tally.failed, tally.total.unwrap_or(tally.done))
+                    Exit::from_failed_share(tally.failed, tally.total.unwrap_or(tally.done))
                 }
                 Threshold::Count(1) if status == 0 => Exit::Success,
                 Threshold::Count(1) => Exit::Halted(status),
@@ -176,19 +176,10 @@ impl Halt {
     pub fn exit_at_end(&self, tally: &Tally) -> Exit {
         let (Condition::Fail(t) | Condition::Success(t) | Condition::Done(t)) = self.condition;
         match t {
-            Threshold::Percent(_) => failed_percent(tally.failed, tally.done),
+            Threshold::Percent(_) => Exit::from_failed_share(tally.failed, tally.done),
             Threshold::Count(_) => Exit::from_failures(tally.failed),
         }
     }
-}
-
-/// `failed` as a percentage of `of`, rounded up, as an exit status.
-fn failed_percent(failed: u64, of: u64) -> Exit {
-    if failed == 0 {
-        return Exit::Success;
-    }
-    let pct = (failed * 100).div_ceil(of.max(failed)).clamp(1, 100);
-    Exit::Halted(pct as u8)
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use troop_worker::protocol::{Captured, Outcome, TaskReport, Usage};
+use troop_worker::protocol::{Captured, Outcome, TaskReport, ToWorker, Usage};
 
 use super::{Stopping, Supervisor, TaskState, Timer};
 use crate::error::RunError;
@@ -192,8 +192,15 @@ impl Supervisor<'_> {
                     let mut actions = Vec::new();
                     self.sched.handle(Event::StopStarting, &mut actions);
                     self.terminate_running();
-                    if actions.contains(&Action::Finished) {
-                        self.finished = true;
+                    for action in actions {
+                        match action {
+                            Action::Finished => self.finished = true,
+                            Action::Withdraw(w) => {
+                                let _ = self.pool.send(w, ToWorker::Withdraw);
+                            }
+                            // Nothing is dispatched, lost or started once the run stops.
+                            Action::Dispatch { .. } | Action::Lost(_) | Action::StartWorker(_) => {}
+                        }
                     }
                 }
                 Ok(())
