@@ -55,6 +55,7 @@ impl Supervisor<'_> {
                     timeout: None,
                     since: None,
                     timed_out: false,
+                    overdue: None,
                 },
             );
             self.sched.apply(Event::Queued(id), actions);

@@ -23,6 +23,9 @@ impl Supervisor<'_> {
         let Some(task) = self.tasks.get_mut(id) else {
             return Ok(());
         };
+        if let Some(key) = task.overdue.take() {
+            self.timers.cancel(key);
+        }
         let mut report = report;
         if task.timed_out && !report.outcome.is_success() {
             // Stopped by the supervisor for overrunning its timeout.

@@ -70,6 +70,8 @@ struct Task {
     since: Option<Instant>,
     /// The supervisor stopped the current attempt because it overran its timeout.
     timed_out: bool,
+    /// The timer that guards the current attempt's timeout, while armed.
+    overdue: Option<timers::TimerKey>,
 }
 
 /// Why the run is stopping early, if it is.

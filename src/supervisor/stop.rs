@@ -135,8 +135,10 @@ impl Supervisor<'_> {
         task.since = Some(now);
         if let Some(t) = task.timeout {
             let attempt = task.attempts;
-            self.timers
+            let key = self
+                .timers
                 .add(now + t + grace, Timer::Overdue { id, attempt });
+            task.overdue = Some(key);
         }
         if percent {
             self.running_since.insert((now, id));
@@ -211,11 +213,14 @@ impl Supervisor<'_> {
             self.running_since.pop_first();
             match state {
                 TaskState::Running { pgid: Some(g), .. } => {
+                    let key = self.timers.add(now + grace, Timer::Overdue { id, attempt });
                     if let Some(task) = self.tasks.get_mut(id) {
                         task.timed_out = true;
+                        if let Some(old) = task.overdue.replace(key) {
+                            self.timers.cancel(old);
+                        }
                     }
                     self.term_step(g, 0);
-                    self.timers.add(now + grace, Timer::Overdue { id, attempt });
                 }
                 TaskState::Running { worker, pgid: None } | TaskState::Sent { worker } => {
                     // A kernel stops only with its worker; an in-process one cannot be stopped

@@ -27,6 +27,9 @@ pub enum Timer {
     Sweep,
 }
 
+/// Names one armed timer, to cancel it.
+pub type TimerKey = (Instant, u64);
+
 /// Pending timers, earliest first.
 #[derive(Debug, Default)]
 pub struct Timers {
@@ -36,9 +39,15 @@ pub struct Timers {
 
 impl Timers {
     /// Arms `timer` to fire at `at`.
-    pub fn add(&mut self, at: Instant, timer: Timer) {
+    pub fn add(&mut self, at: Instant, timer: Timer) -> TimerKey {
         self.seq += 1;
         self.set.insert((at, self.seq), timer);
+        (at, self.seq)
+    }
+
+    /// Disarms a timer that has not fired (a timer that fired already is ignored).
+    pub fn cancel(&mut self, key: TimerKey) {
+        self.set.remove(&key);
     }
 
     /// The earliest deadline, if any timer is armed.
@@ -83,5 +92,17 @@ mod tests {
         );
         assert!(timers.has(Timer::Gate));
         assert_eq!(timers.due(t0), vec![]);
+    }
+
+    #[test]
+    fn a_cancelled_timer_never_fires() {
+        let t0 = Instant::now();
+        let mut timers = Timers::default();
+        let key = timers.add(t0, Timer::PercentCheck);
+        timers.add(t0, Timer::Gate);
+        timers.cancel(key);
+        timers.cancel(key);
+        assert_eq!(timers.due(t0), vec![Timer::Gate]);
+        assert_eq!(timers.next(), None);
     }
 }
