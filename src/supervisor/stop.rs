@@ -81,8 +81,9 @@ impl Supervisor<'_> {
         }
         self.pool.cancel_kernels();
         self.pool.signal_processes(Signal::SIGCONT);
-        self.timers
-            .add(Instant::now() + self.stop_grace(), Timer::Stragglers);
+        if let Some(at) = Instant::now().checked_add(self.stop_grace()) {
+            self.timers.add(at, Timer::Stragglers);
+        }
     }
 
     /// True once running tasks are to be stopped: a second interrupt, a closed stdout, or
@@ -100,8 +101,12 @@ impl Supervisor<'_> {
 
     /// How long the termination sequence takes, plus a second for the worker to report.
     pub(super) fn stop_grace(&self) -> Duration {
-        let sequence: u64 = self.config.term_seq.iter().map(|s| s.wait_ms).sum();
-        Duration::from_millis(sequence) + Duration::from_secs(1)
+        let sequence = self
+            .config
+            .term_seq
+            .iter()
+            .fold(0u64, |sum, s| sum.saturating_add(s.wait_ms));
+        Duration::from_millis(sequence).saturating_add(Duration::from_secs(1))
     }
 
     /// Kills every worker process that still holds a running task after the termination
@@ -133,12 +138,13 @@ impl Supervisor<'_> {
         }
         let now = Instant::now();
         task.since = Some(now);
-        if let Some(t) = task.timeout {
+        // A timeout too long to count to never needs guarding.
+        if let Some(at) = task
+            .timeout
+            .and_then(|t| now.checked_add(t)?.checked_add(grace))
+        {
             let attempt = task.attempts;
-            let key = self
-                .timers
-                .add(now + t + grace, Timer::Overdue { id, attempt });
-            task.overdue = Some(key);
+            task.overdue = Some(self.timers.add(at, Timer::Overdue { id, attempt }));
         }
         if percent {
             self.running_since.insert((now, id));
@@ -181,7 +187,9 @@ impl Supervisor<'_> {
         let Some(&(since, _)) = self.running_since.first() else {
             return;
         };
-        let at = since + limit;
+        let Some(at) = since.checked_add(limit) else {
+            return; // A limit too long to count to.
+        };
         if self.percent_check.is_none_or(|armed| at < armed) {
             self.percent_check = Some(at);
             self.timers.add(at, Timer::PercentCheck);
@@ -207,16 +215,18 @@ impl Supervisor<'_> {
                 self.running_since.pop_first();
                 continue; // Ended, or already stopped.
             };
-            if since + limit > now {
+            if since.checked_add(limit).is_none_or(|end| end > now) {
                 break;
             }
             self.running_since.pop_first();
             match state {
                 TaskState::Running { pgid: Some(g), .. } => {
-                    let key = self.timers.add(now + grace, Timer::Overdue { id, attempt });
+                    let key = now
+                        .checked_add(grace)
+                        .map(|at| self.timers.add(at, Timer::Overdue { id, attempt }));
                     if let Some(task) = self.tasks.get_mut(id) {
                         task.timed_out = true;
-                        if let Some(old) = task.overdue.replace(key) {
+                        if let Some(old) = std::mem::replace(&mut task.overdue, key) {
                             self.timers.cancel(old);
                         }
                     }

@@ -842,3 +842,23 @@ fn one_cpu_means_one_worker_by_default() {
         "every task ran in slot 1"
     );
 }
+
+#[test]
+fn a_percentage_timeout_too_long_to_count_stops_nothing() {
+    let (code, stdout, stderr) = run_within(
+        &[
+            "run",
+            "-j2",
+            "-k",
+            "--timeout",
+            "100000000000000000000000000000%",
+            "sleep {}; echo {}",
+            ":::",
+            "0.3",
+            "0.1",
+        ],
+        20,
+    );
+    assert_eq!(code, 0, "stderr: {stderr}");
+    assert_eq!(stdout, "0.3\n0.1\n");
+}
