@@ -411,7 +411,13 @@ impl Supervisor<'_> {
         };
         let pgid = (pgid > 0).then_some(pgid);
         task.state = TaskState::Running { worker, pgid };
-        self.mark_started(id);
+        let since = task.since;
+        match since {
+            None => self.mark_started(id),
+            // Known to have started before it said so: a percentage timeout looks at it again,
+            // now that it can be stopped.
+            Some(since) => self.recheck_started(id, since),
+        }
         if let Some(g) = pgid
             && self.terminating()
         {

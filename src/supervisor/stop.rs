@@ -152,6 +152,17 @@ impl Supervisor<'_> {
         }
     }
 
+    /// A task whose start was already known announced itself: with `--timeout N%`, it goes
+    /// back among the running tasks the percentage looks at.
+    pub(super) fn recheck_started(&mut self, id: TaskId, since: Instant) {
+        if matches!(self.config.timeout, Some(TimeoutSpec::PercentOfMedian(_)))
+            && self.tasks.get(id).is_some_and(|t| !t.timed_out)
+        {
+            self.running_since.insert((since, id));
+            self.check_percent_timeouts();
+        }
+    }
+
     /// A task with a timeout has not been reported long after it should have ended: its worker
     /// is stopped or stuck. A worker process is killed (its task is recorded as timed out); for
     /// an in-process worker, the task's command is.
@@ -232,6 +243,8 @@ impl Supervisor<'_> {
                     }
                     self.term_step(g, 0);
                 }
+                // A command not announced yet is looked at again when it is (see `started`).
+                TaskState::Sent { .. } if self.config.template.kernel_name().is_none() => {}
                 TaskState::Running { worker, pgid: None } | TaskState::Sent { worker } => {
                     // A kernel stops only with its worker; an in-process one cannot be stopped
                     // and keeps the timeout it was sent with.
