@@ -862,3 +862,32 @@ fn a_percentage_timeout_too_long_to_count_stops_nothing() {
     assert_eq!(code, 0, "stderr: {stderr}");
     assert_eq!(stdout, "0.3\n0.1\n");
 }
+
+#[test]
+fn a_percentage_timeout_stops_a_slow_kernel_in_process_mode() {
+    let dir = temp_dir();
+    let log = dir.path().join("log.json");
+    let (code, _, stderr) = run_within(
+        &[
+            "run",
+            "-j2",
+            "--timeout",
+            "200%",
+            "--joblog-json",
+            log.to_str().unwrap(),
+            "@sleep",
+            "{}",
+            ":::",
+            "30000",
+            "100",
+        ],
+        20,
+    );
+    assert_eq!(code, 1, "stderr: {stderr}");
+    let records = crate::util::read_json_log(&log);
+    let slow = records
+        .iter()
+        .find(|r| r["seq"].as_u64() == Some(1))
+        .expect("a record for the slow kernel");
+    assert_eq!(slow["outcome"], "timed-out", "{records:#?}");
+}
