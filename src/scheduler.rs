@@ -8,6 +8,11 @@
 //! time, so a worker that is busy never hoards work another could start. Tiny tasks (measured
 //! cheaper than [`TINY_TASK_US`]) travel in batches sized to take about that long, with a second
 //! batch queued behind the running one so the worker never waits for the supervisor.
+//!
+//! Stopping: once the run stops starting tasks, each worker is asked to give back the tasks it
+//! holds behind its running one ([`Action::Withdraw`]); they go back to the queue unstarted.
+//! When any task's outcome may stop the run (`--halt`), the scheduler runs in lockstep: one task
+//! per worker and none behind it, so no task starts after the one that decides.
 
 use std::collections::VecDeque;
 
