@@ -7,7 +7,7 @@
 //! | 101 | more than 100 tasks failed |
 //! | 130 | interrupted (Ctrl-C, SIGTERM) |
 //! | 141 | the reader of troop's output went away (`troop … \| head`) |
-//! | other | `--halt …,fail=…` stopped the run: the exit value of the task that failed |
+//! | other | `--halt`: the exit value of the task that stopped the run (`fail=1`, `done=1`), or the percentage of tasks that failed (`…=N%`) |
 //! | 255 | any other error: bad options, bad input, a worker that could not start |
 
 use std::process::ExitCode;
@@ -23,7 +23,8 @@ pub enum Exit {
     Interrupted,
     /// Standard output was closed by its reader.
     BrokenPipe,
-    /// `--halt` stopped the run with this status (the failing task's exit value).
+    /// `--halt` decided this status: the exit value of the task that stopped the run, or the
+    /// percentage of the tasks that failed.
     Halted(u8),
     /// An error of troop's own, or of its input.
     Error,
@@ -37,6 +38,16 @@ impl Exit {
         } else {
             Exit::TasksFailed(failed)
         }
+    }
+
+    /// The status of a run under `--halt` with a percentage, in which `failed` of `of` tasks
+    /// failed: that percentage, rounded up, as GNU parallel has it.
+    pub fn from_failed_share(failed: u64, of: u64) -> Exit {
+        if failed == 0 {
+            return Exit::Success;
+        }
+        let pct = (failed * 100).div_ceil(of.max(failed)).clamp(1, 100);
+        Exit::Halted(pct as u8)
     }
 
     /// The numeric exit status.

@@ -8,6 +8,11 @@
 //! time, so a worker that is busy never hoards work another could start. Tiny tasks (measured
 //! cheaper than [`TINY_TASK_US`]) travel in batches sized to take about that long, with a second
 //! batch queued behind the running one so the worker never waits for the supervisor.
+//!
+//! Stopping: once the run stops starting tasks, each worker is asked to give back the tasks it
+//! holds behind its running one ([`Action::Withdraw`]); they go back to the queue unstarted.
+//! When any task's outcome may stop the run (`--halt`), the scheduler runs in lockstep: one task
+//! per worker and none behind it, so no task starts after the one that decides.
 
 use std::collections::VecDeque;
 
@@ -50,6 +55,11 @@ pub enum Event {
     Requeue(TaskId),
     /// Hold back (true) or resume (false) dispatching, e.g. while memory is short.
     Hold(bool),
+    /// A worker gave back these tasks, which it held but had not started.
+    Withdrawn {
+        worker: WorkerId,
+        tasks: Vec<TaskId>,
+    },
 }
 
 /// Something the supervisor must do.
@@ -64,6 +74,8 @@ pub enum Action {
     Lost(TaskId),
     /// Start a worker in this slot (a replacement).
     StartWorker(WorkerId),
+    /// Ask the worker to give back the tasks it holds but has not started.
+    Withdraw(WorkerId),
     /// Every task has ended (or will not start): shut the pool down.
     Finished,
 }
@@ -91,6 +103,9 @@ pub struct Scheduler {
     /// Failed tasks waiting out their retry delay.
     retries_pending: usize,
     held: bool,
+    /// One task at a time per worker, none queued behind it: set when the outcome of any task
+    /// may stop the run (`--halt`), so that no task starts after the one that stopped it.
+    lockstep: bool,
 }
 
 impl Scheduler {
@@ -106,7 +121,14 @@ impl Scheduler {
             finished: false,
             retries_pending: 0,
             held: false,
+            lockstep: false,
         }
+    }
+
+    /// Sends one task at a time to each worker, with none queued behind it (see `lockstep`).
+    pub fn lockstep(mut self, on: bool) -> Self {
+        self.lockstep = on;
+        self
     }
 
     /// Applies one event and appends what must be done to `actions`.
@@ -166,13 +188,31 @@ impl Scheduler {
                     };
                 }
             }
-            Event::StopStarting => self.stopping = true,
+            Event::StopStarting => {
+                if !self.stopping {
+                    self.stopping = true;
+                    // Tasks a worker holds behind its running one must not start either.
+                    for (w, slot) in self.slots.iter().enumerate() {
+                        if matches!(slot, Slot::Ready { in_flight } if in_flight.len() > 1) {
+                            actions.push(Action::Withdraw(w as WorkerId));
+                        }
+                    }
+                }
+            }
             Event::RetryPending => self.retries_pending += 1,
             Event::Requeue(id) => {
                 self.retries_pending = self.retries_pending.saturating_sub(1);
                 self.queue.push_front(id);
             }
             Event::Hold(held) => self.held = held,
+            Event::Withdrawn { worker, tasks } => {
+                if let Slot::Ready { in_flight } = &mut self.slots[worker as usize] {
+                    in_flight.retain(|t| !tasks.contains(t));
+                }
+                for &id in tasks.iter().rev() {
+                    self.queue.push_front(id);
+                }
+            }
         }
     }
 
@@ -199,8 +239,38 @@ impl Scheduler {
             .sum()
     }
 
+    /// The task worker `worker` runs (or is about to run): the first of those it holds.
+    pub fn head(&self, worker: WorkerId) -> Option<TaskId> {
+        match &self.slots[worker as usize] {
+            Slot::Ready { in_flight } => in_flight.front().copied(),
+            Slot::Starting => None,
+        }
+    }
+
+    /// The workers that hold tasks.
+    pub fn busy_workers(&self) -> Vec<WorkerId> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| matches!(s, Slot::Ready { in_flight } if !in_flight.is_empty()))
+            .map(|(w, _)| w as WorkerId)
+            .collect()
+    }
+
+    /// Tasks running now: each worker runs the first of the tasks it holds; the others wait
+    /// behind it.
+    pub fn running(&self) -> usize {
+        self.slots
+            .iter()
+            .filter(|s| matches!(s, Slot::Ready { in_flight } if !in_flight.is_empty()))
+            .count()
+    }
+
     /// The batch size for the next dispatch.
     pub fn chunk_size(&self) -> usize {
+        if self.lockstep {
+            return 1;
+        }
         match (self.chunk, self.mean_us) {
             (Chunk::Fixed(n), _) => n.max(1),
             (Chunk::Auto, None) => 1,
@@ -214,6 +284,9 @@ impl Scheduler {
     /// batches, and never fewer than [`MIN_PIPELINE`], so even one task per message keeps the
     /// worker busy while replies travel.
     fn cap(&self, chunk: usize) -> usize {
+        if self.lockstep {
+            return 1;
+        }
         let tiny = match (self.chunk, self.mean_us) {
             (Chunk::Fixed(_), _) => true,
             (Chunk::Auto, Some(mean)) => mean < TINY_TASK_US as f64,
@@ -250,7 +323,9 @@ impl Scheduler {
                 }
             }
         }
-        let idle = self.in_flight() == 0 && !self.slots.contains(&Slot::Starting);
+        // A run that stops does not wait for workers still starting: they have nothing to do.
+        let idle =
+            self.in_flight() == 0 && (self.stopping || !self.slots.contains(&Slot::Starting));
         let nothing_left = self.stopping
             || (self.input_ended && self.queue.is_empty() && self.retries_pending == 0);
         if idle && nothing_left && !self.finished {
@@ -468,5 +543,103 @@ mod tests {
         assert!(s.wants_input());
         run(&mut s, (1..=10_000).map(Event::Queued));
         assert!(!s.wants_input());
+    }
+
+    #[test]
+    fn lockstep_sends_one_task_per_worker_and_none_behind_it() {
+        let mut s = Scheduler::new(2, Chunk::Fixed(8)).lockstep(true);
+        run(&mut s, (1..=10).map(Event::Queued));
+        let a = run(&mut s, [Event::WorkerReady(0), Event::WorkerReady(1)]);
+        assert_eq!(dispatched(&a), vec![(0, vec![1]), (1, vec![2])]);
+        let a = run(
+            &mut s,
+            [Event::TaskDone {
+                worker: 0,
+                id: 1,
+                wall_us: 1,
+            }],
+        );
+        assert_eq!(dispatched(&a), vec![(0, vec![3])], "tiny tasks too");
+        assert_eq!(s.in_flight(), 2);
+    }
+
+    #[test]
+    fn stopping_withdraws_the_tasks_queued_behind_the_running_ones() {
+        let mut s = Scheduler::new(2, Chunk::Fixed(2));
+        run(&mut s, (1..=200).map(Event::Queued));
+        run(&mut s, [Event::WorkerReady(0), Event::WorkerReady(1)]);
+        assert_eq!(s.running(), 2);
+        assert_eq!(s.in_flight(), 2 * MIN_PIPELINE);
+        let a = run(&mut s, [Event::StopStarting]);
+        assert_eq!(a, vec![Action::Withdraw(0), Action::Withdraw(1)]);
+        let a = run(
+            &mut s,
+            [Event::Withdrawn {
+                worker: 0,
+                tasks: (2..=MIN_PIPELINE as u64).collect(),
+            }],
+        );
+        assert!(a.is_empty(), "still running: {a:?}");
+        assert_eq!(s.in_flight(), 1 + MIN_PIPELINE);
+        assert_eq!(s.queued(), 200 - 2 * MIN_PIPELINE + MIN_PIPELINE - 1);
+        assert_eq!(s.running(), 2, "a withdrawal leaves the running tasks");
+    }
+
+    #[test]
+    fn a_withdrawn_task_goes_back_to_the_front_of_the_queue() {
+        let mut s = Scheduler::new(1, Chunk::Fixed(2));
+        run(&mut s, (1..=6).map(Event::Queued));
+        let a = run(&mut s, [Event::WorkerReady(0)]);
+        assert_eq!(dispatched(&a)[0], (0, vec![1, 2]));
+        let a = run(
+            &mut s,
+            [
+                Event::StopStarting,
+                Event::Withdrawn {
+                    worker: 0,
+                    tasks: vec![3, 4, 5, 6],
+                },
+            ],
+        );
+        assert_eq!(a, vec![Action::Withdraw(0)]);
+        assert_eq!(s.queued(), 4);
+        assert_eq!(s.in_flight(), 2);
+        let a = run(
+            &mut s,
+            [
+                Event::TaskDone {
+                    worker: 0,
+                    id: 1,
+                    wall_us: 5,
+                },
+                Event::TaskDone {
+                    worker: 0,
+                    id: 2,
+                    wall_us: 5,
+                },
+            ],
+        );
+        assert_eq!(a, vec![Action::Finished]);
+    }
+
+    #[test]
+    fn a_run_that_stops_does_not_wait_for_workers_still_starting() {
+        let mut s = Scheduler::new(3, Chunk::Auto);
+        run(&mut s, [Event::WorkerReady(0), Event::Queued(1)]);
+        let a = run(&mut s, [Event::StopStarting]);
+        assert!(a.is_empty(), "task 1 runs: {a:?}");
+        let a = run(
+            &mut s,
+            [Event::TaskDone {
+                worker: 0,
+                id: 1,
+                wall_us: 5,
+            }],
+        );
+        assert_eq!(
+            a,
+            vec![Action::Finished],
+            "workers 1 and 2 never said hello"
+        );
     }
 }

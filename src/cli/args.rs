@@ -156,7 +156,7 @@ pub struct RunArgs {
     pub term_seq: String,
     /// Stop the run early: `now|soon,fail=N|fail=N%|success=N|done=N`. `soon` starts no new
     /// task; `now` also stops the running ones.
-    #[arg(long, value_name = "WHEN,CONDITION")]
+    #[arg(long, value_name = "WHEN,CONDITION", allow_hyphen_values = true)]
     pub halt: Option<String>,
     /// Limit each command's address space (RLIMIT_AS), e.g. 2G.
     #[arg(long = "memory-limit", value_name = "SIZE")]

@@ -6,6 +6,7 @@
 //! way it triggers only once at least one task of the kind counted has ended.
 
 use super::PolicyError;
+use crate::exit::Exit;
 
 /// What halting does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,6 +150,38 @@ impl Halt {
     }
 }
 
+impl Halt {
+    /// The exit status of a run this policy stopped, as GNU parallel decides it: 0 for
+    /// `success=`; for `fail=` and `done=`, the percentage of the tasks that failed (rounded up)
+    /// when the threshold is a percentage, the status of the task that stopped the run
+    /// (`status`: its exit value, or 128 plus its signal) when it is a count of 1, and the
+    /// number of failed tasks otherwise.
+    pub fn exit_when_halted(&self, tally: &Tally, status: u8) -> Exit {
+        match self.condition {
+            Condition::Success(_) => Exit::Success,
+            Condition::Fail(t) | Condition::Done(t) => match t {
+                Threshold::Percent(_) => {
+                    Exit::from_failed_share(tally.failed, tally.total.unwrap_or(tally.done))
+                }
+                Threshold::Count(1) if status == 0 => Exit::Success,
+                Threshold::Count(1) => Exit::Halted(status),
+                Threshold::Count(_) => Exit::from_failures(tally.failed),
+            },
+        }
+    }
+
+    /// The exit status of a run with this policy that ran to its end without stopping: the
+    /// percentage of the tasks that failed (rounded up) for a percentage threshold, the number
+    /// of failed tasks otherwise.
+    pub fn exit_at_end(&self, tally: &Tally) -> Exit {
+        let (Condition::Fail(t) | Condition::Success(t) | Condition::Done(t)) = self.condition;
+        match t {
+            Threshold::Percent(_) => Exit::from_failed_share(tally.failed, tally.done),
+            Threshold::Count(_) => Exit::from_failures(tally.failed),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,5 +317,40 @@ mod tests {
         assert!(done.triggered(&tally(1, 1, None)));
         assert!(!done.triggered(&tally(4, 4, Some(10))));
         assert!(done.triggered(&tally(5, 4, Some(10))));
+    }
+
+    #[test]
+    fn exit_status_when_halted_follows_gnu_parallel() {
+        let halted = |spec: &str, t: Tally, status: u8| {
+            parse_halt(spec)
+                .unwrap()
+                .unwrap()
+                .exit_when_halted(&t, status)
+                .code()
+        };
+        // fail=1 and done=1: the status of the task that stopped the run.
+        assert_eq!(halted("now,fail=1", tally(3, 2, Some(5)), 3), 3);
+        assert_eq!(halted("2", tally(1, 0, Some(5)), 137), 137);
+        assert_eq!(halted("now,done=1", tally(1, 1, Some(5)), 0), 0);
+        // Other counts: the number of failed tasks.
+        assert_eq!(halted("soon,fail=3", tally(7, 4, Some(9)), 5), 3);
+        assert_eq!(halted("now,done=3", tally(3, 1, Some(6)), 0), 2);
+        assert_eq!(halted("now,done=2", tally(2, 2, Some(5)), 0), 0);
+        // Percentages: the percentage of the tasks that failed, rounded up.
+        assert_eq!(halted("soon,fail=50%", tally(4, 1, Some(6)), 4), 50);
+        assert_eq!(halted("now,done=60%", tally(3, 2, Some(5)), 3), 20);
+        assert_eq!(halted("now,done=50%", tally(3, 2, Some(6)), 3), 17);
+        // success=: 0.
+        assert_eq!(halted("now,success=1", tally(3, 1, Some(6)), 0), 0);
+        assert_eq!(halted("now,success=40%", tally(2, 2, Some(5)), 0), 0);
+    }
+
+    #[test]
+    fn exit_status_at_the_end_counts_or_takes_the_percentage() {
+        let end = |spec: &str, t: Tally| parse_halt(spec).unwrap().unwrap().exit_at_end(&t).code();
+        assert_eq!(end("soon,fail=50%", tally(5, 4, Some(5))), 20);
+        assert_eq!(end("now,fail=5", tally(5, 3, Some(5))), 2);
+        assert_eq!(end("now,success=40%", tally(5, 5, Some(5))), 0);
+        assert_eq!(end("now,done=100%", tally(3, 2, Some(3))), 34);
     }
 }

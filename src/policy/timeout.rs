@@ -1,7 +1,8 @@
 //! Task timeouts: a fixed duration, or a percentage of the median run time of successful tasks.
 //!
 //! GNU parallel's `--timeout 200%` stops a task that runs longer than twice the median run time
-//! of the tasks that succeeded so far. [`RunningMedian`] keeps that median exactly.
+//! of the tasks that succeeded so far, from the first success on, and looks again at every
+//! running task each time the median changes. [`RunningMedian`] keeps that median exactly.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -20,8 +21,9 @@ pub enum TimeoutSpec {
     PercentOfMedian(f64),
 }
 
-/// The fewest successful run times a percentage timeout needs before it applies.
-pub const MIN_SAMPLES: usize = 3;
+/// The fewest successful run times a percentage timeout needs before it applies: one, as in GNU
+/// parallel.
+pub const MIN_SAMPLES: usize = 1;
 
 /// The shortest timeout a percentage ever yields.
 pub const MIN_PERCENT_TIMEOUT: Duration = Duration::from_millis(1);
@@ -55,9 +57,9 @@ pub fn parse_timeout(s: &str) -> Result<TimeoutSpec, PolicyError> {
 }
 
 impl TimeoutSpec {
-    /// The timeout for the next task: a fixed one always; a percentage only once at least
-    /// [`MIN_SAMPLES`] successful run times are known (`None` before), and never below
-    /// [`MIN_PERCENT_TIMEOUT`].
+    /// The timeout for the next task (and the limit for running ones): a fixed one always; a
+    /// percentage only once at least [`MIN_SAMPLES`] successful run times are known (`None`
+    /// before), and never below [`MIN_PERCENT_TIMEOUT`].
     pub fn for_next_task(&self, median: &RunningMedian) -> Option<Duration> {
         match *self {
             TimeoutSpec::Fixed(d) => Some(d),
@@ -216,13 +218,14 @@ mod tests {
     }
 
     #[test]
-    fn a_percentage_waits_for_three_samples() {
+    fn a_percentage_applies_from_the_first_success() {
         let spec = TimeoutSpec::PercentOfMedian(200.0);
         let mut m = RunningMedian::new();
         assert_eq!(spec.for_next_task(&m), None);
         m.push(1_000_000);
+        assert_eq!(spec.for_next_task(&m), Some(Duration::from_secs(2)));
         m.push(3_000_000);
-        assert_eq!(spec.for_next_task(&m), None);
+        assert_eq!(spec.for_next_task(&m), Some(Duration::from_secs(2)));
         m.push(2_000_000);
         assert_eq!(spec.for_next_task(&m), Some(Duration::from_secs(4)));
     }

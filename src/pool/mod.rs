@@ -89,6 +89,19 @@ struct Worker {
     pid: Option<u32>,
 }
 
+impl Worker {
+    /// The worker's process, if it is one (known before its hello for the ones troop started
+    /// itself); `None` for a worker that lives in troop's own process.
+    fn process(&self) -> Option<Pid> {
+        match &self.body {
+            Body::Thread(_) | Body::Slot => None,
+            Body::Child(child) => Some(Pid::from_raw(child.id() as i32)),
+            Body::Forked(pid) => Some(*pid),
+            Body::Adopted => self.pid.map(|p| Pid::from_raw(p as i32)),
+        }
+    }
+}
+
 /// The pool of workers.
 #[derive(Debug)]
 pub struct Pool {
@@ -231,18 +244,20 @@ impl Pool {
         reap(worker, Duration::from_secs(2))
     }
 
-    /// Kills worker process `index` at once (a thread worker cannot be killed).
+    /// Kills worker process `index` at once, even one still starting (a thread worker cannot be
+    /// killed).
     pub fn kill(&self, index: u32) {
-        if let Some(w) = &self.workers[index as usize]
-            && !matches!(w.body, Body::Thread(_) | Body::Slot)
-            && let Some(pid) = w.pid
+        if let Some(pid) = self.workers[index as usize]
+            .as_ref()
+            .and_then(Worker::process)
         {
-            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+            let _ = kill(pid, Signal::SIGKILL);
         }
     }
 
-    /// Stops every running kernel at its next checkpoint: through a flag for thread workers, and
-    /// SIGUSR1 for worker processes.
+    /// Stops every running kernel at its next checkpoint: through a flag for thread workers and
+    /// the event loop, and SIGUSR1 for worker processes. Only worker processes are signalled:
+    /// an in-process worker's pid is troop's own.
     pub fn cancel_kernels(&self) {
         self.cancel
             .cancel
@@ -251,21 +266,19 @@ impl Pool {
             event_loop.cancel();
         }
         for w in self.workers.iter().flatten() {
-            match (&w.body, w.pid) {
-                (Body::Thread(handle), _) => handle.thread().unpark(),
-                (_, Some(pid)) => {
-                    let _ = kill(Pid::from_raw(pid as i32), Signal::SIGUSR1);
-                }
-                _ => {}
+            if let Body::Thread(handle) = &w.body {
+                handle.thread().unpark();
             }
         }
+        self.signal_processes(Signal::SIGUSR1);
     }
 
-    /// Stops (`SIGSTOP`) or continues (`SIGCONT`) every worker process.
+    /// Sends `signal` to every worker process, those still starting included. Workers that live
+    /// in this process (threads, event-loop slots) are never signalled: their pid is troop's.
     pub fn signal_processes(&self, signal: Signal) {
         for w in self.workers.iter().flatten() {
-            if let (false, Some(pid)) = (matches!(w.body, Body::Thread(_) | Body::Slot), w.pid) {
-                let _ = kill(Pid::from_raw(pid as i32), signal);
+            if let Some(pid) = w.process() {
+                let _ = kill(pid, signal);
             }
         }
     }
@@ -326,16 +339,28 @@ impl Pool {
         }
     }
 
-    /// Asks every worker to exit, then reaps them all. A worker that does not exit in time is
-    /// killed.
+    /// Asks every worker to exit, then reaps them all. Workers that never said hello have
+    /// nothing to finish and are killed at once; the others have [`SHUTDOWN_GRACE`], all
+    /// together, before they are killed.
     pub fn shutdown(mut self) {
         for w in self.workers.iter().flatten() {
-            if let Some(link) = &w.link {
-                link.send(ToWorker::Shutdown);
+            match &w.link {
+                Some(link) => {
+                    link.send(ToWorker::Shutdown);
+                }
+                None => {
+                    if let Some(pid) = w.process() {
+                        let _ = kill(pid, Signal::SIGKILL);
+                    }
+                }
             }
         }
+        let deadline = std::time::Instant::now() + SHUTDOWN_GRACE;
         for w in self.workers.iter_mut().filter_map(Option::take) {
-            reap(w, Duration::from_secs(5));
+            reap(
+                w,
+                deadline.saturating_duration_since(std::time::Instant::now()),
+            );
         }
         // With every worker reaped, any other child is a command a dead worker left behind.
         self.sweep_orphans();
@@ -346,6 +371,9 @@ impl Pool {
         }
     }
 }
+
+/// How long the workers of a pool that shuts down have, all together, to finish and exit.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// The pids of this process's children, from every thread's `children` list.
 fn children_of_self() -> Vec<u32> {

@@ -9,7 +9,7 @@ use troop_worker::kernel::Kernel;
 use troop_worker::protocol::{Job, Outcome, TaskReport, TaskSpec, ToWorker, Usage};
 
 use super::{Supervisor, Task, TaskState, Timer};
-use crate::config::RunConfig;
+use crate::config::{Limits, RunConfig};
 use crate::error::RunError;
 use crate::exit::Exit;
 use crate::input::{self, InputError, Record, Rendered, Template};
@@ -53,6 +53,10 @@ impl Supervisor<'_> {
                     attempts: 0,
                     command: None,
                     started_us: 0,
+                    timeout: None,
+                    since: None,
+                    timed_out: false,
+                    overdue: None,
                 },
             );
             self.sched.apply(Event::Queued(id), actions);
@@ -68,7 +72,8 @@ impl Supervisor<'_> {
         ids: Vec<TaskId>,
         actions: &mut Vec<Action>,
     ) -> Result<(), RunError> {
-        let timeout_ms = self.current_timeout().map(|t| t.as_millis().max(1) as u64);
+        let timeout = self.current_timeout();
+        let timeout_ms = timeout.map(|t| t.as_millis().max(1) as u64);
         let keep_command = self.joblog.is_some();
         let mut specs = Vec::with_capacity(ids.len());
         let mut refused = Vec::new();
@@ -79,6 +84,9 @@ impl Supervisor<'_> {
             task.state = TaskState::Sent { worker };
             task.attempts += 1;
             task.started_us = super::finish::unix_now_us();
+            task.timeout = timeout;
+            task.since = None;
+            task.timed_out = false;
             let rendered = self.config.template.render(&task.record, id, worker + 1);
             if keep_command {
                 task.command = Some(Template::display(&rendered));
@@ -95,8 +103,14 @@ impl Supervisor<'_> {
         // A worker that is gone cannot take the batch; its death is already on its way through
         // the inbox, and the scheduler will requeue what it held.
         if !specs.is_empty() {
+            let first = specs[0].id;
             let _ = self.pool.send(worker, ToWorker::Run(specs));
+            // A worker that held nothing starts the first task at once.
+            if self.sched.head(worker) == Some(first) {
+                self.mark_started(first);
+            }
         }
+        let any_refused = !refused.is_empty();
         for (id, message) in refused {
             self.sched.apply(
                 Event::TaskDone {
@@ -114,6 +128,10 @@ impl Supervisor<'_> {
                 usage: Usage::default(),
             };
             self.settle_attempt(worker, report, actions)?;
+        }
+        if any_refused {
+            // The refused tasks freed their places: fill them, or end a run that has no more.
+            self.sched.fill(actions);
         }
         Ok(())
     }
@@ -149,13 +167,32 @@ impl Supervisor<'_> {
             return;
         }
         self.last_gate_check = Some(now);
-        let short_of_memory = limits
-            .memfree
-            .is_some_and(|need| available_memory().is_some_and(|free| free < need));
-        let overloaded = limits
-            .load
-            .is_some_and(|max| load_average().is_some_and(|load| load > max));
-        let hold = short_of_memory || overloaded;
+        let free = limits.memfree.and(available_memory());
+        let load = limits.load.and(load_average());
+        let short_of_memory = limits.memfree.zip(free).filter(|(need, free)| free < need);
+        let overloaded = limits.load.zip(load).filter(|(max, load)| load > max);
+        let hold = short_of_memory.is_some() || overloaded.is_some();
+        if hold && !self.gate_said {
+            // Said once: a run held back for long must not look hung.
+            self.gate_said = true;
+            let mut reasons = Vec::new();
+            if let Some((need, free)) = short_of_memory {
+                reasons.push(format!(
+                    "free memory ({}) to reach --memfree {}",
+                    human_size(free),
+                    human_size(need)
+                ));
+            }
+            if let Some((max, load)) = overloaded {
+                reasons.push(format!(
+                    "the load average ({load:.2}) to fall to --load {max}"
+                ));
+            }
+            eprintln!(
+                "troop: holding back new tasks: waiting for {}",
+                reasons.join(" and ")
+            );
+        }
         self.sched.apply(Event::Hold(hold), actions);
         if hold && !self.timers.has(Timer::Gate) {
             self.timers.add(now + GATE_INTERVAL, Timer::Gate);
@@ -163,10 +200,60 @@ impl Supervisor<'_> {
     }
 }
 
+/// Refuses `--memfree` and `--load` values that no state of this machine can meet: they
+/// would hold every task back for ever.
+pub(super) fn check_gate_limits(limits: &Limits) -> Result<(), RunError> {
+    if let Some(need) = limits.memfree
+        && let Some(total) = total_memory()
+        && need > total
+    {
+        return Err(RunError::Usage(format!(
+            "--memfree {} can never be met: this machine has {} of memory in all",
+            human_size(need),
+            human_size(total)
+        )));
+    }
+    if let Some(max) = limits.load
+        && (max.is_nan() || max <= 0.0)
+    {
+        return Err(RunError::Usage(format!(
+            "--load {max} would hold every task back until the load average is 0, which it \
+             never is while anything runs: give a load above 0, such as the number of cores"
+        )));
+    }
+    Ok(())
+}
+
+/// Bytes as a person reads them: `512 B`, `1.5 GiB`, `1.0 TiB`.
+fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// Bytes of memory in all (MemTotal).
+fn total_memory() -> Option<u64> {
+    meminfo("MemTotal:")
+}
+
 /// Bytes of memory available for new work (MemAvailable).
 fn available_memory() -> Option<u64> {
+    meminfo("MemAvailable:")
+}
+
+/// A field of /proc/meminfo, in bytes.
+fn meminfo(field: &str) -> Option<u64> {
     let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let line = info.lines().find(|l| l.starts_with(field))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
 }

@@ -2,14 +2,13 @@
 
 use std::time::Instant;
 
-use troop_worker::protocol::{Captured, Outcome, TaskReport, Usage};
+use troop_worker::protocol::{Captured, Outcome, TaskReport, ToWorker, Usage};
 
 use super::{Stopping, Supervisor, TaskState, Timer};
 use crate::error::RunError;
-use crate::exit::Exit;
 use crate::joblog::LogRecord;
 use crate::output::{Output, Piece};
-use crate::policy::{Condition, Urgency};
+use crate::policy::Urgency;
 use crate::scheduler::{Action, Event, TaskId};
 
 impl Supervisor<'_> {
@@ -25,6 +24,17 @@ impl Supervisor<'_> {
         let Some(task) = self.tasks.get_mut(id) else {
             return Ok(());
         };
+        if let Some(key) = task.overdue.take() {
+            self.timers.cancel(key);
+        }
+        let mut report = report;
+        if task.timed_out && !report.outcome.is_success() {
+            // Stopped by the supervisor for overrunning its timeout.
+            let signal = report.outcome.signal();
+            report.outcome = Outcome::TimedOut {
+                signal: (signal > 0).then_some(signal),
+            };
+        }
         let success = report.outcome.is_success();
         if !success && self.stopping == Stopping::No {
             if let Some(delay) =
@@ -58,10 +68,11 @@ impl Supervisor<'_> {
                 Some(crate::policy::TimeoutSpec::PercentOfMedian(_))
             ) {
                 self.median.push(report.usage.wall_us);
+                // The limit moved: running tasks may be past it now.
+                self.check_percent_timeouts();
             }
         } else {
             self.tally.failed += 1;
-            self.last_failure = report.outcome.exit_value();
         }
         if let Some(log) = &mut self.joblog {
             // A lost worker is no longer in the pool: its pid comes with the news of its death.
@@ -103,7 +114,7 @@ impl Supervisor<'_> {
         };
         let (stdout, stderr) = (open(report.stdout), open(report.stderr));
         self.write_output(|o| o.finish_noted(id, tag.as_deref(), stdout, stderr, note))?;
-        self.check_halt(actions);
+        self.check_halt(halt_status(&report.outcome), actions);
         Ok(())
     }
 
@@ -186,29 +197,23 @@ impl Supervisor<'_> {
                 worker + 1,
             )),
         };
-        eprintln!("troop: task {id} {why}: {command}");
+        eprintln!("troop: task {id} {why}: {}", String::from_utf8_lossy(&command));
     }
 
-    /// Stops the run if `--halt` says so.
-    fn check_halt(&mut self, actions: &mut Vec<Action>) {
+    /// Stops the run if `--halt` says so; `status` is the exit status of the task that just
+    /// ended.
+    fn check_halt(&mut self, status: u8, actions: &mut Vec<Action>) {
         let Some(halt) = &self.config.halt else {
             return;
         };
         if self.stopping != Stopping::No || !halt.triggered(&self.tally) {
             return;
         }
-        let exit = match halt.condition {
-            Condition::Fail(_) => Exit::Halted(match self.last_failure {
-                code @ 1..=255 => code as u8,
-                _ => 1,
-            }),
-            Condition::Success(_) => Exit::Success,
-            Condition::Done(_) => Exit::from_failures(self.tally.failed),
-        };
+        let exit = halt.exit_when_halted(&self.tally, status);
         self.stopping = Stopping::Halted(exit);
         self.sched.apply(Event::StopStarting, actions);
         let now = halt.urgency == Urgency::Now;
-        let running = self.sched.in_flight();
+        let running = self.sched.running();
         eprintln!(
             "troop: --halt: {} ({} done, {} failed){}",
             if now {
@@ -242,8 +247,15 @@ impl Supervisor<'_> {
                     let mut actions = Vec::new();
                     self.sched.handle(Event::StopStarting, &mut actions);
                     self.terminate_running();
-                    if actions.contains(&Action::Finished) {
-                        self.finished = true;
+                    for action in actions {
+                        match action {
+                            Action::Finished => self.finished = true,
+                            Action::Withdraw(w) => {
+                                let _ = self.pool.send(w, ToWorker::Withdraw);
+                            }
+                            // Nothing is dispatched, lost or started once the run stops.
+                            Action::Dispatch { .. } | Action::Lost(_) | Action::StartWorker(_) => {}
+                        }
                     }
                 }
                 Ok(())
@@ -273,6 +285,17 @@ pub(super) fn unix_now_us() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as u64)
+}
+
+/// A task's exit status as `--halt` reports it, as a shell would: its exit value, or 128 plus
+/// the signal that killed it; 1 for a task that failed with neither (a lost worker).
+fn halt_status(outcome: &Outcome) -> u8 {
+    match (outcome.exit_value(), outcome.signal()) {
+        (code @ 1..=255, _) => code as u8,
+        (_, sig @ 1..=127) => 128 + sig as u8,
+        _ if outcome.is_success() => 0,
+        _ => 1,
+    }
 }
 
 /// A random number in [0, 1) for retry jitter.

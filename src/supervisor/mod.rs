@@ -17,11 +17,11 @@ mod stop;
 mod table;
 mod timers;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, select};
-use troop_worker::protocol::{FromWorker, WorkerConfig};
+use troop_worker::protocol::{FromWorker, ToWorker, WorkerConfig};
 
 use crate::config::{Mode, OutputMode, Resume, RunConfig, StartMethod};
 use crate::error::RunError;
@@ -67,6 +67,14 @@ struct Task {
     /// When the current attempt started, in µs since the Unix epoch: when it was sent to its
     /// worker, then when the worker announced it (0 before it is sent).
     started_us: u64,
+    /// The timeout the current attempt was sent with.
+    timeout: Option<Duration>,
+    /// When the current attempt started, as far as the supervisor knows.
+    since: Option<Instant>,
+    /// The supervisor stopped the current attempt because it overran its timeout.
+    timed_out: bool,
+    /// The timer that guards the current attempt's timeout, while armed.
+    overdue: Option<timers::TimerKey>,
 }
 
 /// Why the run is stopping early, if it is.
@@ -98,6 +106,8 @@ pub fn run(
         config.joblog.as_ref(),
         config.joblog_json.as_ref(),
     ))?;
+    // Everything that can be refused is checked before the first task starts.
+    feed::check_gate_limits(&config.limits)?;
     let done = match (config.resume, &config.joblog) {
         (Resume::No, _) => None,
         (_, Some(path)) => Some(crate::joblog::read_done(path, &|cmd| {
@@ -163,12 +173,14 @@ pub fn run(
     let input = feed::spawn_input(config, io.stdin);
     let mut sup = Supervisor {
         config,
-        sched: Scheduler::new(config.jobs, config.chunk),
+        // With `--halt`, any task's outcome may stop the run: none may wait behind another.
+        sched: Scheduler::new(config.jobs, config.chunk).lockstep(config.halt.is_some()),
         pool,
         output: Output::new(io.stdout, io.stderr, config.keep_order)
             .hold_in(rundir.path().to_path_buf()),
         tasks: Table::default(),
         next_id: 1,
+        unstarted: 0..config.jobs as u32,
         starting: BTreeMap::new(),
         timers: Timers::default(),
         joblog,
@@ -188,8 +200,10 @@ pub fn run(
         finished: false,
         lost_worker: None,
         timed_out_workers: HashSet::new(),
+        running_since: BTreeSet::new(),
+        percent_check: None,
         last_gate_check: None,
-        last_failure: 0,
+        gate_said: false,
     };
     let result = sup.run_loop(&inbox, &input);
     signals.close();
@@ -218,6 +232,8 @@ struct Supervisor<'a> {
     output: Output,
     tasks: Table<Task>,
     next_id: TaskId,
+    /// Worker slots not started yet.
+    unstarted: std::ops::Range<u32>,
     /// Workers being started, with their deadlines.
     starting: BTreeMap<u32, Instant>,
     timers: Timers,
@@ -238,9 +254,14 @@ struct Supervisor<'a> {
     lost_worker: Option<(u32, Option<u32>, Option<i32>)>,
     /// Workers killed because their kernel overran its timeout.
     timed_out_workers: HashSet<u32>,
+    /// With `--timeout N%`: running tasks by start time, for the re-check each time the median
+    /// changes (entries of tasks that have ended are dropped as they are met).
+    running_since: BTreeSet<(Instant, TaskId)>,
+    /// When the percentage timeouts are looked at next, if a look is armed.
+    percent_check: Option<Instant>,
     last_gate_check: Option<Instant>,
-    /// The exit value of the last task that failed, for `--halt …,fail=…`.
-    last_failure: i32,
+    /// What the resource gates wait for was said.
+    gate_said: bool,
 }
 
 impl Supervisor<'_> {
@@ -249,13 +270,22 @@ impl Supervisor<'_> {
         inbox: &Receiver<Msg>,
         input: &Receiver<feed::InputChunk>,
     ) -> Result<(), RunError> {
-        for w in 0..self.config.jobs as u32 {
-            self.start_worker(w)?;
-        }
         let never_input = crossbeam_channel::never();
         let mut input_open = true;
         let mut actions = Vec::new();
         while !self.finished {
+            // Workers start one at a time between events, so that a signal is heard at once
+            // even while a large pool is starting; a run that stops starts no more.
+            if let Some(w) = self.unstarted.next() {
+                if self.stopping == Stopping::No {
+                    self.start_worker(w)?;
+                    if inbox.is_empty() {
+                        continue;
+                    }
+                } else {
+                    self.unstarted = 0..0;
+                }
+            }
             let input_rx = if input_open && self.sched.wants_input() {
                 input
             } else {
@@ -321,17 +351,9 @@ impl Supervisor<'_> {
                     }
                 }
                 Timer::Term { pgid, step } => self.term_step(pgid, step),
-                Timer::KernelDeadline { id, worker } => {
-                    let running = self
-                        .tasks
-                        .get(id)
-                        .is_some_and(|t| t.state == TaskState::Running { worker, pgid: None });
-                    if running && !self.pool.in_process() {
-                        // The kernel did not stop itself: stop it by killing its worker.
-                        self.timed_out_workers.insert(worker);
-                        self.pool.kill(worker);
-                    }
-                }
+                Timer::Overdue { id, attempt } => self.overdue(id, attempt),
+                Timer::PercentCheck => self.check_percent_timeouts(),
+                Timer::Stragglers => self.kill_stragglers(),
                 Timer::Gate => self.check_gates(actions),
                 Timer::Sweep => {
                     self.pool.sweep_orphans();
@@ -347,7 +369,7 @@ impl Supervisor<'_> {
             Msg::WorkerUp { index, hello, link } => {
                 self.starting.remove(&index);
                 self.pool.up(index, &hello, link)?;
-                if self.starting.is_empty() && !self.announced {
+                if self.starting.is_empty() && self.unstarted.is_empty() && !self.announced {
                     self.announced = true;
                     self.observer.pool_up(self.config.mode, &self.pool.pids());
                 }
@@ -375,12 +397,29 @@ impl Supervisor<'_> {
                         crate::pool::reaper::reap_exited_leftovers();
                     }
                 }
+                // The worker went on with the next task it holds.
+                if let Some(next) = self.sched.head(index) {
+                    self.mark_started(next);
+                }
                 self.sched.fill(actions);
             }
             Msg::Worker(index, FromWorker::Started { id, pgid }) => self.started(index, id, pgid),
             Msg::Worker(_, FromWorker::Output { id, stream, bytes }) => {
                 let tag = self.tag(id);
                 self.write_output(|o| o.lines(id, tag.as_deref(), stream, &bytes))?;
+            }
+            Msg::Worker(index, FromWorker::Withdrawn(ids)) => {
+                for &id in &ids {
+                    if let Some(task) = self.tasks.get_mut(id) {
+                        task.state = TaskState::Queued;
+                        task.attempts = task.attempts.saturating_sub(1);
+                    }
+                }
+                let event = Event::Withdrawn {
+                    worker: index,
+                    tasks: ids,
+                };
+                self.sched.handle(event, actions);
             }
             Msg::Worker(_, FromWorker::Hello(_)) => {}
             Msg::WorkerGone(index) => self.worker_gone(index, actions)?,
@@ -396,23 +435,17 @@ impl Supervisor<'_> {
         let pgid = (pgid > 0).then_some(pgid);
         task.state = TaskState::Running { worker, pgid };
         task.started_us = finish::unix_now_us();
-        match pgid {
-            Some(g)
-                if matches!(
-                    self.stopping,
-                    Stopping::Interrupted(2..) | Stopping::BrokenPipe
-                ) =>
-            {
-                self.term_step(g, 0)
-            }
-            None => {
-                // A kernel with a timeout: stop its worker if it fails to stop itself.
-                if let Some(t) = self.current_timeout() {
-                    let at = Instant::now() + t + Duration::from_secs(1);
-                    self.timers.add(at, Timer::KernelDeadline { id, worker });
-                }
-            }
-            Some(_) => {}
+        let since = task.since;
+        match since {
+            None => self.mark_started(id),
+            // Known to have started before it said so: a percentage timeout looks at it again,
+            // now that it can be stopped.
+            Some(since) => self.recheck_started(id, since),
+        }
+        if let Some(g) = pgid
+            && self.terminating()
+        {
+            self.term_step(g, 0)
         }
     }
 
@@ -440,6 +473,10 @@ impl Supervisor<'_> {
                 Action::Dispatch { worker, tasks } => self.dispatch(worker, tasks, actions)?,
                 Action::Lost(id) => self.lose(id, actions)?,
                 Action::StartWorker(w) => self.start_worker(w)?,
+                Action::Withdraw(w) => {
+                    // A worker that is gone gives its tasks back through its death.
+                    let _ = self.pool.send(w, ToWorker::Withdraw);
+                }
                 Action::Finished => self.finished = true,
             }
             i += 1;
@@ -489,7 +526,10 @@ impl Supervisor<'_> {
             Stopping::Halted(exit) => exit,
             _ => {
                 close.map_err(RunError::Output)?;
-                Exit::from_failures(tally.failed)
+                match &self.config.halt {
+                    Some(halt) => halt.exit_at_end(&tally),
+                    None => Exit::from_failures(tally.failed),
+                }
             }
         };
         Ok(Summary {

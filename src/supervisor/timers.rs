@@ -12,13 +12,23 @@ pub enum Timer {
     Retry(TaskId),
     /// Take step `step` of the termination sequence on a process group.
     Term { pgid: i32, step: usize },
-    /// A kernel with a timeout should have stopped itself by now: kill its worker.
-    KernelDeadline { id: TaskId, worker: u32 },
+    /// Attempt `attempt` of a task with a timeout should have ended by now, its termination
+    /// sequence included: if its worker has not reported it, the worker is stuck (stopped, or
+    /// a kernel that ignores its deadline) and is killed.
+    Overdue { id: TaskId, attempt: u32 },
+    /// Look for running tasks past `--timeout N%` of the median run time.
+    PercentCheck,
+    /// The termination sequence of an interrupt has run its course: kill the workers that still
+    /// hold running tasks.
+    Stragglers,
     /// Look at free memory and load again.
     Gate,
     /// Kill commands orphaned by a worker that died (they are reparented to troop).
     Sweep,
 }
+
+/// Names one armed timer, to cancel it.
+pub type TimerKey = (Instant, u64);
 
 /// Pending timers, earliest first.
 #[derive(Debug, Default)]
@@ -29,9 +39,15 @@ pub struct Timers {
 
 impl Timers {
     /// Arms `timer` to fire at `at`.
-    pub fn add(&mut self, at: Instant, timer: Timer) {
+    pub fn add(&mut self, at: Instant, timer: Timer) -> TimerKey {
         self.seq += 1;
         self.set.insert((at, self.seq), timer);
+        (at, self.seq)
+    }
+
+    /// Disarms a timer that has not fired (a timer that fired already is ignored).
+    pub fn cancel(&mut self, key: TimerKey) {
+        self.set.remove(&key);
     }
 
     /// The earliest deadline, if any timer is armed.
@@ -76,5 +92,17 @@ mod tests {
         );
         assert!(timers.has(Timer::Gate));
         assert_eq!(timers.due(t0), vec![]);
+    }
+
+    #[test]
+    fn a_cancelled_timer_never_fires() {
+        let t0 = Instant::now();
+        let mut timers = Timers::default();
+        let key = timers.add(t0, Timer::PercentCheck);
+        timers.add(t0, Timer::Gate);
+        timers.cancel(key);
+        timers.cancel(key);
+        assert_eq!(timers.due(t0), vec![Timer::Gate]);
+        assert_eq!(timers.next(), None);
     }
 }

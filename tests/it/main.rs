@@ -1,6 +1,7 @@
 //! Integration tests of the `troop` command line: every test runs the real binaries.
 
 mod bytes;
+mod control;
 mod errors;
 mod exit_codes;
 mod faults;

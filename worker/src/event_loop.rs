@@ -121,13 +121,38 @@ async fn serve_slot<E>(
 ) {
     let send = |msg: FromWorker| replies.tx.send((replies.wrap)(index, msg)).is_ok();
     let mut config = WorkerConfig::default();
-    'serve: while let Some(msg) = rx.recv().await {
+    let mut backlog = std::collections::VecDeque::new();
+    'serve: loop {
+        let msg = match backlog.pop_front() {
+            Some(msg) => msg,
+            None => match rx.recv().await {
+                Some(msg) => msg,
+                None => break,
+            },
+        };
         match msg {
             ToWorker::Configure(c) => config = c,
             ToWorker::Run(batch) => {
+                let mut tasks: std::collections::VecDeque<TaskSpec> = batch.into();
                 let mut done = Vec::new();
                 let mut pending_us = 0;
-                for task in batch {
+                loop {
+                    while let Ok(msg) = rx.try_recv() {
+                        backlog.push_back(msg);
+                    }
+                    let withdrawn = crate::runtime::take_withdrawn(&mut tasks, &mut backlog);
+                    if !withdrawn.is_empty() {
+                        if !done.is_empty() && !send(FromWorker::Done(std::mem::take(&mut done))) {
+                            break 'serve;
+                        }
+                        if !send(FromWorker::Withdrawn(withdrawn)) {
+                            break 'serve;
+                        }
+                        continue 'serve;
+                    }
+                    let Some(task) = tasks.pop_front() else {
+                        break;
+                    };
                     let report = execute(&task, &config, &cancel, &wake, &send).await;
                     pending_us += report.usage.wall_us;
                     done.push(report);
@@ -144,6 +169,8 @@ async fn serve_slot<E>(
                     break;
                 }
             }
+            // Nothing is held here: every earlier batch has run.
+            ToWorker::Withdraw => {}
             ToWorker::Shutdown => break,
         }
     }

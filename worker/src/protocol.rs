@@ -14,6 +14,8 @@
 //!   Started { id, pgid }                 ─▶   (commands only, before they run)
 //!   Output { id, stream, bytes }         ─▶   (only with line buffering)
 //!   Done(vec![TaskReport, ..])           ─▶   one or more per batch
+//!                                        ◀─ Withdraw                       when the run stops
+//!   Withdrawn(vec![id, ..])              ─▶   the tasks held but not started
 //!                                        ◀─ Shutdown
 //! ```
 //!
@@ -138,6 +140,8 @@ pub enum ToWorker {
     Run(Vec<TaskSpec>),
     /// Finish the current batch, then exit.
     Shutdown,
+    /// Give back every task held but not started (answered by [`FromWorker::Withdrawn`]).
+    Withdraw,
 }
 
 /// Which output stream a chunk of bytes belongs to.
@@ -284,6 +288,8 @@ pub enum FromWorker {
     },
     /// Finished tasks, in the order they ran.
     Done(Vec<TaskReport>),
+    /// Tasks given back after [`ToWorker::Withdraw`]: they were never started.
+    Withdrawn(Vec<u64>),
 }
 
 /// What a spawned worker sends through the one-shot bootstrap socket: its hello, and the two

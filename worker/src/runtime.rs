@@ -3,6 +3,7 @@
 //! The loop is the same wherever it runs: in a worker process over IPC, or on a thread of the
 //! supervisor over in-process channels. Only the [`Transport`] and the kernel [`Host`] differ.
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::exec::{self, Progress};
@@ -45,12 +46,16 @@ impl Outbox {
 /// about to wait, when they took [`WorkerConfig::flush_after_us`] of work, or when there are many:
 /// so tiny tasks cost one reply per burst, even at one task per request, and a slow task is
 /// reported as soon as it ends.
+///
+/// Before each task it starts, the worker looks for a [`ToWorker::Withdraw`] (at most once per
+/// [`WITHDRAW_CHECK_US`] of work, so tiny tasks pay nothing for it): every task it holds but has
+/// not started then goes back to the supervisor unstarted.
 pub fn serve<T: Transport>(transport: &mut T, host: &mut dyn Host) -> Result<(), TransportError> {
     let mut config = WorkerConfig::default();
     let mut outbox = Outbox::default();
-    let mut next = None;
+    let mut backlog = VecDeque::new();
     loop {
-        let msg = match next.take() {
+        let msg = match backlog.pop_front() {
             Some(msg) => msg,
             None => {
                 outbox.flush(transport)?;
@@ -70,12 +75,69 @@ pub fn serve<T: Transport>(transport: &mut T, host: &mut dyn Host) -> Result<(),
                 config = c
             }
             ToWorker::Run(batch) => {
-                run_batch(transport, host, &config, batch, &mut outbox)?;
-                next = transport.try_recv()?;
+                let mut batch = Batch {
+                    tasks: batch.into(),
+                    backlog: &mut backlog,
+                };
+                run_batch(transport, host, &config, &mut batch, &mut outbox)?;
+                if backlog.is_empty()
+                    && let Some(msg) = transport.try_recv()?
+                {
+                    backlog.push_back(msg);
+                }
             }
+            // Nothing is held here: every earlier batch has run.
+            ToWorker::Withdraw => {}
             ToWorker::Shutdown => return outbox.flush(transport),
         }
     }
+}
+
+/// A worker looks for a withdrawal at most this often, in microseconds of work.
+pub const WITHDRAW_CHECK_US: u64 = 1_000;
+
+/// The batch being run, and the messages that arrived behind it.
+struct Batch<'a> {
+    tasks: VecDeque<TaskSpec>,
+    backlog: &'a mut VecDeque<ToWorker>,
+}
+
+impl Batch<'_> {
+    /// Reads every message already waiting. If one is [`ToWorker::Withdraw`], takes out every
+    /// task held before it (the rest of this batch and the batches queued behind it) and
+    /// returns their ids.
+    fn withdrawn<T: Transport>(&mut self, transport: &mut T) -> Result<Vec<u64>, TransportError> {
+        while let Some(msg) = transport.try_recv()? {
+            self.backlog.push_back(msg);
+        }
+        Ok(take_withdrawn(&mut self.tasks, self.backlog))
+    }
+}
+
+/// If `backlog` holds a [`ToWorker::Withdraw`], takes out every task held before it (`tasks`, the
+/// rest of the batch being run, and the batches queued in `backlog` ahead of the withdrawal) and
+/// returns their ids; other messages stay in the backlog, in order.
+pub fn take_withdrawn(
+    tasks: &mut VecDeque<TaskSpec>,
+    backlog: &mut VecDeque<ToWorker>,
+) -> Vec<u64> {
+    let Some(at) = backlog.iter().position(|m| matches!(m, ToWorker::Withdraw)) else {
+        return Vec::new();
+    };
+    let mut ids: Vec<u64> = tasks.drain(..).map(|t| t.id).collect();
+    let before: Vec<ToWorker> = backlog.drain(..=at).collect();
+    let mut kept = Vec::new();
+    for msg in before {
+        match msg {
+            ToWorker::Run(batch) => ids.extend(batch.iter().map(|t| t.id)),
+            ToWorker::Withdraw => {}
+            other => kept.push(other),
+        }
+    }
+    for msg in kept.into_iter().rev() {
+        backlog.push_front(msg);
+    }
+    ids
 }
 
 /// Serves with no lock and no interleaving: the process and thread modes. Kernels stop when
@@ -92,10 +154,23 @@ fn run_batch<T: Transport>(
     transport: &mut T,
     host: &mut dyn Host,
     config: &WorkerConfig,
-    batch: Vec<TaskSpec>,
+    batch: &mut Batch<'_>,
     outbox: &mut Outbox,
 ) -> Result<(), TransportError> {
-    for task in batch {
+    // Look before the first task: this whole batch may have been withdrawn while it waited.
+    let mut since_check_us = WITHDRAW_CHECK_US;
+    loop {
+        if since_check_us >= WITHDRAW_CHECK_US {
+            since_check_us = 0;
+            let ids = batch.withdrawn(transport)?;
+            if !ids.is_empty() {
+                outbox.flush(transport)?;
+                return transport.send(FromWorker::Withdrawn(ids));
+            }
+        }
+        let Some(task) = batch.tasks.pop_front() else {
+            return Ok(());
+        };
         let mut send_error = None;
         let report = execute(&task, config, host, &mut |msg| {
             if send_error.is_none() {
@@ -105,13 +180,13 @@ fn run_batch<T: Transport>(
         if let Some(e) = send_error {
             return Err(e);
         }
+        since_check_us += report.usage.wall_us.max(1);
         outbox.pending_us += report.usage.wall_us;
         outbox.done.push(report);
         if outbox.pending_us >= config.flush_after_us || outbox.done.len() >= MAX_REPORTS {
             outbox.flush(transport)?;
         }
     }
-    Ok(())
 }
 
 /// Runs one task to completion. `notify` receives the messages a running command produces
@@ -207,5 +282,47 @@ fn thread_cpu() -> (u64, u64) {
             (us(u.user_time()), us(u.system_time()))
         }
         Err(_) => (0, 0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(ids: &[u64]) -> ToWorker {
+        ToWorker::Run(
+            ids.iter()
+                .map(|&id| TaskSpec {
+                    id,
+                    job: Job::Kernel(crate::kernel::Kernel::Noop),
+                    timeout_ms: None,
+                })
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn a_withdrawal_takes_every_task_held_before_it() {
+        let mut tasks: VecDeque<TaskSpec> = match run(&[2, 3]) {
+            ToWorker::Run(b) => b.into(),
+            _ => unreachable!(),
+        };
+        let mut backlog = VecDeque::from([
+            run(&[4, 5]),
+            ToWorker::Withdraw,
+            run(&[9]),
+            ToWorker::Shutdown,
+        ]);
+        assert_eq!(take_withdrawn(&mut tasks, &mut backlog), vec![2, 3, 4, 5]);
+        assert!(tasks.is_empty());
+        assert_eq!(backlog, VecDeque::from([run(&[9]), ToWorker::Shutdown]));
+    }
+
+    #[test]
+    fn without_a_withdrawal_nothing_is_taken() {
+        let mut tasks = VecDeque::new();
+        let mut backlog = VecDeque::from([run(&[4])]);
+        assert!(take_withdrawn(&mut tasks, &mut backlog).is_empty());
+        assert_eq!(backlog.len(), 1);
     }
 }
