@@ -40,8 +40,8 @@ pub enum RunError {
     Usage(String),
 }
 
-/// What to do about an error that means a per-user limit was reached.
-fn limit_hint(error: &std::io::Error) -> &'static str {
+/// What to do about an error that means a per-user limit was reached ("" for other errors).
+pub fn limit_hint(error: &std::io::Error) -> &'static str {
     match error.raw_os_error() {
         Some(libc::EAGAIN) => {
             " (the limit on processes and threads of this user is reached: see `ulimit -u`)"

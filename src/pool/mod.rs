@@ -69,6 +69,11 @@ pub enum StartFailure {
     Version { theirs: u32 },
 }
 
+/// An OS error in words, with what to do when it means a per-user limit was reached.
+pub(crate) fn os_reason(what: &str, e: &std::io::Error) -> String {
+    format!("{what}: {e}{}", crate::error::limit_hint(e))
+}
+
 /// How this pool's workers start.
 #[derive(Debug)]
 pub enum Launcher {
@@ -176,7 +181,7 @@ impl Pool {
                         event_loop.insert(EventLoop::start(replies).map_err(|e| {
                             PoolError::Start {
                                 worker: index + 1,
-                                reason: format!("cannot start the event loop: {e}"),
+                                reason: os_reason("cannot start the event loop", &e),
                             }
                         })?)
                     }

@@ -35,7 +35,7 @@ use troop_worker::process::{
 use troop_worker::protocol::{Bootstrap, PROTOCOL_VERSION};
 
 use super::watch::{ExitWatch, Watched};
-use super::{PoolError, StartFailure, forward};
+use super::{PoolError, StartFailure, forward, os_reason};
 use crate::inbox::{Link, Msg};
 
 /// Names another worker program (for installations that keep it elsewhere, and for tests).
@@ -167,7 +167,7 @@ impl Spawner {
             reason,
         };
         let (server, name) = private_server()
-            .map_err(|e| err(format!("cannot create the bootstrap socket: {e}")))?;
+            .map_err(|e| err(os_reason("cannot create the bootstrap socket", &e)))?;
         let mut child = Command::new(&self.exe)
             .arg0(WORKER_ARGV0)
             .arg(worker_arg(index))
@@ -179,7 +179,7 @@ impl Spawner {
             .stdout(Stdio::null())
             .process_group(0)
             .spawn()
-            .map_err(|e| err(format!("cannot execute {}: {e}", self.shown)))?;
+            .map_err(|e| err(os_reason(&format!("cannot execute {}", self.shown), &e)))?;
         let abort = |child: &mut Child, reason: String| {
             let _ = child.kill();
             let _ = child.wait();
@@ -189,12 +189,12 @@ impl Spawner {
             Some(fd) => Arc::new(fd),
             None => {
                 let e = std::io::Error::last_os_error();
-                return Err(abort(&mut child, format!("cannot watch the worker: {e}")));
+                return Err(abort(&mut child, os_reason("cannot watch the worker", &e)));
             }
         };
         let watched = match self.watch.watch(pidfd.clone(), name) {
             Ok(w) => w,
-            Err(e) => return Err(abort(&mut child, format!("cannot watch the worker: {e}"))),
+            Err(e) => return Err(abort(&mut child, os_reason("cannot watch the worker", &e))),
         };
         let reader = Reader {
             index,
@@ -211,7 +211,7 @@ impl Spawner {
             watched.settle();
             return Err(abort(
                 &mut child,
-                format!("cannot start a reader thread: {e}"),
+                os_reason("cannot start a reader thread", &e),
             ));
         }
         Ok(child)

@@ -144,19 +144,3 @@ fn four_colons_without_a_file() {
     let ran = troop(&["run", "echo", "::::"], "");
     assert_usage_error(&ran, &["::::"]);
 }
-
-#[test]
-fn missing_worker_program_is_reported() {
-    // A copy of troop without troop-worker next to it cannot spawn workers.
-    let dir = temp_dir();
-    let copy = dir.path().join("troop");
-    std::fs::copy(crate::util::TROOP, &copy).expect("copy troop");
-    let ran = crate::util::Ran::from(
-        std::process::Command::new(&copy)
-            .args(["run", "echo", ":::", "a"])
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("run the copy"),
-    );
-    assert_usage_error(&ran, &["troop-worker"]);
-}

@@ -12,5 +12,6 @@ mod modes;
 mod output;
 mod safety;
 mod signals;
+mod startup;
 mod util;
 mod workers;
