@@ -208,6 +208,7 @@ impl Observer for Announce {
 pub fn run(config: &DemoConfig) -> Result<Exit, RunError> {
     // A chart that cannot be written is refused before any batch runs.
     check_writable(&config.svg).map_err(|e| RunError::Usage(e.to_string()))?;
+    check_process_worker()?;
     let usable = crate::jobs::usable_cores();
     let say = |line: String| {
         if config.json {
@@ -303,6 +304,29 @@ fn check_writable(path: &std::path::Path) -> Result<(), crate::chart::ChartError
         })?;
     if !existed {
         let _ = std::fs::remove_file(path);
+    }
+    Ok(())
+}
+
+/// Starts one worker process and runs one task on it, so that a demo whose process batch could
+/// not start its workers says so before the first batch, not after the others.
+fn check_process_worker() -> Result<(), RunError> {
+    let template = Template::parse(&["@noop".to_string()])?;
+    let input = InputSpec {
+        sources: vec![(SourceSpec::Args(vec!["check".into()]), false)],
+        colsep: None,
+    };
+    let mut config = RunConfig::new(template, input, 1);
+    config.mode = Mode::Process;
+    let cannot = |why: String| {
+        RunError::Usage(format!(
+            "the demo cannot start a worker process, which its process batch needs: {why}"
+        ))
+    };
+    let summary = crate::supervisor::run(&config, RunIo::discard(), &mut crate::observe::Quiet)
+        .map_err(|e| cannot(e.to_string()))?;
+    if summary.failed > 0 || summary.total != 1 {
+        return Err(cannot("its test task failed".into()));
     }
     Ok(())
 }

@@ -32,6 +32,22 @@ pub enum RunError {
     Output(std::io::Error),
     #[error("cannot watch signals: {0}")]
     Signals(std::io::Error),
+    #[error("cannot start {what}: {error}{}", limit_hint(error))]
+    Resource {
+        what: &'static str,
+        error: std::io::Error,
+    },
     #[error("{0}")]
     Usage(String),
+}
+
+/// What to do about an error that means a per-user limit was reached ("" for other errors).
+pub fn limit_hint(error: &std::io::Error) -> &'static str {
+    match error.raw_os_error() {
+        Some(libc::EAGAIN) => {
+            " (the limit on processes and threads of this user is reached: see `ulimit -u`)"
+        }
+        Some(libc::EMFILE) => " (the limit on open files is reached: see `ulimit -n`)",
+        _ => "",
+    }
 }

@@ -38,7 +38,10 @@ pub enum Msg {
         link: Link,
     },
     /// A worker could not start.
-    WorkerFailed { index: u32, error: String },
+    WorkerFailed {
+        index: u32,
+        failure: crate::pool::StartFailure,
+    },
     /// A worker sent a message.
     Worker(u32, FromWorker),
     /// A worker's channel closed: it exited or died.

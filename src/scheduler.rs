@@ -47,6 +47,9 @@ pub enum Event {
     },
     /// A worker died (or its channel closed) with tasks possibly in flight.
     WorkerLost(WorkerId),
+    /// A worker slot is given up on (its worker could not start): it takes no more tasks, and
+    /// what it held goes back to the queue.
+    WorkerRetired(WorkerId),
     /// Start no new task; let the running ones finish.
     StopStarting,
     /// A failed task will run again after a delay: the run is not over meanwhile.
@@ -87,6 +90,8 @@ enum Slot {
     Starting,
     /// Up, with these tasks sent and not yet reported, in the order sent.
     Ready { in_flight: VecDeque<TaskId> },
+    /// Given up on: no worker, no tasks.
+    Retired,
 }
 
 /// The scheduler's state.
@@ -188,6 +193,14 @@ impl Scheduler {
                     };
                 }
             }
+            Event::WorkerRetired(w) => {
+                let slot = std::mem::replace(&mut self.slots[w as usize], Slot::Retired);
+                if let Slot::Ready { in_flight } = slot {
+                    for id in in_flight.into_iter().rev() {
+                        self.queue.push_front(id);
+                    }
+                }
+            }
             Event::StopStarting => {
                 if !self.stopping {
                     self.stopping = true;
@@ -234,7 +247,7 @@ impl Scheduler {
             .iter()
             .map(|s| match s {
                 Slot::Ready { in_flight } => in_flight.len(),
-                Slot::Starting => 0,
+                Slot::Starting | Slot::Retired => 0,
             })
             .sum()
     }
@@ -243,7 +256,7 @@ impl Scheduler {
     pub fn head(&self, worker: WorkerId) -> Option<TaskId> {
         match &self.slots[worker as usize] {
             Slot::Ready { in_flight } => in_flight.front().copied(),
-            Slot::Starting => None,
+            Slot::Starting | Slot::Retired => None,
         }
     }
 

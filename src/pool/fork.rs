@@ -45,10 +45,10 @@ pub fn thread_count() -> usize {
         .unwrap_or(1)
 }
 
-fn fork_error(worker: u32, e: impl std::fmt::Display) -> PoolError {
+fn fork_error(worker: u32, e: impl Into<std::io::Error>) -> PoolError {
     PoolError::Start {
         worker,
-        reason: format!("fork failed: {e}"),
+        reason: super::os_reason("fork failed", &e.into()),
     }
 }
 
@@ -117,7 +117,7 @@ impl ForkServer {
                 .map(|_| ())
                 .map_err(|e| PoolError::Start {
                     worker: index + 1,
-                    reason: format!("cannot start a reader thread: {e}"),
+                    reason: super::os_reason("cannot start a reader thread", &e),
                 })
         };
         if let Some(p) = self

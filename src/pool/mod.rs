@@ -8,10 +8,12 @@
 //! The commands of in-process workers have no worker process to die with troop: a [`reaper`]
 //! process kills them if troop dies.
 
+pub mod budget;
 pub mod fork;
 pub mod reaper;
 pub mod spawn;
 pub mod thread;
+pub mod watch;
 
 use std::time::Duration;
 
@@ -33,9 +35,15 @@ use thread::ThreadHost;
 #[derive(Debug, Error)]
 pub enum PoolError {
     #[error(
-        "cannot find the worker program `{path}` ({reason}); troop-worker must be installed next to troop"
+        "cannot find the worker program `{path}` ({reason}); unset TROOP_WORKER_EXE to let troop serve as its own worker"
     )]
     WorkerExeMissing { path: String, reason: String },
+    #[error("no worker could start: {reason}")]
+    NoWorker { reason: String },
+    #[error(
+        "the limit on open files (ulimit -n is {limit}) leaves no room for a worker: raise it (try: ulimit -n `ulimit -Hn`)"
+    )]
+    NoFileHandles { limit: u64 },
     #[error("cannot start worker w{worker}: {reason}")]
     Start { worker: u32, reason: String },
     #[error(
@@ -52,6 +60,23 @@ pub enum PoolError {
     NotSingleThreaded { threads: usize },
     #[error("cannot start the reaper process: {0}")]
     Reaper(String),
+}
+
+/// Why a worker did not start, as its reader thread reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartFailure {
+    /// The worker ended before it said hello (how, in words).
+    Ended(String),
+    /// Something that is not the worker connected to its bootstrap socket and was refused (what
+    /// it did, in words); the worker was killed, to be started again.
+    BadPeer(String),
+    /// The worker speaks another protocol version.
+    Version { theirs: u32 },
+}
+
+/// An OS error in words, with what to do when it means a per-user limit was reached.
+pub(crate) fn os_reason(what: &str, e: &std::io::Error) -> String {
+    format!("{what}: {e}{}", crate::error::limit_hint(e))
 }
 
 /// How this pool's workers start.
@@ -107,6 +132,8 @@ impl Worker {
 pub struct Pool {
     launcher: Launcher,
     workers: Vec<Option<Worker>>,
+    /// Slots given up on: no worker starts there again, and their messages are ignored.
+    retired: Vec<bool>,
     inbox: Sender<Msg>,
     token: String,
     config: WorkerConfig,
@@ -128,6 +155,7 @@ impl Pool {
         Pool {
             launcher,
             workers: (0..size).map(|_| None).collect(),
+            retired: vec![false; size],
             inbox,
             token,
             config,
@@ -171,7 +199,7 @@ impl Pool {
                         event_loop.insert(EventLoop::start(replies).map_err(|e| {
                             PoolError::Start {
                                 worker: index + 1,
-                                reason: format!("cannot start the event loop: {e}"),
+                                reason: os_reason("cannot start the event loop", &e),
                             }
                         })?)
                     }
@@ -253,6 +281,42 @@ impl Pool {
         {
             let _ = kill(pid, Signal::SIGKILL);
         }
+    }
+
+    /// Gives up on slot `index` for good: kills its worker if one is there, reaps it, and
+    /// ignores whatever still comes from the slot. Returns how the worker ended, when known.
+    pub fn retire(&mut self, index: u32) -> Option<String> {
+        self.retired[index as usize] = true;
+        self.kill(index);
+        let worker = self.workers[index as usize].take()?;
+        reap_ended(worker)
+    }
+
+    /// Reaps the worker of slot `index` after a failed start (it is dead, or is killed now), so
+    /// that the slot can start again. Returns how it ended, when known.
+    pub fn reap_failed(&mut self, index: u32) -> Option<String> {
+        self.kill(index);
+        let worker = self.workers[index as usize].take()?;
+        reap_ended(worker)
+    }
+
+    /// True for a slot given up on.
+    pub fn is_retired(&self, index: u32) -> bool {
+        self.retired[index as usize]
+    }
+
+    /// Workers that are up or starting.
+    pub fn live(&self) -> usize {
+        self.workers.iter().flatten().count()
+    }
+
+    /// Workers that said hello.
+    pub fn up_count(&self) -> usize {
+        self.workers
+            .iter()
+            .flatten()
+            .filter(|w| w.link.is_some())
+            .count()
     }
 
     /// Stops every running kernel at its next checkpoint: through a flag for thread workers and
@@ -365,6 +429,8 @@ impl Pool {
         // With every worker reaped, any other child is a command a dead worker left behind.
         self.sweep_orphans();
         match self.launcher {
+            // Every worker is dead now, so every reader lets go of its server soon.
+            Launcher::Spawn(s) => s.wait_servers_closed(Duration::from_secs(2)),
             Launcher::Fork(f) => f.stop(),
             Launcher::Async(Some(event_loop)) => event_loop.join(),
             _ => {}
@@ -433,6 +499,37 @@ fn reap(worker: Worker, grace: Duration) -> Option<i32> {
     }
 }
 
+/// Reaps a worker process that was killed or is dead, and says how it ended.
+fn reap_ended(worker: Worker) -> Option<String> {
+    use std::os::unix::process::ExitStatusExt;
+    let describe = |code: Option<i32>, signal: Option<i32>| match (code, signal) {
+        (Some(code), _) => Some(format!("exited with status {code}")),
+        (_, Some(sig)) => Some(match Signal::try_from(sig) {
+            Ok(name) => format!("was killed by signal {sig} ({name})"),
+            Err(_) => format!("was killed by signal {sig}"),
+        }),
+        _ => None,
+    };
+    match worker.body {
+        Body::Child(mut child) => {
+            let status = child.wait().ok()?;
+            describe(status.code(), status.signal())
+        }
+        Body::Forked(pid) => {
+            use nix::sys::wait::{WaitStatus, waitpid};
+            match waitpid(pid, None) {
+                Ok(WaitStatus::Exited(_, code)) => describe(Some(code), None),
+                Ok(WaitStatus::Signaled(_, sig, _)) => describe(None, Some(sig as i32)),
+                _ => None,
+            }
+        }
+        _ => {
+            reap(worker, Duration::from_secs(2));
+            None
+        }
+    }
+}
+
 /// Waits until process `pid` has exited (it may still need reaping), at most `limit`.
 fn wait_exit(pid: i32, limit: Duration) -> bool {
     use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -455,7 +552,14 @@ fn forward(
     mut pending_link: Option<Link>,
 ) {
     use troop_worker::protocol::FromWorker;
-    while let Ok(msg) = rx.recv() {
+    // ipc-channel may panic on a message it cannot take (out of file handles, say): the
+    // worker is then as good as gone.
+    let recv = |rx: &ipc_channel::ipc::IpcReceiver<FromWorker>| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rx.recv()))
+            .ok()
+            .and_then(Result::ok)
+    };
+    while let Some(msg) = recv(&rx) {
         let event = match (msg, pending_link.take()) {
             (FromWorker::Hello(hello), Some(link)) => Msg::WorkerUp { index, hello, link },
             (msg, link) => {

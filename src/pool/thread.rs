@@ -62,7 +62,7 @@ pub fn start(
         })
         .map_err(|e| PoolError::Start {
             worker: index + 1,
-            reason: e.to_string(),
+            reason: super::os_reason("cannot start a worker thread", &e),
         })?;
     let hello = Hello {
         protocol_version: PROTOCOL_VERSION,

@@ -283,7 +283,7 @@ fn job_for(rendered: Rendered) -> Result<Job, String> {
 pub(super) fn spawn_input(
     config: &RunConfig,
     stdin: Box<dyn std::io::BufRead + Send>,
-) -> Receiver<InputChunk> {
+) -> Result<Receiver<InputChunk>, RunError> {
     let (tx, rx) = crossbeam_channel::bounded::<InputChunk>(16);
     let spec = config.input.clone();
     std::thread::Builder::new()
@@ -317,8 +317,11 @@ pub(super) fn spawn_input(
                 let _ = tx.send(Ok(chunk));
             }
         })
-        .expect("start the input thread");
-    rx
+        .map_err(|error| RunError::Resource {
+            what: "the input thread",
+            error,
+        })?;
+    Ok(rx)
 }
 
 /// Prints what would run, one command per line, and runs nothing.
@@ -352,10 +355,15 @@ pub(super) fn dry_run(
 }
 
 /// A random token for this run's workers, from the kernel's random source.
-pub(super) fn new_token() -> String {
+pub(super) fn new_token() -> Result<String, RunError> {
     let mut bytes = [0u8; 16];
     // SAFETY: getrandom writes at most `bytes.len()` bytes into `bytes`.
     let n = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
-    assert_eq!(n, bytes.len() as isize, "the kernel's random source failed");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    if n != bytes.len() as isize {
+        return Err(RunError::Resource {
+            what: "the run: the kernel's random source failed",
+            error: std::io::Error::last_os_error(),
+        });
+    }
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }

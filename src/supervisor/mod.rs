@@ -32,7 +32,9 @@ use crate::joblog::{DoneSet, JobLog};
 use crate::observe::{Observer, Summary};
 use crate::output::Output;
 use crate::policy::{RunningMedian, Tally};
-use crate::pool::{Launcher, Pool, PoolError, fork::ForkServer, reaper::Reaper, spawn::Spawner};
+use crate::pool::{
+    Launcher, Pool, PoolError, StartFailure, fork::ForkServer, reaper::Reaper, spawn::Spawner,
+};
 use crate::run_io::RunIo;
 use crate::rundir::RunDir;
 use crate::scheduler::{Action, Event, Scheduler, TaskId};
@@ -41,6 +43,9 @@ use timers::{Timer, Timers};
 
 /// How long a worker may take from start to hello.
 pub const START_DEADLINE: Duration = Duration::from_secs(30);
+/// How many times in a row a slot's worker may be started again after a peer that is not the
+/// worker took its bootstrap connection.
+const MAX_REFUSALS: u32 = 3;
 
 /// Where a task is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,15 +132,14 @@ pub fn run(
             config.resume != Resume::No,
         )?),
     };
+    let jobs = worker_count(config)?;
     // Forking comes first, while this process is still single-threaded.
-    let token = feed::new_token();
+    let token = feed::new_token()?;
     let launcher = match (config.mode, config.start) {
         (Mode::Thread, _) => Launcher::Thread,
         (Mode::Gil, _) => Launcher::Gil(config.switch_interval),
         (Mode::Async, _) => Launcher::Async(None),
-        (Mode::Process, StartMethod::Fork) => {
-            Launcher::Fork(ForkServer::prefork(config.jobs, &token)?)
-        }
+        (Mode::Process, StartMethod::Fork) => Launcher::Fork(ForkServer::prefork(jobs, &token)?),
         (Mode::Process, StartMethod::Spawn) => {
             Launcher::Spawn(Spawner::new(config.worker_exe.clone())?)
         }
@@ -169,18 +173,26 @@ pub fn run(
         die_with_parent: config.mode != Mode::Process,
         ..WorkerConfig::default()
     };
-    let pool = Pool::new(launcher, config.jobs, inbox_tx, token, worker_config);
-    let input = feed::spawn_input(config, io.stdin);
+    let pool = Pool::new(launcher, jobs, inbox_tx, token, worker_config);
+    let input = match feed::spawn_input(config, io.stdin) {
+        Ok(input) => input,
+        Err(e) => {
+            signals.close();
+            pool.shutdown();
+            return Err(e);
+        }
+    };
     let mut sup = Supervisor {
         config,
+        jobs,
         // With `--halt`, any task's outcome may stop the run: none may wait behind another.
-        sched: Scheduler::new(config.jobs, config.chunk).lockstep(config.halt.is_some()),
+        sched: Scheduler::new(jobs, config.chunk).lockstep(config.halt.is_some()),
         pool,
         output: Output::new(io.stdout, io.stderr, config.keep_order)
             .hold_in(rundir.path().to_path_buf()),
         tasks: Table::default(),
         next_id: 1,
-        unstarted: 0..config.jobs as u32,
+        unstarted: 0..jobs as u32,
         starting: BTreeMap::new(),
         timers: Timers::default(),
         joblog,
@@ -204,6 +216,9 @@ pub fn run(
         percent_check: None,
         last_gate_check: None,
         gate_said: false,
+        start_failures: Vec::new(),
+        refusals: BTreeMap::new(),
+        bad_peers: 0,
     };
     let result = sup.run_loop(&inbox, &input);
     signals.close();
@@ -214,6 +229,27 @@ pub fn run(
         reaper.finish();
     }
     summary
+}
+
+/// The number of workers: `-j`, capped to what the file-handle limit allows, with one warning,
+/// as GNU parallel does.
+fn worker_count(config: &RunConfig) -> Result<usize, RunError> {
+    let Some(budget) = crate::pool::budget::budget(config.mode != Mode::Process) else {
+        return Ok(config.jobs);
+    };
+    if budget.workers >= config.jobs {
+        return Ok(config.jobs);
+    }
+    if budget.workers == 0 {
+        return Err(RunError::Pool(PoolError::NoFileHandles {
+            limit: budget.limit,
+        }));
+    }
+    troop_worker::process::eprint_line(&format!(
+        "troop: warning: only enough file handles to run {} workers in parallel (ulimit -n is {}); running {} instead of {}. To run more, raise the limit (try: ulimit -n `ulimit -Hn`)",
+        budget.workers, budget.limit, budget.workers, config.jobs
+    ));
+    Ok(budget.workers)
 }
 
 /// How long a command runs before its worker announces its process group: 2 ms, or
@@ -227,6 +263,8 @@ fn announce_after_ms() -> u64 {
 
 struct Supervisor<'a> {
     config: &'a RunConfig,
+    /// Workers in the pool: `-j`, or fewer where the file-handle limit says so.
+    jobs: usize,
     sched: Scheduler,
     pool: Pool,
     output: Output,
@@ -262,6 +300,12 @@ struct Supervisor<'a> {
     last_gate_check: Option<Instant>,
     /// What the resource gates wait for was said.
     gate_said: bool,
+    /// Why workers could not start, while no worker is up to carry on without them.
+    start_failures: Vec<String>,
+    /// Bootstrap connections refused in a row, by slot.
+    refusals: BTreeMap<u32, u32>,
+    /// Peers refused on a bootstrap socket in this run.
+    bad_peers: u32,
 }
 
 impl Supervisor<'_> {
@@ -278,7 +322,12 @@ impl Supervisor<'_> {
             // even while a large pool is starting; a run that stops starts no more.
             if let Some(w) = self.unstarted.next() {
                 if self.stopping == Stopping::No {
-                    self.start_worker(w)?;
+                    self.start_worker(w, &mut actions)?;
+                    if self.unstarted.is_empty() && self.pool.live() == 0 {
+                        let reason = self.start_failures.first().cloned().unwrap_or_default();
+                        return Err(RunError::Pool(PoolError::NoWorker { reason }));
+                    }
+                    self.apply(&mut actions)?;
                     if inbox.is_empty() {
                         continue;
                     }
@@ -318,6 +367,9 @@ impl Supervisor<'_> {
                 },
                 recv(deadline) -> _ => self.on_deadline(&mut actions)?,
             }
+            if self.stopping != Stopping::No && !self.starting.is_empty() {
+                self.abandon_starting(&mut actions);
+            }
             self.apply(&mut actions)?;
         }
         Ok(())
@@ -328,19 +380,127 @@ impl Supervisor<'_> {
         self.sched.handle(Event::InputEnded, actions);
     }
 
-    fn start_worker(&mut self, w: u32) -> Result<(), RunError> {
-        self.pool.start(w)?;
-        self.starting.insert(w, Instant::now() + START_DEADLINE);
+    fn start_worker(&mut self, w: u32, actions: &mut Vec<Action>) -> Result<(), RunError> {
+        match self.pool.start(w) {
+            Ok(()) => {
+                self.starting.insert(w, Instant::now() + START_DEADLINE);
+                Ok(())
+            }
+            Err(e) => self.start_failed(w, e.to_string(), actions),
+        }
+    }
+
+    /// Gives up on slot `w`, whose worker could not start. The run goes on with the other
+    /// workers, with a warning; when none is left, it fails with `reason`.
+    fn start_failed(
+        &mut self,
+        w: u32,
+        reason: String,
+        actions: &mut Vec<Action>,
+    ) -> Result<(), RunError> {
+        self.starting.remove(&w);
+        self.refusals.remove(&w);
+        self.pool.retire(w);
+        self.sched.handle(Event::WorkerRetired(w), actions);
+        if self.pool.live() == 0 && self.unstarted.is_empty() {
+            let first = self.start_failures.first().cloned().unwrap_or(reason);
+            return Err(RunError::Pool(PoolError::NoWorker { reason: first }));
+        }
+        self.start_failures.push(reason);
+        if self.pool.up_count() > 0 {
+            self.warn_unstarted();
+        }
         Ok(())
+    }
+
+    /// Says which workers could not start, once some worker is up to carry on without them.
+    fn warn_unstarted(&mut self) {
+        let live = self.pool.live();
+        for reason in std::mem::take(&mut self.start_failures) {
+            troop_worker::process::eprint_line(&format!(
+                "troop: warning: {reason}; going on with {live} of {} workers",
+                self.jobs
+            ));
+        }
+    }
+
+    /// Stops starting workers once the run is stopping: they would get no task.
+    fn abandon_starting(&mut self, actions: &mut Vec<Action>) {
+        let starting: Vec<u32> = self.starting.keys().copied().collect();
+        for w in starting {
+            self.starting.remove(&w);
+            self.pool.retire(w);
+            self.sched.apply(Event::WorkerRetired(w), actions);
+        }
+        self.sched.fill(actions);
+    }
+
+    /// A worker's start failed as its reader reports (spawned workers).
+    fn on_start_failure(
+        &mut self,
+        w: u32,
+        failure: StartFailure,
+        actions: &mut Vec<Action>,
+    ) -> Result<(), RunError> {
+        match failure {
+            StartFailure::Version { theirs } => Err(RunError::Pool(PoolError::Version {
+                worker: w + 1,
+                theirs,
+                ours: troop_worker::protocol::PROTOCOL_VERSION,
+            })),
+            StartFailure::Ended(how) => {
+                self.pool.reap_failed(w);
+                let reason = format!(
+                    "cannot start worker w{}: it {how} before it said hello",
+                    w + 1
+                );
+                self.start_failed(w, reason, actions)
+            }
+            StartFailure::BadPeer(what) => {
+                self.bad_peers += 1;
+                self.pool.reap_failed(w);
+                let refusals = self.refusals.entry(w).or_default();
+                *refusals += 1;
+                let again = *refusals < MAX_REFUSALS;
+                troop_worker::process::eprint_line(&format!(
+                    "troop: warning: refused a connection to the bootstrap socket of worker w{}: {what} ({} refused in this run){}",
+                    w + 1,
+                    self.bad_peers,
+                    if again {
+                        "; starting the worker again"
+                    } else {
+                        ""
+                    }
+                ));
+                if again {
+                    self.starting.remove(&w);
+                    self.start_worker(w, actions)
+                } else {
+                    let reason = format!(
+                        "cannot start worker w{}: {MAX_REFUSALS} other peers took its bootstrap connection",
+                        w + 1
+                    );
+                    self.start_failed(w, reason, actions)
+                }
+            }
+        }
     }
 
     fn on_deadline(&mut self, actions: &mut Vec<Action>) -> Result<(), RunError> {
         let now = Instant::now();
-        if let Some((&w, _)) = self.starting.iter().find(|(_, t)| **t <= now) {
-            return Err(RunError::StartTimeout {
-                worker: w + 1,
-                secs: START_DEADLINE.as_secs(),
-            });
+        let late: Vec<u32> = self
+            .starting
+            .iter()
+            .filter(|(_, t)| **t <= now)
+            .map(|(&w, _)| w)
+            .collect();
+        for w in late {
+            let reason = format!(
+                "worker w{} did not start within {} s",
+                w + 1,
+                START_DEADLINE.as_secs()
+            );
+            self.start_failed(w, reason, actions)?;
         }
         for timer in self.timers.due(now) {
             match timer {
@@ -366,20 +526,24 @@ impl Supervisor<'_> {
 
     fn on_msg(&mut self, msg: Msg, actions: &mut Vec<Action>) -> Result<(), RunError> {
         match msg {
+            Msg::WorkerUp { index, .. }
+            | Msg::WorkerFailed { index, .. }
+            | Msg::Worker(index, _)
+            | Msg::WorkerGone(index)
+                if self.pool.is_retired(index) => {}
             Msg::WorkerUp { index, hello, link } => {
                 self.starting.remove(&index);
+                self.refusals.remove(&index);
                 self.pool.up(index, &hello, link)?;
+                self.warn_unstarted();
                 if self.starting.is_empty() && self.unstarted.is_empty() && !self.announced {
                     self.announced = true;
                     self.observer.pool_up(self.config.mode, &self.pool.pids());
                 }
                 self.sched.handle(Event::WorkerReady(index), actions);
             }
-            Msg::WorkerFailed { index, error } => {
-                return Err(RunError::Pool(PoolError::Start {
-                    worker: index + 1,
-                    reason: error,
-                }));
+            Msg::WorkerFailed { index, failure } => {
+                self.on_start_failure(index, failure, actions)?;
             }
             Msg::Worker(index, FromWorker::Done(reports)) => {
                 for report in reports {
@@ -450,11 +614,14 @@ impl Supervisor<'_> {
     }
 
     fn worker_gone(&mut self, index: u32, actions: &mut Vec<Action>) -> Result<(), RunError> {
-        if self.starting.remove(&index).is_some() {
-            return Err(RunError::Pool(PoolError::Start {
-                worker: index + 1,
-                reason: "it exited before saying hello".into(),
-            }));
+        if self.starting.contains_key(&index) {
+            let how = self.pool.reap_failed(index);
+            let reason = format!(
+                "cannot start worker w{}: it {} before it said hello",
+                index + 1,
+                how.as_deref().unwrap_or("ended")
+            );
+            return self.start_failed(index, reason, actions);
         }
         let pid = self.pool.pid(index);
         let signal = self.pool.lost(index);
@@ -472,7 +639,7 @@ impl Supervisor<'_> {
             match std::mem::replace(&mut actions[i], Action::Finished) {
                 Action::Dispatch { worker, tasks } => self.dispatch(worker, tasks, actions)?,
                 Action::Lost(id) => self.lose(id, actions)?,
-                Action::StartWorker(w) => self.start_worker(w)?,
+                Action::StartWorker(w) => self.start_worker(w, actions)?,
                 Action::Withdraw(w) => {
                     // A worker that is gone gives its tasks back through its death.
                     let _ = self.pool.send(w, ToWorker::Withdraw);
@@ -540,7 +707,7 @@ impl Supervisor<'_> {
             exit,
             wall: started.elapsed(),
             cpu_us: crate::observe::cpu_time_us().saturating_sub(cpu_before),
-            workers: self.config.jobs,
+            workers: self.jobs,
             worker_pids: pids,
         })
     }

@@ -146,22 +146,6 @@ fn four_colons_without_a_file() {
 }
 
 #[test]
-fn missing_worker_program_is_reported() {
-    // A copy of troop without troop-worker next to it cannot spawn workers.
-    let dir = temp_dir();
-    let copy = dir.path().join("troop");
-    std::fs::copy(crate::util::TROOP, &copy).expect("copy troop");
-    let ran = crate::util::Ran::from(
-        std::process::Command::new(&copy)
-            .args(["run", "echo", ":::", "a"])
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("run the copy"),
-    );
-    assert_usage_error(&ran, &["troop-worker"]);
-}
-
-#[test]
 fn an_os_error_is_named_once() {
     let dir = temp_dir();
     let file = crate::util::write_file(dir.path(), "file", "");

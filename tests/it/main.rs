@@ -16,5 +16,6 @@ mod output;
 mod safety;
 mod signals;
 mod spill;
+mod startup;
 mod util;
 mod workers;

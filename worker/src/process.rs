@@ -33,13 +33,65 @@ pub const ENV_INDEX: &str = "TROOP_WORKER_INDEX";
 /// The supervisor's pid; a worker whose parent is already someone else exits at once.
 pub const ENV_PARENT: &str = "TROOP_WORKER_PARENT";
 
+/// The program name a spawned worker runs under: `ps` shows `troop-worker [w<N>]`.
+pub const WORKER_ARGV0: &str = "troop-worker";
+
 /// The short name a worker shows in `top`: `troop-w<N>`, N from 1.
 pub fn comm_name(index: u32) -> String {
     format!("troop-w{}", index + 1)
 }
 
-/// Entry point of the `troop-worker` binary.
+/// The one argument of a spawned worker: `[w<N>]`, N from 1.
+pub fn worker_arg(index: u32) -> String {
+    format!("[w{}]", index + 1)
+}
+
+/// True when this process was started as a worker: its argv is exactly `troop-worker [w<N>]`.
+///
+/// This is how the `troop` program serves as its own worker. The marker is the command line, not
+/// the environment, so a `troop` that a task runs (whatever variables it inherited) is never
+/// taken for a worker: a user's command line starts with the program's own name.
+pub fn invoked_as_worker() -> bool {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().take(3).collect();
+    let [argv0, arg] = args.as_slice() else {
+        return false;
+    };
+    let named = std::path::Path::new(argv0).file_name() == Some(WORKER_ARGV0.as_ref());
+    let marker = arg.to_str().is_some_and(|a| {
+        a.strip_prefix("[w")
+            .and_then(|rest| rest.strip_suffix(']'))
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    });
+    named && marker
+}
+
+/// Writes one message line to stderr in a single `write`, so that the lines of troop and of its
+/// workers, which share the terminal, never splice into one another.
+pub fn eprint_line(line: &str) {
+    use std::io::Write;
+    let mut text = String::with_capacity(line.len() + 1);
+    text.push_str(line);
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
+
+/// Entry point of a worker process (the `troop-worker` program, and `troop` started as a
+/// worker): connects to the supervisor and serves it.
 pub fn main() -> ExitCode {
+    match bootstrap() {
+        Ok(transport) => ExitCode::from(serve_code(transport) as u8),
+        Err(msg) => {
+            eprint_line(&format!("troop-worker: {msg}"));
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Reads the bootstrap variables, takes on the worker's identity, connects to the supervisor and
+/// says hello.
+fn bootstrap() -> Result<IpcTransport, String> {
     let read = |key: &str| std::env::var(key).ok();
     let (Some(server), Some(token), Some(index), Some(parent)) = (
         read(ENV_SERVER),
@@ -47,14 +99,10 @@ pub fn main() -> ExitCode {
         read(ENV_INDEX),
         read(ENV_PARENT),
     ) else {
-        eprintln!(
-            "troop-worker: this program is started by `troop`; it is not meant to be run by hand"
-        );
-        return ExitCode::from(2);
+        return Err("this program is started by `troop`; it is not meant to be run by hand".into());
     };
     let (Ok(index), Ok(parent)) = (index.parse::<u32>(), parent.parse::<i32>()) else {
-        eprintln!("troop-worker: malformed {ENV_INDEX} or {ENV_PARENT}");
-        return ExitCode::from(2);
+        return Err(format!("malformed {ENV_INDEX} or {ENV_PARENT}"));
     };
     // SAFETY: the worker is still single-threaded here, so nothing reads the environment
     // concurrently. The tasks it starts must not inherit these variables.
@@ -63,37 +111,26 @@ pub fn main() -> ExitCode {
             std::env::remove_var(key);
         }
     }
-    if let Err(msg) = become_worker(index, parent) {
-        eprintln!("troop-worker: {msg}");
-        return ExitCode::from(2);
-    }
-    let bootstrap = match IpcSender::<Bootstrap>::connect(server) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("troop-worker: cannot reach the supervisor: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let (to_worker, rx) = ipc::channel::<ToWorker>().expect("ipc channel");
-    let (tx, from_worker) = ipc::channel::<FromWorker>().expect("ipc channel");
+    become_worker(index, parent)?;
+    let bootstrap = IpcSender::<Bootstrap>::connect(server)
+        .map_err(|e| format!("cannot reach the supervisor: {e}"))?;
+    let channel_error = |e: std::io::Error| format!("cannot create a channel: {e}");
+    let (to_worker, rx) = ipc::channel::<ToWorker>().map_err(channel_error)?;
+    let (tx, from_worker) = ipc::channel::<FromWorker>().map_err(channel_error)?;
     let hello = Hello {
         protocol_version: PROTOCOL_VERSION,
         pid: std::process::id(),
         index,
         token,
     };
-    if bootstrap
+    bootstrap
         .send(Bootstrap {
             hello,
             to_worker,
             from_worker,
         })
-        .is_err()
-    {
-        return ExitCode::from(2);
-    }
-    drop(bootstrap);
-    ExitCode::from(serve_code(IpcTransport::new(rx, tx)) as u8)
+        .map_err(|e| format!("cannot say hello to the supervisor: {e}"))?;
+    Ok(IpcTransport::new(rx, tx))
 }
 
 /// Entry point of a worker forked from the supervisor or the fork server, with the channel ends
@@ -123,7 +160,7 @@ pub fn serve_forked(
             serve_code(transport)
         }
         Err(msg) => {
-            eprintln!("troop-worker: {msg}");
+            eprint_line(&format!("troop-worker: {msg}"));
             2
         }
     };
