@@ -893,3 +893,55 @@ fn a_percentage_timeout_stops_a_slow_kernel_in_process_mode() {
         .expect("a record for the slow kernel");
     assert_eq!(slow["outcome"], "timed-out", "{records:#?}");
 }
+
+#[test]
+fn time_paused_with_ctrl_z_does_not_get_a_worker_killed() {
+    let dir = temp_dir();
+    let log = dir.path().join("log");
+    let mut run = Background::start_in_group(
+        &[
+            "run",
+            "-j1",
+            "--timeout",
+            "1s",
+            "--joblog",
+            log.to_str().unwrap(),
+            "sleep 100",
+            ":::",
+            "1",
+        ],
+        dir.path(),
+    );
+    let pid = run.pid();
+    let mut tree = Vec::new();
+    let ready = wait_until(Duration::from_secs(10), || {
+        tree = descendants(pid);
+        tree.iter().any(|p| p.comm == "sleep")
+    });
+    assert!(ready, "the task never ran; stderr: {}", run.stderr());
+    let group = nix::unistd::Pid::from_raw(pid);
+    nix::sys::signal::killpg(group, Signal::SIGTSTP).expect("Ctrl-Z");
+    let stopped = wait_until(Duration::from_secs(5), || {
+        crate::util::proc_stat(pid).is_some_and(|p| p.state == 'T')
+    });
+    assert!(stopped, "troop did not stop; stderr: {}", run.stderr());
+    // Paused well past the timeout and the grace the supervisor gives a worker.
+    std::thread::sleep(Duration::from_secs(3));
+    nix::sys::signal::killpg(group, Signal::SIGCONT).expect("fg");
+    let code = exit_code(&mut run, Duration::from_secs(15));
+    let stderr = run.stderr();
+    assert_eq!(code, 1, "the task timed out; stderr: {stderr}");
+    assert!(
+        !stderr.contains("was killed"),
+        "a worker was killed for the time paused: {stderr:?}"
+    );
+    no_orphans(&tree);
+    let rows = read_joblog(&log);
+    assert_eq!(
+        rows.iter()
+            .map(|r| (r.exitval, r.signal))
+            .collect::<Vec<_>>(),
+        [(-1, 15)],
+        "stopped by its worker's own termination sequence"
+    );
+}
