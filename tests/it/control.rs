@@ -163,6 +163,11 @@ fn halt_forms_start_nothing_after_the_deciding_task(mode: &str) {
     halt_case(mode, "now,done=60%", &a, &["0", "0", "3"], 20);
     // A percentage that is never reached: the percentage of the tasks that failed.
     halt_case(mode, "soon,fail=50%", &a, &a, 20);
+    let c = ["1", "2", "4"];
+    halt_case(mode, "now,fail=30%", &c, &["1"], 34);
+    halt_case(mode, "now,success=50%", &c, &c, 100);
+    // A count that is never reached: the number of failed tasks.
+    halt_case(mode, "now,success=1", &c, &c, 3);
 }
 
 #[test]
