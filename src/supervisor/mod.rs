@@ -290,7 +290,7 @@ struct Supervisor<'a> {
     finished: bool,
     /// The last worker that died: slot, pid and killing signal, for the lost task's record.
     lost_worker: Option<(u32, Option<u32>, Option<i32>)>,
-    /// Workers killed because their kernel overran its timeout.
+    /// Workers killed because the task they ran overran its timeout.
     timed_out_workers: HashSet<u32>,
     /// With `--timeout N%`: running tasks by start time, for the re-check each time the median
     /// changes (entries of tasks that have ended are dropped as they are met).
@@ -365,7 +365,7 @@ impl Supervisor<'_> {
                         self.input_ended(&mut actions);
                     }
                 },
-                recv(deadline) -> _ => self.on_deadline(&mut actions)?,
+                recv(deadline) -> _ => self.on_deadline(&mut actions, !inbox.is_empty())?,
             }
             if self.stopping != Stopping::No && !self.starting.is_empty() {
                 self.abandon_starting(&mut actions);
@@ -486,7 +486,12 @@ impl Supervisor<'_> {
         }
     }
 
-    fn on_deadline(&mut self, actions: &mut Vec<Action>) -> Result<(), RunError> {
+    /// Acts on the timers due; `inbox_pending` says that messages wait in the inbox.
+    fn on_deadline(
+        &mut self,
+        actions: &mut Vec<Action>,
+        inbox_pending: bool,
+    ) -> Result<(), RunError> {
         let now = Instant::now();
         let late: Vec<u32> = self
             .starting
@@ -511,7 +516,7 @@ impl Supervisor<'_> {
                     }
                 }
                 Timer::Term { pgid, step } => self.term_step(pgid, step),
-                Timer::Overdue { id, attempt } => self.overdue(id, attempt),
+                Timer::Overdue { id, attempt } => self.overdue(id, attempt, inbox_pending),
                 Timer::PercentCheck => self.check_percent_timeouts(),
                 Timer::Stragglers => self.kill_stragglers(),
                 Timer::Gate => self.check_gates(actions),
@@ -622,6 +627,17 @@ impl Supervisor<'_> {
                 how.as_deref().unwrap_or("ended")
             );
             return self.start_failed(index, reason, actions);
+        }
+        // The task it was running was stopped for overrunning its timeout, by killing it.
+        let timed_out = self
+            .sched
+            .head(index)
+            .and_then(|id| self.tasks.get(id))
+            .is_some_and(|t| t.timed_out);
+        if timed_out {
+            self.timed_out_workers.insert(index);
+        } else {
+            self.timed_out_workers.remove(&index);
         }
         let pid = self.pool.pid(index);
         let signal = self.pool.lost(index);

@@ -25,11 +25,14 @@ use super::{Stopping, Supervisor, TaskState, Timer};
 use crate::policy::TimeoutSpec;
 use crate::scheduler::{Action, Event, TaskId};
 
+/// How soon an overdue task is judged again when the inbox held messages the first time.
+const OVERDUE_RECHECK: Duration = Duration::from_millis(20);
+
 impl Supervisor<'_> {
     pub(super) fn on_signal(&mut self, sig: i32, actions: &mut Vec<Action>) {
         match sig {
             libc::SIGTSTP => return self.pause(),
-            libc::SIGCONT => return self.signal_running(Signal::SIGCONT),
+            libc::SIGCONT => return self.resume(),
             _ => {}
         }
         let before = match self.stopping {
@@ -166,11 +169,19 @@ impl Supervisor<'_> {
     /// A task with a timeout has not been reported long after it should have ended: its worker
     /// is stopped or stuck. A worker process is killed (its task is recorded as timed out); for
     /// an in-process worker, the task's command is.
-    pub(super) fn overdue(&mut self, id: TaskId, attempt: u32) {
+    ///
+    /// While messages wait in the inbox (after troop itself was stopped, say), the verdict waits
+    /// a moment: the report may be among them.
+    pub(super) fn overdue(&mut self, id: TaskId, attempt: u32, inbox_pending: bool) {
         let Some(task) = self.tasks.get_mut(id) else {
             return;
         };
         if task.attempts != attempt {
+            return;
+        }
+        if inbox_pending {
+            let at = Instant::now() + OVERDUE_RECHECK;
+            task.overdue = Some(self.timers.add(at, Timer::Overdue { id, attempt }));
             return;
         }
         let (worker, pgid) = match task.state {
@@ -185,7 +196,6 @@ impl Supervisor<'_> {
             }
             return;
         }
-        self.timed_out_workers.insert(worker);
         self.pool.kill(worker);
     }
 
@@ -252,7 +262,6 @@ impl Supervisor<'_> {
                         if let Some(task) = self.tasks.get_mut(id) {
                             task.timed_out = true;
                         }
-                        self.timed_out_workers.insert(worker);
                         self.pool.kill(worker);
                     }
                 }
@@ -292,6 +301,32 @@ impl Supervisor<'_> {
         self.signal_running(Signal::SIGSTOP);
         let _ = self.write_output(|o| o.flush());
         let _ = raise(Signal::SIGSTOP);
+        // Here again: continued.
+        self.postpone_overdue();
+    }
+
+    /// Continues every task and worker after a pause.
+    fn resume(&mut self) {
+        self.signal_running(Signal::SIGCONT);
+        self.postpone_overdue();
+    }
+
+    /// Gives every worker the whole grace again before it is judged stuck: after a pause, the
+    /// time paused counts against none.
+    fn postpone_overdue(&mut self) {
+        let Some(at) = Instant::now().checked_add(self.stop_grace()) else {
+            return;
+        };
+        let moved = self.timers.postpone(at, |t| {
+            matches!(t, Timer::Overdue { .. } | Timer::Stragglers)
+        });
+        for (timer, key) in moved {
+            if let Timer::Overdue { id, .. } = timer
+                && let Some(task) = self.tasks.get_mut(id)
+            {
+                task.overdue = Some(key);
+            }
+        }
     }
 
     /// Sends `signal` to every running command's process group and every worker process.

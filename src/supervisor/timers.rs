@@ -67,6 +67,28 @@ impl Timers {
         fired
     }
 
+    /// Moves every armed timer that `pick` selects and that would fire before `at` to `at`;
+    /// returns each timer moved with its new key.
+    pub fn postpone(
+        &mut self,
+        at: Instant,
+        pick: impl Fn(&Timer) -> bool,
+    ) -> Vec<(Timer, TimerKey)> {
+        let early: Vec<TimerKey> = self
+            .set
+            .range(..(at, 0))
+            .filter(|(_, t)| pick(t))
+            .map(|(k, _)| *k)
+            .collect();
+        let mut moved = Vec::with_capacity(early.len());
+        for key in early {
+            if let Some(timer) = self.set.remove(&key) {
+                moved.push((timer, self.add(at, timer)));
+            }
+        }
+        moved
+    }
+
     /// True when a timer of this kind is armed.
     pub fn has(&self, timer: Timer) -> bool {
         self.set.values().any(|t| *t == timer)
@@ -92,6 +114,22 @@ mod tests {
         );
         assert!(timers.has(Timer::Gate));
         assert_eq!(timers.due(t0), vec![]);
+    }
+
+    #[test]
+    fn postponed_timers_fire_later_and_others_stay() {
+        let t0 = Instant::now();
+        let later = t0 + Duration::from_secs(5);
+        let mut timers = Timers::default();
+        timers.add(t0, Timer::Stragglers);
+        timers.add(t0, Timer::Gate);
+        timers.add(later + Duration::from_secs(1), Timer::Stragglers);
+        let moved = timers.postpone(later, |t| *t == Timer::Stragglers);
+        assert_eq!(moved.len(), 1);
+        assert_eq!(moved[0].0, Timer::Stragglers);
+        assert_eq!(moved[0].1.0, later);
+        assert_eq!(timers.due(t0), vec![Timer::Gate]);
+        assert_eq!(timers.next(), Some(later));
     }
 
     #[test]

@@ -163,6 +163,11 @@ fn halt_forms_start_nothing_after_the_deciding_task(mode: &str) {
     halt_case(mode, "now,done=60%", &a, &["0", "0", "3"], 20);
     // A percentage that is never reached: the percentage of the tasks that failed.
     halt_case(mode, "soon,fail=50%", &a, &a, 20);
+    let c = ["1", "2", "4"];
+    halt_case(mode, "now,fail=30%", &c, &["1"], 34);
+    halt_case(mode, "now,success=50%", &c, &c, 100);
+    // A count that is never reached: the number of failed tasks.
+    halt_case(mode, "now,success=1", &c, &c, 3);
 }
 
 #[test]
@@ -892,4 +897,56 @@ fn a_percentage_timeout_stops_a_slow_kernel_in_process_mode() {
         .find(|r| r["seq"].as_u64() == Some(1))
         .expect("a record for the slow kernel");
     assert_eq!(slow["outcome"], "timed-out", "{records:#?}");
+}
+
+#[test]
+fn time_paused_with_ctrl_z_does_not_get_a_worker_killed() {
+    let dir = temp_dir();
+    let log = dir.path().join("log");
+    let mut run = Background::start_in_group(
+        &[
+            "run",
+            "-j1",
+            "--timeout",
+            "1s",
+            "--joblog",
+            log.to_str().unwrap(),
+            "sleep 100",
+            ":::",
+            "1",
+        ],
+        dir.path(),
+    );
+    let pid = run.pid();
+    let mut tree = Vec::new();
+    let ready = wait_until(Duration::from_secs(10), || {
+        tree = descendants(pid);
+        tree.iter().any(|p| p.comm == "sleep")
+    });
+    assert!(ready, "the task never ran; stderr: {}", run.stderr());
+    let group = nix::unistd::Pid::from_raw(pid);
+    nix::sys::signal::killpg(group, Signal::SIGTSTP).expect("Ctrl-Z");
+    let stopped = wait_until(Duration::from_secs(5), || {
+        crate::util::proc_stat(pid).is_some_and(|p| p.state == 'T')
+    });
+    assert!(stopped, "troop did not stop; stderr: {}", run.stderr());
+    // Paused well past the timeout and the grace the supervisor gives a worker.
+    std::thread::sleep(Duration::from_secs(3));
+    nix::sys::signal::killpg(group, Signal::SIGCONT).expect("fg");
+    let code = exit_code(&mut run, Duration::from_secs(15));
+    let stderr = run.stderr();
+    assert_eq!(code, 1, "the task timed out; stderr: {stderr}");
+    assert!(
+        !stderr.contains("was killed"),
+        "a worker was killed for the time paused: {stderr:?}"
+    );
+    no_orphans(&tree);
+    let rows = read_joblog(&log);
+    assert_eq!(
+        rows.iter()
+            .map(|r| (r.exitval, r.signal))
+            .collect::<Vec<_>>(),
+        [(-1, 15)],
+        "stopped by its worker's own termination sequence"
+    );
 }
