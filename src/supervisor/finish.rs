@@ -197,7 +197,10 @@ impl Supervisor<'_> {
                 worker + 1,
             )),
         };
-        eprintln!("troop: task {id} {why}: {}", String::from_utf8_lossy(&command));
+        eprintln!(
+            "troop: task {id} {why}: {}",
+            String::from_utf8_lossy(&command)
+        );
     }
 
     /// Stops the run if `--halt` says so; `status` is the exit status of the task that just
