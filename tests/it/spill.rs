@@ -26,24 +26,37 @@ pub fn run_measured(args: &[&str], envs: &[(&str, &str)]) -> Measured {
     run_measured_reading_late(args, envs, Duration::ZERO)
 }
 
+/// Starts troop through a small Python process that waits for it and reports its resource use:
+/// a process started straight from this test binary would inherit the test binary's own peak
+/// resident set (Linux keeps an exec'ing process's old high-water mark, and a vfork child's old
+/// memory is its parent's), so its figure would say nothing about troop.
+const MEASURER: &str = "import os, sys\n\
+pid = os.posix_spawn(sys.argv[2], sys.argv[2:], os.environ)\n\
+_, status, usage = os.wait4(pid, 0)\n\
+open(sys.argv[1], 'w').write('%d %d' % (status, usage.ru_maxrss))\n";
+
 /// [`run_measured`], with troop's stdout left unread for `pause` first: a slow reader.
-#[expect(
-    clippy::zombie_processes,
-    reason = "troop is reaped with wait4, which also gives its resource use"
-)]
 pub fn run_measured_reading_late(
     args: &[&str],
     envs: &[(&str, &str)],
     pause: Duration,
 ) -> Measured {
-    let mut child = Command::new(TROOP)
+    use std::os::unix::process::CommandExt;
+    let dir = temp_dir();
+    let report = dir.path().join("usage");
+    let mut child = Command::new("python3")
+        .arg("-c")
+        .arg(MEASURER)
+        .arg(&report)
+        .arg(TROOP)
         .args(args)
         .envs(envs.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        .process_group(0)
         .spawn()
-        .expect("start troop");
+        .expect("start python3 to measure troop");
     let mut out = child.stdout.take().expect("troop's stdout");
     let mut err = child.stderr.take().expect("troop's stderr");
     let counter = std::thread::spawn(move || {
@@ -55,28 +68,30 @@ pub fn run_measured_reading_late(
         let _ = err.read_to_string(&mut text);
         text
     });
-    let pid = child.id() as i32;
+    let group = child.id() as i32;
     let (done, finished) = mpsc::channel::<()>();
     let watchdog = std::thread::spawn(move || {
         if finished.recv_timeout(COMMAND_TIMEOUT).is_err() {
             // A hang fails the test rather than the suite.
-            // SAFETY: kill has no memory effects; troop is not reaped yet.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            // SAFETY: killpg has no memory effects.
+            unsafe { libc::killpg(group, libc::SIGKILL) };
         }
     });
-    let mut status = 0;
-    // SAFETY: rusage is plain old data; zeroed is a valid value.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: both pointers are valid for writes for the duration of the call.
-    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(reaped, pid, "wait4 troop");
+    let measurer = child.wait().expect("wait for the measuring python3");
     let _ = done.send(());
     watchdog.join().expect("the watchdog");
+    assert!(measurer.success(), "the measuring python3 failed: {measurer:?}");
+    let text = std::fs::read_to_string(&report).expect("read troop's measured usage");
+    let mut fields = text.split(' ').map(|f| f.parse::<i64>().expect("a number"));
+    let (status, peak) = (
+        fields.next().expect("status") as i32,
+        fields.next().expect("peak") as u64,
+    );
     Measured {
         code: libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)),
         stdout_bytes: counter.join().expect("the counter").expect("read stdout"),
         stderr: errors.join().expect("the stderr reader"),
-        peak_rss_kib: usage.ru_maxrss as u64,
+        peak_rss_kib: peak,
     }
 }
 
