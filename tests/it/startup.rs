@@ -654,6 +654,7 @@ fn a_kernel_that_overruns_its_timeout_is_stopped_by_replacing_its_worker() {
     let worker = worker.unwrap();
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(worker.pid), Signal::SIGSTOP).unwrap();
     let status = run.wait_for(Duration::from_secs(30));
+    let worker_was_gone = crate::util::is_gone(&worker);
     crate::util::kill9(&worker);
     assert_eq!(
         status.and_then(|s| s.code()),
@@ -662,13 +663,13 @@ fn a_kernel_that_overruns_its_timeout_is_stopped_by_replacing_its_worker() {
         run.stderr()
     );
     assert!(
-        run.stderr().contains(&format!(
-            "timed out; its worker w1 (pid {}) was killed",
-            worker.pid
-        )),
+        run.stderr()
+            .contains("troop: task 1 was killed because it timed out: @spin 60000"),
         "{}",
         run.stderr()
     );
+    // The stopped worker is gone: killed, not merely left stopped.
+    assert!(worker_was_gone, "the stopped worker still lives");
     let rows = crate::util::read_joblog(&log);
     assert_eq!(rows.len(), 2, "{rows:?}");
     let spin = rows.iter().find(|r| r.seq == 1).unwrap();
