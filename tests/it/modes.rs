@@ -162,8 +162,8 @@ fn cpu_and_wall(args: &[&str]) -> (std::time::Duration, std::time::Duration) {
 }
 
 /// Two gil workers spinning at once take turns on the lock: the run uses about one core at most,
-/// while a thread-mode run of the same tasks, measured just before, got two. (On a machine too busy
-/// to give the thread-mode run two cores, the ratio tells nothing, and the check is skipped.)
+/// while a thread-mode run of the same tasks, measured just before, gets two on an idle machine.
+/// (On a busy machine the bound still holds, and a visible line says the check proved less.)
 #[test]
 fn gil_workers_run_kernels_through_the_lock() {
     let spin = |mode| {
@@ -172,25 +172,25 @@ fn gil_workers_run_kernels_through_the_lock() {
         ]);
         (cpu.as_secs_f64() / wall.as_secs_f64(), cpu, wall)
     };
-    for _ in 0..5 {
-        let (threads, ..) = spin("thread");
-        if threads < 1.5 {
-            continue;
-        }
-        let (cores, cpu, wall) = spin("gil");
-        assert!(
-            cores <= 1.1,
-            "2 gil workers used {cores:.2} cores ({cpu:?} of CPU in {wall:?}), where 2 thread \
-             workers used {threads:.2}"
-        );
-        assert!(
-            cpu >= std::time::Duration::from_millis(100),
-            "the kernels did not run: {cpu:?} of CPU in {wall:?}"
-        );
-        return;
-    }
-    crate::util::skip(
-        "the gil CPU check",
-        "2 thread-mode workers never got 1.5 cores on this machine",
+    // The bound holds on a busy machine too (load only lowers CPU use); it proves most where
+    // two thread workers do get both cores, which the control run shows.
+    let (threads, ..) = spin("thread");
+    let (cores, cpu, wall) = spin("gil");
+    assert!(
+        cores <= 1.1,
+        "2 gil workers used {cores:.2} cores ({cpu:?} of CPU in {wall:?}), where 2 thread \
+         workers used {threads:.2}"
     );
+    assert!(
+        cpu >= std::time::Duration::from_millis(100),
+        "the kernels did not run: {cpu:?} of CPU in {wall:?}"
+    );
+    if threads < 1.5 {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "NOTE in gil_workers_run_kernels_through_the_lock: 2 thread workers got only \
+             {threads:.2} cores here, so the gil bound was checked on a busy machine"
+        );
+    }
 }

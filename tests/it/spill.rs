@@ -80,7 +80,10 @@ pub fn run_measured_reading_late(
     let measurer = child.wait().expect("wait for the measuring python3");
     let _ = done.send(());
     watchdog.join().expect("the watchdog");
-    assert!(measurer.success(), "the measuring python3 failed: {measurer:?}");
+    assert!(
+        measurer.success(),
+        "the measuring python3 failed: {measurer:?}"
+    );
     let text = std::fs::read_to_string(&report).expect("read troop's measured usage");
     let mut fields = text.split(' ').map(|f| f.parse::<i64>().expect("a number"));
     let (status, peak) = (
