@@ -461,6 +461,34 @@ mod tests {
     }
 
     #[test]
+    fn a_sender_of_lines_waits_for_room_until_released() {
+        let in_flight = Arc::new(InFlight::new());
+        in_flight.limit();
+        in_flight.reserve(MAX_LINES_IN_FLIGHT);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sender = {
+            let in_flight = in_flight.clone();
+            std::thread::spawn(move || {
+                in_flight.reserve(1);
+                tx.send(()).unwrap();
+            })
+        };
+        assert!(
+            rx.recv_timeout(std::time::Duration::from_millis(200))
+                .is_err(),
+            "a sender went past a full budget"
+        );
+        in_flight.release(MAX_LINES_IN_FLIGHT);
+        rx.recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the sender still waits after room was made");
+        sender.join().unwrap();
+        // Once nobody reads, nobody waits, however much is in flight.
+        in_flight.unlimit();
+        in_flight.reserve(MAX_LINES_IN_FLIGHT);
+        in_flight.reserve(MAX_LINES_IN_FLIGHT);
+    }
+
+    #[test]
     fn keep_order_holds_early_finishers() {
         let (mut out, o, _) = output(true);
         out.finish(2, None, b(b"two\n"), b(b"")).unwrap();
