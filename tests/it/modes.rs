@@ -162,8 +162,9 @@ fn cpu_and_wall(args: &[&str]) -> (std::time::Duration, std::time::Duration) {
 }
 
 /// Two gil workers spinning at once take turns on the lock: the run uses about one core at most,
-/// while a thread-mode run of the same tasks, measured just before, got two. (On a machine too busy
-/// to give the thread-mode run two cores, the ratio tells nothing, and the check is skipped.)
+/// while a thread-mode run of the same tasks, measured just before, got more than 1.3. (On a machine
+/// too busy to give the thread-mode run that much, the ratio tells nothing, and the check is
+/// skipped.)
 #[test]
 fn gil_workers_run_kernels_through_the_lock() {
     let spin = |mode| {
@@ -172,9 +173,9 @@ fn gil_workers_run_kernels_through_the_lock() {
         ]);
         (cpu.as_secs_f64() / wall.as_secs_f64(), cpu, wall)
     };
-    for _ in 0..5 {
+    for _ in 0..8 {
         let (threads, ..) = spin("thread");
-        if threads < 1.5 {
+        if threads < 1.3 {
             continue;
         }
         let (cores, cpu, wall) = spin("gil");
@@ -191,6 +192,6 @@ fn gil_workers_run_kernels_through_the_lock() {
     }
     crate::util::skip(
         "the gil CPU check",
-        "2 thread-mode workers never got 1.5 cores on this machine",
+        "2 thread-mode workers never got 1.3 cores on this machine",
     );
 }
