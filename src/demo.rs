@@ -605,14 +605,18 @@ fn read_cpu(report: &Report, b: &BatchReport) -> String {
             .iter()
             .map(|r| format!("{} ({:.2}×, {})", r.mode, r.speedup, busy_words(r)))
             .collect();
+        let one = disturbed.len() == 1;
         clauses.push(format!(
-            "other work on this machine held the cores {} needed, so {} nothing about the mode",
+            "{} did not get the cores {} needed: other work on this machine held them, so {} \
+             nothing about the {}",
             and_list(&each),
-            if disturbed.len() == 1 {
+            if one { "it" } else { "they" },
+            if one {
                 "its figure says"
             } else {
                 "their figures say"
-            }
+            },
+            if one { "mode" } else { "modes" }
         ));
     }
     let mut line = format!("On the {name} batch, {}.", clauses.join("; "));
@@ -878,9 +882,9 @@ mod tests {
             text[0],
             "On the CPU-bound batch, process (1.95×) computed on 2 cores at once; gil (0.98×) \
              and async (1.01×) stayed near serial: with one lock, or one thread, only one core \
-             computes at a time; other work on this machine held the cores thread (1.05×, 1.0 \
-             of 2 cores busy over 3 measurements) needed, so its figure says nothing about the \
-             mode."
+             computes at a time; thread (1.05×, 1.0 of 2 cores busy over 3 measurements) did \
+             not get the cores it needed: other work on this machine held them, so its figure \
+             says nothing about the mode."
         );
         assert_eq!(
             text[1],

@@ -185,7 +185,7 @@ fn gil_workers_run_kernels_through_the_lock() {
         cpu >= std::time::Duration::from_millis(100),
         "the kernels did not run: {cpu:?} of CPU in {wall:?}"
     );
-    if threads < 1.5 {
+    if threads < 1.3 {
         use std::io::Write;
         let _ = writeln!(
             std::io::stderr().lock(),
