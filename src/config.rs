@@ -101,7 +101,7 @@ pub struct RunConfig {
     pub chunk: Chunk,
     /// The shell for commands with shell syntax.
     pub shell: String,
-    /// Where `troop-worker` is; by default next to the running `troop`.
+    /// Another worker program; by default troop serves as its own worker.
     pub worker_exe: Option<PathBuf>,
     /// GNU parallel's TSV job log.
     pub joblog: Option<PathBuf>,
