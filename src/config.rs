@@ -102,7 +102,7 @@ pub struct RunConfig {
     /// The shell for commands with shell syntax, and for a command word no `PATH` directory
     /// holds (it may be a function the shell imports): see [`user_shell`].
     pub shell: String,
-    /// Where `troop-worker` is; by default next to the running `troop`.
+    /// Another worker program; by default troop serves as its own worker.
     pub worker_exe: Option<PathBuf>,
     /// GNU parallel's TSV job log.
     pub joblog: Option<PathBuf>,

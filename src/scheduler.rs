@@ -551,6 +551,40 @@ mod tests {
     }
 
     #[test]
+    fn a_retired_slot_takes_no_task_and_does_not_hold_the_run_open() {
+        let mut s = Scheduler::new(2, Chunk::Auto);
+        let a = run(
+            &mut s,
+            [
+                Event::Queued(1),
+                Event::Queued(2),
+                Event::InputEnded,
+                Event::WorkerRetired(1),
+                Event::WorkerReady(0),
+            ],
+        );
+        assert_eq!(dispatched(&a), vec![(0, vec![1])]);
+        let a = run(
+            &mut s,
+            [Event::TaskDone {
+                worker: 0,
+                id: 1,
+                wall_us: 500_000,
+            }],
+        );
+        assert_eq!(dispatched(&a), vec![(0, vec![2])]);
+        let a = run(
+            &mut s,
+            [Event::TaskDone {
+                worker: 0,
+                id: 2,
+                wall_us: 500_000,
+            }],
+        );
+        assert_eq!(a, vec![Action::Finished]);
+    }
+
+    #[test]
     fn wants_input_is_bounded() {
         let mut s = Scheduler::new(2, Chunk::Auto);
         assert!(s.wants_input());

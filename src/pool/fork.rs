@@ -197,3 +197,24 @@ fn fork_server_main(requests: IpcReceiver<ForkRequest>) -> ! {
     // SAFETY: _exit ends the process without running the supervisor's inherited destructors.
     unsafe { libc::_exit(0) }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefork_refuses_a_process_with_more_than_one_thread() {
+        // A second thread that lives through the call: forking now could copy a held lock.
+        let (done, wait) = std::sync::mpsc::channel::<()>();
+        let other = std::thread::spawn(move || {
+            let _ = wait.recv();
+        });
+        let result = ForkServer::prefork(1, "token");
+        drop(done);
+        let _ = other.join();
+        match result {
+            Err(PoolError::NotSingleThreaded { threads }) => assert!(threads >= 2),
+            other => panic!("forked with other threads running: {other:?}"),
+        }
+    }
+}

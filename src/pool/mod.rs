@@ -1,10 +1,12 @@
 //! The worker pool: starting, feeding, replacing and reaping workers, whatever they are.
 //!
-//! Process workers start by spawning `troop-worker` ([`spawn`]) or by forking ([`fork`]); thread
-//! workers run the same runtime on threads ([`thread`]), with or without a global lock; async
-//! workers are slots of one event loop. Every start completes asynchronously:
-//! the worker's hello arrives in the supervisor's inbox as [`Msg::WorkerUp`], and its death as
-//! [`Msg::WorkerGone`]. Every worker process runs in its own process group and is always reaped.
+//! Process workers start by spawning troop's own program as a worker ([`spawn`]) or by forking
+//! ([`fork`]); thread workers run the same runtime on threads ([`thread`]), with or without a
+//! global lock; async workers are slots of one event loop. Every start completes asynchronously:
+//! the worker's hello arrives in the supervisor's inbox as [`Msg::WorkerUp`] (or its failure as
+//! [`Msg::WorkerFailed`]), and its death as [`Msg::WorkerGone`]. Every worker process runs in its
+//! own process group and is always reaped. A slot whose worker cannot start is retired, and the
+//! pool is no larger than the file-handle limit allows ([`budget`]).
 //! The commands of in-process workers have no worker process to die with troop: a [`reaper`]
 //! process kills them if troop dies.
 

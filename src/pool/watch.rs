@@ -29,6 +29,8 @@ struct Shared {
     entries: Mutex<Vec<Entry>>,
     /// Wakes the watch thread when the entries change.
     wake: OwnedFd,
+    /// Set when the pool is done with the watch: its thread ends.
+    closed: AtomicBool,
 }
 
 /// The pool's exit watch; its thread starts with the first worker it watches.
@@ -61,6 +63,7 @@ impl ExitWatch {
                 let shared = Arc::new(Shared {
                     entries: Mutex::new(Vec::new()),
                     wake: eventfd()?,
+                    closed: AtomicBool::new(false),
                 });
                 let thread_shared = shared.clone();
                 std::thread::Builder::new()
@@ -85,11 +88,19 @@ impl ExitWatch {
     }
 }
 
-/// The watch thread: forever polls the wake descriptor and every watched pidfd. (It holds the
-/// only other reference to the shared state, so it lives as long as the process; it sleeps in
-/// `poll` when nothing happens.)
+impl Drop for ExitWatch {
+    fn drop(&mut self) {
+        if let Some(shared) = &self.shared {
+            shared.closed.store(true, Ordering::SeqCst);
+            wake(&shared.wake);
+        }
+    }
+}
+
+/// The watch thread: polls the wake descriptor and every watched pidfd until the watch is
+/// dropped; it sleeps in `poll` when nothing happens.
 fn run(shared: &Shared) {
-    loop {
+    while !shared.closed.load(Ordering::SeqCst) {
         // Only this thread drops entries, so the descriptors stay open while it polls them.
         let watched: Vec<(i32, String, Arc<AtomicBool>)> = {
             let mut entries = shared
