@@ -196,7 +196,7 @@ impl Observer for Announce {
             ),
         };
         if self.to_stderr {
-            eprintln!("{line}");
+            troop_worker::process::eprint_line(&format!("{line}"));
         } else {
             println!("{line}");
             let _ = std::io::stdout().flush();
@@ -212,7 +212,7 @@ pub fn run(config: &DemoConfig) -> Result<Exit, RunError> {
     let usable = crate::jobs::usable_cores();
     let say = |line: String| {
         if config.json {
-            eprintln!("{line}");
+            troop_worker::process::eprint_line(&format!("{line}"));
         } else {
             println!("{line}");
         }

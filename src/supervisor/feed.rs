@@ -188,10 +188,10 @@ impl Supervisor<'_> {
                     "the load average ({load:.2}) to fall to --load {max}"
                 ));
             }
-            eprintln!(
+            troop_worker::process::eprint_line(&format!(
                 "troop: holding back new tasks: waiting for {}",
                 reasons.join(" and ")
-            );
+            ));
         }
         self.sched.apply(Event::Hold(hold), actions);
         if hold && !self.timers.has(Timer::Gate) {

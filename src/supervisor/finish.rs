@@ -20,8 +20,8 @@ impl Supervisor<'_> {
         actions: &mut Vec<Action>,
     ) -> Result<(), RunError> {
         let id = report.id;
-        self.explain_end(worker, id, &report.outcome);
         let Some(task) = self.tasks.get_mut(id) else {
+            self.explain_end(worker, id, &report.outcome);
             return Ok(());
         };
         if let Some(key) = task.overdue.take() {
@@ -35,6 +35,10 @@ impl Supervisor<'_> {
                 signal: (signal > 0).then_some(signal),
             };
         }
+        self.explain_end(worker, id, &report.outcome);
+        let Some(task) = self.tasks.get_mut(id) else {
+            return Ok(());
+        };
         let success = report.outcome.is_success();
         if !success && self.stopping == Stopping::No {
             if let Some(delay) =
@@ -148,7 +152,10 @@ impl Supervisor<'_> {
                 None => "exited".into(),
             };
             let pid = pid.map_or(String::new(), |p| format!(" (pid {p})"));
-            eprintln!("troop: task {id} lost: worker w{}{pid} {how}", index + 1);
+            troop_worker::process::eprint_line(&format!(
+                "troop: task {id} lost: worker w{}{pid} {how}",
+                index + 1
+            ));
             Outcome::WorkerLost { signal }
         };
         let report = TaskReport {
@@ -197,10 +204,10 @@ impl Supervisor<'_> {
                 worker + 1,
             )),
         };
-        eprintln!(
+        troop_worker::process::eprint_line(&format!(
             "troop: task {id} {why}: {}",
             String::from_utf8_lossy(&command)
-        );
+        ));
     }
 
     /// Stops the run if `--halt` says so; `status` is the exit status of the task that just
@@ -217,7 +224,7 @@ impl Supervisor<'_> {
         self.sched.apply(Event::StopStarting, actions);
         let now = halt.urgency == Urgency::Now;
         let running = self.sched.running();
-        eprintln!(
+        troop_worker::process::eprint_line(&format!(
             "troop: --halt: {} ({} done, {} failed){}",
             if now {
                 "stopping now"
@@ -231,7 +238,7 @@ impl Supervisor<'_> {
             } else {
                 format!("; waiting for {running} running")
             }
-        );
+        ));
         if now {
             self.terminate_running();
         }

@@ -56,18 +56,20 @@ impl Supervisor<'_> {
         // A stopped worker can neither finish its task nor stop it.
         self.pool.signal_processes(Signal::SIGCONT);
         match level {
-            1 => eprintln!(
+            1 => troop_worker::process::eprint_line(&format!(
                 "troop: interrupted: starting no new task; waiting for {running} running; {waiting} not started ({} done). Ctrl-C again stops the running ones",
                 self.tally.done
-            ),
+            )),
             2 => {
-                eprintln!(
+                troop_worker::process::eprint_line(&format!(
                     "troop: stopping {running} running tasks; Ctrl-C again kills everything at once"
-                );
+                ));
                 self.terminate_running();
             }
             _ => {
-                eprintln!("troop: killing every task and worker now");
+                troop_worker::process::eprint_line(&format!(
+                    "troop: killing every task and worker now"
+                ));
                 self.signal_running(Signal::SIGKILL);
                 self.pool.kill_all();
                 self.finished = true;

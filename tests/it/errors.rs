@@ -227,3 +227,28 @@ fn a_timed_out_task_prints_one_line_naming_it() {
         );
     }
 }
+
+#[test]
+fn a_task_stopped_by_a_percentage_timeout_prints_one_line_naming_it() {
+    let ran = troop(
+        &[
+            "run",
+            "-j4",
+            "--timeout",
+            "200%",
+            "sleep {}",
+            ":::",
+            "0.1",
+            "0.1",
+            "0.1",
+            "30",
+        ],
+        "",
+    );
+    ran.assert_code(1);
+    assert_eq!(
+        ran.stderr, "troop: task 4 was killed because it timed out: sleep 30\n",
+        "{:?}",
+        ran.stderr
+    );
+}

@@ -215,9 +215,17 @@ fn worker_killed_mid_task(start: &str) {
             first_seen = None;
             return false;
         }
-        found.retain(|w| match worker_busy(w.pid) {
-            Some(sleeping) => sleeping,
-            None => since.elapsed() > Duration::from_millis(500),
+        // A worker busy with `@sleep` sleeps away from its socket; one that runs may still be
+        // starting up (and not yet have said hello), so it does not count.
+        found.retain(|w| {
+            match (
+                worker_busy(w.pid),
+                crate::util::proc_stat(w.pid).map(|p| p.state),
+            ) {
+                (Some(busy), Some('S')) => busy,
+                (None, _) => since.elapsed() > Duration::from_millis(500),
+                _ => false,
+            }
         });
         !found.is_empty()
     });
