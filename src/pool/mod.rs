@@ -525,7 +525,11 @@ fn reap_ended(worker: Worker) -> Option<String> {
                 _ => None,
             }
         }
-        _ => {
+        // A thread worker given up on before its hello was read still waits for its first
+        // message, and the link that would end that wait may sit unread in the inbox: joining
+        // it here would wait for ever. It ends by itself once that link is dropped.
+        Body::Thread(_) | Body::Slot => None,
+        Body::Adopted => {
             reap(worker, Duration::from_secs(2));
             None
         }

@@ -98,6 +98,25 @@ impl Drop for Reaper {
     }
 }
 
+/// Kills every child of troop in a process group other than troop's own (the reaper `keep`
+/// aside), with its whole group, at once and without reaping it: the in-process workers that
+/// wait for those commands reap them. This is how an in-process run kills everything now,
+/// commands whose start it has not heard of yet included.
+pub fn kill_children(keep: Option<u32>) {
+    let own_group = getpgrp();
+    for pid in super::children_of_self() {
+        if Some(pid) == keep {
+            continue;
+        }
+        let p = Pid::from_raw(pid as i32);
+        if let Ok(group) = getpgid(Some(p))
+            && group != own_group
+        {
+            let _ = killpg(group, Signal::SIGKILL);
+        }
+    }
+}
+
 /// Kills whatever the run's tasks left running, once no task runs and every worker is reaped:
 /// each child of troop in a process group other than troop's own (the reaper `keep` aside),
 /// with its whole group, until none is left. Such orphans came to troop, a child subreaper;

@@ -217,6 +217,7 @@ pub fn run(
         last_gate_check: None,
         gate_said: false,
         start_failures: Vec::new(),
+        reaper_pid: reaper.as_ref().map(Reaper::pid),
         refusals: BTreeMap::new(),
         bad_peers: 0,
     };
@@ -302,6 +303,8 @@ struct Supervisor<'a> {
     gate_said: bool,
     /// Why workers could not start, while no worker is up to carry on without them.
     start_failures: Vec<String>,
+    /// The reaper of an in-process run, which no kill of troop's children may touch.
+    reaper_pid: Option<u32>,
     /// Bootstrap connections refused in a row, by slot.
     refusals: BTreeMap<u32, u32>,
     /// Peers refused on a bootstrap socket in this run.

@@ -72,6 +72,12 @@ impl Supervisor<'_> {
                 ));
                 self.signal_running(Signal::SIGKILL);
                 self.pool.kill_all();
+                if self.pool.in_process() {
+                    // Commands troop has not heard of yet are its own children too, and a
+                    // worker may be starting one right now.
+                    troop_worker::exec::abandon_commands();
+                    crate::pool::reaper::kill_children(self.reaper_pid);
+                }
                 self.finished = true;
             }
         }

@@ -344,6 +344,50 @@ fn three_quick_ctrl_c_end_a_pool_that_is_still_starting() {
     assert_eq!(run_dirs(dir.path()), Vec::<String>::new());
 }
 
+/// The same storm with more tasks than workers, in the in-process modes: workers still being
+/// started are given up on without waiting for them, and commands that workers were starting
+/// when the third Ctrl-C came are killed too (each would otherwise run its 100 s).
+#[test]
+fn three_quick_ctrl_c_end_a_large_in_process_pool_still_starting() {
+    let tasks: Vec<String> = (1..=300).map(|i| i.to_string()).collect();
+    for mode in ["thread", "gil", "async"] {
+        let dir = temp_dir();
+        let mut args = vec!["run", "--mode", mode, "-j256", "sleep 100.371; : {}", ":::"];
+        args.extend(tasks.iter().map(String::as_str));
+        let mut run = Background::start_in_group(&args, dir.path());
+        let pid = run.pid();
+        let started = wait_until(Duration::from_secs(10), || {
+            descendants(pid)
+                .iter()
+                .filter(|p| p.comm == "sleep")
+                .count()
+                >= 8
+        });
+        assert!(
+            started,
+            "{mode}: no command started; stderr: {}",
+            run.stderr()
+        );
+        for _ in 0..3 {
+            run.interrupt();
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let code = exit_code(&mut run, Duration::from_secs(30));
+        assert_eq!(code, 130, "{mode}: stderr: {}", run.stderr());
+        // The commands' own duration marks them: no other test sleeps this long.
+        let none_left = wait_until(Duration::from_secs(5), || {
+            !std::fs::read_dir("/proc").is_ok_and(|procs| {
+                procs.flatten().any(|p| {
+                    std::fs::read(p.path().join("cmdline"))
+                        .is_ok_and(|c| c.starts_with(b"sleep\0100.371\0"))
+                })
+            })
+        });
+        assert!(none_left, "{mode}: a `sleep 100.371` outlived the run");
+        assert_eq!(run_dirs(dir.path()), Vec::<String>::new(), "{mode}");
+    }
+}
+
 #[test]
 fn one_ctrl_c_ends_a_run_whose_workers_never_start() {
     use std::os::unix::fs::PermissionsExt;

@@ -28,16 +28,35 @@ pub static CURRENT_PGID: AtomicI32 = AtomicI32::new(0);
 /// `pool::reaper`): the process groups of this process's commands are written to it.
 static REAPER: std::sync::RwLock<Option<OwnedFd>> = std::sync::RwLock::new(None);
 
+/// Raised when an in-process run kills everything at once: a command that starts from then on
+/// is killed as soon as it exists.
+static ABANDONED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Sets (or with `None`, takes back) the pipe to the run's reaper; returns the one it replaces.
+/// A new pipe begins a new run, whose commands are not abandoned.
 pub fn set_reaper(pipe: Option<OwnedFd>) -> Option<OwnedFd> {
+    if pipe.is_some() {
+        ABANDONED.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
     let mut slot = REAPER.write().unwrap_or_else(|p| p.into_inner());
     std::mem::replace(&mut *slot, pipe)
 }
 
+/// Kills, from now until the next run, every command of this process as soon as it starts: for
+/// an in-process run that stops at once, whose workers may be in the middle of starting one.
+pub fn abandon_commands() {
+    ABANDONED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
 /// Tells the run's reaper, if there is one, to kill process group `pgid` should troop die: at
-/// once after a command starts, so that no time passes with the group unknown.
+/// once after a command starts, so that no time passes with the group unknown. A command that
+/// starts after [`abandon_commands`] is killed here.
 pub fn reaper_watch(pgid: i32) {
     tell_reaper(pgid);
+    if ABANDONED.load(std::sync::atomic::Ordering::SeqCst) {
+        // SAFETY: killpg has no memory effects.
+        unsafe { libc::killpg(pgid, libc::SIGKILL) };
+    }
 }
 
 /// Tells the run's reaper that a process of group `pgid` was reaped: the command leading it, or
