@@ -254,7 +254,14 @@ impl Reader {
                 self.refuse("it presented a wrong token".into())
             }
             Ok(boot) => {
-                let Reader { index, inbox, .. } = self;
+                let Reader {
+                    index,
+                    inbox,
+                    pidfd,
+                    ..
+                } = self;
+                // The worker is up: its pidfd is no longer needed (and handles are counted).
+                drop(pidfd);
                 let up = Msg::WorkerUp {
                     index,
                     hello: boot.hello,
