@@ -63,12 +63,9 @@ mod tests {
 
     #[test]
     fn the_budget_leaves_a_reserve_and_counts_what_is_open() {
-        assert_eq!(
-            workers_within(64, 4, false),
-            (64 - 4 - RESERVE) as usize / 4
-        );
-        assert_eq!(workers_within(64, 4, true), (64 - 4 - RESERVE) as usize / 8);
-        assert_eq!(workers_within(20, 4, false), 0);
+        assert_eq!(workers_within(64, 4, false), 44 / 3);
+        assert_eq!(workers_within(64, 4, true), 44 / 8);
+        assert_eq!(workers_within(22, 4, false), 0);
         assert_eq!(workers_within(10, 40, true), 0, "more open than the limit");
     }
 }
