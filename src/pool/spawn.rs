@@ -117,7 +117,11 @@ impl Drop for Holding {
 impl Spawner {
     /// Finds the worker program: `exe` if given, else `TROOP_WORKER_EXE`, else this program.
     pub fn new(exe: Option<PathBuf>) -> Result<Self, PoolError> {
-        let exe = exe.or_else(|| std::env::var_os(ENV_WORKER_EXE).map(PathBuf::from));
+        let exe = exe.or_else(|| {
+            std::env::var_os(ENV_WORKER_EXE)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        });
         let (exe, shown) = match exe {
             Some(p) => {
                 let shown = p.display().to_string();
