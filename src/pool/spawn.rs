@@ -117,7 +117,11 @@ impl Drop for Holding {
 impl Spawner {
     /// Finds the worker program: `exe` if given, else `TROOP_WORKER_EXE`, else this program.
     pub fn new(exe: Option<PathBuf>) -> Result<Self, PoolError> {
-        let exe = exe.or_else(|| std::env::var_os(ENV_WORKER_EXE).map(PathBuf::from));
+        let exe = exe.or_else(|| {
+            std::env::var_os(ENV_WORKER_EXE)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        });
         let (exe, shown) = match exe {
             Some(p) => {
                 let shown = p.display().to_string();
@@ -254,7 +258,14 @@ impl Reader {
                 self.refuse("it presented a wrong token".into())
             }
             Ok(boot) => {
-                let Reader { index, inbox, .. } = self;
+                let Reader {
+                    index,
+                    inbox,
+                    pidfd,
+                    ..
+                } = self;
+                // The worker is up: its pidfd is no longer needed (and handles are counted).
+                drop(pidfd);
                 let up = Msg::WorkerUp {
                     index,
                     hello: boot.hello,
