@@ -244,6 +244,7 @@ fn pooled(
     let input = InputSpec {
         sources: vec![(SourceSpec::Args(vec![arg.into_bytes(); batch.tasks]), false)],
         colsep: None,
+        ..InputSpec::default()
     };
     let mut config = RunConfig::new(template, input, workers);
     config.mode = mode;

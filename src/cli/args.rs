@@ -173,6 +173,63 @@ pub struct RunArgs {
     /// Tasks per message to a process worker: a number, or `auto` to grow batches while tasks are tiny.
     #[arg(long, value_name = "N|auto", default_value = "auto")]
     pub chunksize: String,
+    // Input framing, with GNU parallel's meaning.
+    /// Input items end at NUL, not at a newline (for `find -print0`).
+    #[arg(short = '0', long = "null", help_heading = "Input framing")]
+    pub null: bool,
+    /// Input items end at DELIM, not at a newline: any text, with the escapes `\n`, `\t`, `\r`,
+    /// `\0`, octal `\NNN` and `\xHH`.
+    #[arg(
+        short = 'd',
+        long = "delimiter",
+        value_name = "DELIM",
+        allow_hyphen_values = true,
+        help_heading = "Input framing"
+    )]
+    pub delimiter: Option<OsString>,
+    /// Stop reading a source at an item equal to EOF-STRING.
+    #[arg(
+        short = 'E',
+        value_name = "EOF-STRING",
+        allow_hyphen_values = true,
+        help_heading = "Input framing"
+    )]
+    pub eof: Option<OsString>,
+    /// Skip input items (records) that are empty or only blanks.
+    #[arg(short = 'r', long = "no-run-if-empty", help_heading = "Input framing")]
+    pub no_run_if_empty: bool,
+    /// Strip blanks from each input item or column: n (none), l (left), r (right), lr or rl
+    /// (both) [default: lr with --colsep, else n]
+    #[arg(long, value_name = "n|l|r|lr|rl", help_heading = "Input framing")]
+    pub trim: Option<String>,
+    /// Use STRING instead of `{}` for the arguments (`{}` and `{N}` are then plain text).
+    #[arg(
+        short = 'I',
+        value_name = "STRING",
+        allow_hyphen_values = true,
+        help_heading = "Input framing"
+    )]
+    pub replace_str: Option<OsString>,
+    /// Like -I, with `{}` as the default STRING.
+    #[arg(
+        short = 'i',
+        long = "replace",
+        value_name = "STRING",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "{}",
+        help_heading = "Input framing"
+    )]
+    pub replace: Option<OsString>,
+    /// The first item of each source is a header naming its columns, so that `{name}` works;
+    /// `:` (or any regular expression, or a number of lines) means the first line, 0 none.
+    /// Columns are split at --colsep, a TAB unless given.
+    #[arg(long, value_name = ":|REGEX|N", help_heading = "Input framing")]
+    pub header: Option<String>,
+    /// Read each input item as a CSV row (fields split at --colsep, `,` unless given; quoted
+    /// fields may hold separators, quotes and newlines).
+    #[arg(long, help_heading = "Input framing")]
+    pub csv: bool,
     /// The command, then input sources: COMMAND… [::: ARG…] [:::: FILE…] [:::+ …] [::::+ …]
     /// Any bytes, UTF-8 or not.
     #[arg(trailing_var_arg = true, value_name = "COMMAND")]

@@ -10,7 +10,9 @@ use crate::bench::{self, BenchConfig, Format};
 use crate::config::{Chunk, Limits, Mode, OutputMode, Resume, RunConfig, StartMethod};
 pub use crate::demo::DemoConfig;
 use crate::error::RunError;
-use crate::input::{InputSpec, SourceSpec, Template};
+use crate::input::framing::parse_delimiter;
+use crate::input::template::TemplateOptions;
+use crate::input::{Framing, Header, InputSpec, SourceSpec, Template, Trim};
 use crate::jobs::{parse_jobs, usable_cores};
 use crate::policy::{self, RetryOn, RetryPolicy};
 use crate::units;
@@ -98,9 +100,10 @@ fn parse_chunk(text: &str) -> Result<Chunk, RunError> {
     }
 }
 
-fn run_config(args: RunArgs) -> Result<RunConfig, RunError> {
-    let (words, given) = split_sources(args.command)?;
-    let template = Template::parse(&words)?;
+fn run_config(mut args: RunArgs) -> Result<RunConfig, RunError> {
+    let (framing, options, colsep) = input_framing(&mut args)?;
+    let (words, given) = split_sources(std::mem::take(&mut args.command))?;
+    let template = Template::parse_with(&words, &options)?;
     if let Some(name) = template.kernel_name() {
         Kernel::check_name(name)?;
     }
@@ -110,12 +113,6 @@ fn run_config(args: RunArgs) -> Result<RunConfig, RunError> {
         .map(|f| (SourceSpec::File(f), false))
         .collect();
     sources.extend(given);
-    let colsep = match args.colsep {
-        Some(re) => Some(regex::bytes::Regex::new(&re).map_err(|e| {
-            RunError::Usage(format!("invalid --colsep regular expression `{re}`: {e}"))
-        })?),
-        None => None,
-    };
     let jobs = parse_jobs(args.jobs.as_deref().unwrap_or("100%"), usable_cores())?;
     let chunk = match args.chunksize.as_str() {
         "auto" => Chunk::Auto,
@@ -128,7 +125,12 @@ fn run_config(args: RunArgs) -> Result<RunConfig, RunError> {
             }
         },
     };
-    let mut config = RunConfig::new(template, InputSpec { sources, colsep }, jobs);
+    let input = InputSpec {
+        sources,
+        colsep,
+        framing,
+    };
+    let mut config = RunConfig::new(template, input, jobs);
     config.mode = match args.mode {
         ModeArg::Process => Mode::Process,
         ModeArg::Thread => Mode::Thread,
@@ -204,6 +206,90 @@ fn run_config(args: RunArgs) -> Result<RunConfig, RunError> {
         )));
     }
     Ok(config)
+}
+
+/// The input-framing options: how items are read and split, and how the template names them.
+fn input_framing(
+    args: &mut RunArgs,
+) -> Result<(Framing, TemplateOptions, Option<regex::bytes::Regex>), RunError> {
+    let usage = |flag: &str, why: String| RunError::Usage(format!("invalid {flag}: {why}"));
+    let mut framing = Framing {
+        skip_blank: args.no_run_if_empty,
+        // An empty EOF-STRING means none, as in xargs.
+        eof: args
+            .eof
+            .take()
+            .map(OsString::into_vec)
+            .filter(|e| !e.is_empty()),
+        ..Framing::default()
+    };
+    if let Some(d) = &args.delimiter {
+        let d = parse_delimiter(d.as_bytes()).map_err(|e| {
+            usage(
+                &format!("--delimiter `{}`", d.to_string_lossy()),
+                e.to_string(),
+            )
+        })?;
+        framing.delimiter = Some(d);
+    } else if args.null {
+        framing.delimiter = Some(b"\0".to_vec());
+    }
+    let header = match args.header.as_deref() {
+        None | Some("0") => None,
+        Some("") => {
+            return Err(usage(
+                "--header ``",
+                "use `:`, a regular expression or a number of lines".into(),
+            ));
+        }
+        Some(_) => Some(Header::default()),
+    };
+    // As in GNU parallel: --colsep trims both sides unless --trim says otherwise; --header
+    // splits at a TAB unless --colsep says otherwise; --csv splits at `,`.
+    framing.trim = match args.trim.as_deref() {
+        Some(t) => Trim::parse(t)
+            .ok_or_else(|| usage(&format!("--trim `{t}`"), "use n, l, r, lr or rl".into()))?,
+        None if args.colsep.is_some() => Trim::Both,
+        None => Trim::None,
+    };
+    let mut colsep = args.colsep.take();
+    if args.csv {
+        let sep = match &colsep {
+            None => b",".to_vec(),
+            Some(c) => parse_delimiter(c.as_bytes()).unwrap_or_default(),
+        };
+        let [sep] = sep[..] else {
+            return Err(usage(
+                &format!("--colsep `{}` with --csv", colsep.unwrap_or_default()),
+                "a CSV separator is one character".into(),
+            ));
+        };
+        framing.csv = Some(sep);
+        colsep = None;
+    } else if args.header.is_some() && colsep.is_none() {
+        colsep = Some("\t".into());
+    }
+    let colsep = match colsep {
+        Some(re) => Some(regex::bytes::Regex::new(&re).map_err(|e| {
+            RunError::Usage(format!("invalid --colsep regular expression `{re}`: {e}"))
+        })?),
+        None => None,
+    };
+    let replace = match (args.replace_str.take(), args.replace.take()) {
+        (Some(r), _) | (None, Some(r)) => Some(r.into_vec()),
+        (None, None) => None,
+    };
+    // `-I {}` changes nothing: `{1}` keeps working, as in GNU parallel.
+    let replace = replace.filter(|r| r.as_slice() != b"{}");
+    if replace.as_ref().is_some_and(Vec::is_empty) {
+        return Err(usage("-I ``", "the replacement string is empty".into()));
+    }
+    let options = TemplateOptions {
+        replace,
+        header: header.clone(),
+    };
+    framing.header = header;
+    Ok((framing, options, colsep))
 }
 
 /// A unit error, with the option it belongs to.

@@ -1,10 +1,12 @@
 //! Input records (from `:::`, `::::`, `-a` and standard input) and the command template that turns
 //! each record into a task's command.
 
+pub mod framing;
 mod quote;
 pub mod source;
 pub mod template;
 
+pub use framing::{Framing, Header, Trim};
 pub use source::{InputError, InputSpec, Records, SourceSpec, open};
 pub use template::{Rendered, Template, TemplateError};
 

@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use regex::bytes::Regex;
 
 use super::Record;
+use super::framing::{Framing, Splitter, all_blank, csv_open_quote};
 
 /// One input source.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +40,18 @@ pub struct InputSpec {
     pub sources: Vec<(SourceSpec, bool)>,
     /// --colsep REGEX, matched against the bytes of each value.
     pub colsep: Option<Regex>,
+    /// Delimiters, end of input, skipping, trimming, CSV and the header line.
+    pub framing: Framing,
+}
+
+impl InputSpec {
+    fn splitter(&self) -> Splitter {
+        Splitter {
+            colsep: self.colsep.clone(),
+            csv: self.framing.csv,
+            trim: self.framing.trim,
+        }
+    }
 }
 
 /// Why input could not be read.
@@ -77,29 +90,57 @@ pub fn open(spec: &InputSpec, stdin: Box<dyn BufRead + Send>) -> Result<Records,
         return Err(InputError::LinkFirst { op });
     }
     let mut stdin = Some(stdin);
+    let framing = &spec.framing;
+    let splitter = spec.splitter();
+    let mut names = Vec::new();
     let mut groups: Vec<Vec<Source>> = Vec::new();
-    for (source, linked) in &spec.sources {
-        let source = match source {
-            SourceSpec::Args(values) => Source::Values(values.clone()),
-            SourceSpec::File(path) => Source::Lines(Lines::open(path, &mut stdin)?),
+    let stdin_source = [(SourceSpec::File(PathBuf::from("-")), false)];
+    let sources = match spec.sources.as_slice() {
+        [] => &stdin_source[..],
+        sources => sources,
+    };
+    for (source, linked) in sources {
+        let mut source = match source {
+            SourceSpec::Args(values) => {
+                let mut values = values.clone();
+                if let Some(end) = framing
+                    .eof
+                    .as_ref()
+                    .and_then(|eof| values.iter().position(|v| v == eof))
+                {
+                    values.truncate(end);
+                }
+                Source::Values(values)
+            }
+            SourceSpec::File(path) => Source::Lines(Lines::open(path, &mut stdin, framing)?),
         };
+        if framing.header.is_some() {
+            let first = match &mut source {
+                Source::Values(values) if values.is_empty() => None,
+                Source::Values(values) => Some(values.remove(0)),
+                Source::Lines(lines) => lines.next_line()?,
+            };
+            if let Some(first) = first {
+                splitter.split_into(&mut names, first);
+            }
+        }
         match groups.last_mut() {
             Some(group) if *linked => group.push(source),
             _ => groups.push(vec![source]),
         }
     }
+    if let Some(header) = &framing.header {
+        header.set(names);
+    }
     let mut groups = groups.into_iter();
     let first = match groups.next().map(<[Source; 1]>::try_from) {
-        None => Ok(Lines::new(
-            stdin.take().unwrap_or_else(|| Box::new(io::empty())),
-            None,
-        )),
+        None => Err(Vec::new()),
         Some(Ok([Source::Lines(lines)])) => Ok(lines),
         Some(Ok(single)) => Err(load(Vec::from(single))?),
         Some(Err(group)) => Err(load(group)?),
     };
     let rest = groups.map(load).collect::<Result<Vec<_>, _>>()?;
-    Ok(Records::new(first, rest, spec.colsep.clone()))
+    Ok(Records::new(first, rest, splitter, framing.skip_blank))
 }
 
 fn load(group: Vec<Source>) -> Result<Vec<Vec<Vec<u8>>>, InputError> {
@@ -129,7 +170,7 @@ impl Source {
 
 /// Zips a linked group into rows (the arguments each row adds to a record), stopping at the
 /// shortest member; an empty member counts as one empty value.
-fn zip(mut group: Vec<Vec<Vec<u8>>>, colsep: Option<&Regex>) -> Vec<Vec<Vec<u8>>> {
+fn zip(mut group: Vec<Vec<Vec<u8>>>, splitter: &Splitter) -> Vec<Vec<Vec<u8>>> {
     for values in &mut group {
         if values.is_empty() {
             values.push(Vec::new());
@@ -144,22 +185,15 @@ fn zip(mut group: Vec<Vec<Vec<u8>>>, colsep: Option<&Regex>) -> Vec<Vec<Vec<u8>>
         .map(|_| {
             let mut row = Vec::with_capacity(columns.len());
             for value in columns.iter_mut().filter_map(Iterator::next) {
-                split_into(&mut row, value, colsep);
+                splitter.split_into(&mut row, value);
             }
             row
         })
         .collect()
 }
 
-/// Appends `value`, split into columns when there is a column separator, to `row`.
-fn split_into(row: &mut Vec<Vec<u8>>, value: Vec<u8>, colsep: Option<&Regex>) {
-    match colsep {
-        Some(re) if !value.is_empty() => row.extend(re.split(&value).map(<[u8]>::to_vec)),
-        _ => row.push(value),
-    }
-}
-
-/// A line-based input read one line at a time into a reused buffer.
+/// A line-based input read one value at a time into a reused buffer. Values end at a newline,
+/// or at the `-d` delimiter; a CSV row goes on past newlines inside quotes.
 struct Lines {
     reader: Box<dyn BufRead + Send>,
     /// `None` for standard input.
@@ -167,24 +201,34 @@ struct Lines {
     line: u64,
     buf: Vec<u8>,
     done: bool,
+    delimiter: Vec<u8>,
+    eof: Option<Vec<u8>>,
+    csv: bool,
 }
 
 impl Lines {
-    fn new(reader: Box<dyn BufRead + Send>, path: Option<PathBuf>) -> Lines {
+    fn new(reader: Box<dyn BufRead + Send>, path: Option<PathBuf>, framing: &Framing) -> Lines {
         Lines {
             reader,
             path,
             line: 0,
             buf: Vec::with_capacity(256),
             done: false,
+            delimiter: framing.delimiter.clone().unwrap_or_else(|| b"\n".to_vec()),
+            eof: framing.eof.clone(),
+            csv: framing.csv.is_some(),
         }
     }
 
     /// Opens a file, or takes `stdin` for "-" (a second "-" finds it already read).
-    fn open(path: &Path, stdin: &mut Option<Box<dyn BufRead + Send>>) -> Result<Lines, InputError> {
+    fn open(
+        path: &Path,
+        stdin: &mut Option<Box<dyn BufRead + Send>>,
+        framing: &Framing,
+    ) -> Result<Lines, InputError> {
         if path.as_os_str() == "-" {
             let reader = stdin.take().unwrap_or_else(|| Box::new(io::empty()));
-            return Ok(Lines::new(reader, None));
+            return Ok(Lines::new(reader, None, framing));
         }
         let file = File::open(path).map_err(|error| InputError::Open {
             path: path.to_path_buf(),
@@ -193,6 +237,7 @@ impl Lines {
         Ok(Lines::new(
             Box::new(BufReader::with_capacity(64 * 1024, file)),
             Some(path.to_path_buf()),
+            framing,
         ))
     }
 
@@ -208,24 +253,42 @@ impl Lines {
             return Ok(None);
         }
         self.buf.clear();
-        let read = self.reader.read_until(b'\n', &mut self.buf);
-        match read {
-            Ok(0) => {
-                self.done = true;
-                return Ok(None);
+        let last = *self.delimiter.last().unwrap_or(&b'\n');
+        let mut ended = false;
+        loop {
+            match self.reader.read_until(last, &mut self.buf) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(error) => {
+                    self.done = true;
+                    return Err(InputError::Read {
+                        input: self.describe(),
+                        error,
+                    });
+                }
             }
-            Ok(_) => {}
-            Err(error) => {
-                self.done = true;
-                return Err(InputError::Read {
-                    input: self.describe(),
-                    error,
-                });
+            if self.buf.ends_with(&self.delimiter) {
+                if self.csv && csv_open_quote(&self.buf) {
+                    continue;
+                }
+                ended = true;
+                break;
+            }
+            if self.buf.last() != Some(&last) {
+                break;
             }
         }
+        if self.buf.is_empty() {
+            self.done = true;
+            return Ok(None);
+        }
         self.line += 1;
-        if self.buf.last() == Some(&b'\n') {
-            self.buf.pop();
+        if ended {
+            self.buf.truncate(self.buf.len() - self.delimiter.len());
+        }
+        if self.eof.as_ref() == Some(&self.buf) {
+            self.done = true;
+            return Ok(None);
         }
         Ok(Some(self.buf.clone()))
     }
@@ -251,7 +314,9 @@ pub struct Records {
     /// Whether any source after the first has values (an empty first source then counts as one
     /// empty value).
     rest_nonempty: bool,
-    colsep: Option<Regex>,
+    splitter: Splitter,
+    /// `-r`: skip records whose values are all blank.
+    skip_blank: bool,
     /// The current row of the first group and the row index in each later group.
     current: Option<Vec<Vec<u8>>>,
     odometer: Vec<usize>,
@@ -265,16 +330,17 @@ impl Records {
     fn new(
         first: Result<Lines, Vec<Vec<Vec<u8>>>>,
         rest: Vec<Vec<Vec<Vec<u8>>>>,
-        colsep: Option<Regex>,
+        splitter: Splitter,
+        skip_blank: bool,
     ) -> Records {
         let rest_nonempty = rest.iter().flatten().any(|values| !values.is_empty());
-        let rest: Vec<_> = rest.into_iter().map(|g| zip(g, colsep.as_ref())).collect();
+        let rest: Vec<_> = rest.into_iter().map(|g| zip(g, &splitter)).collect();
         let mut done = false;
         let first = match first {
             Ok(lines) => First::Lines(lines),
             Err(values) => {
                 done = !rest_nonempty && values.iter().all(Vec::is_empty);
-                First::Rows(zip(values, colsep.as_ref()).into_iter())
+                First::Rows(zip(values, &splitter).into_iter())
             }
         };
         let odometer = vec![0; rest.len()];
@@ -282,7 +348,8 @@ impl Records {
             first,
             rest,
             rest_nonempty,
-            colsep,
+            splitter,
+            skip_blank,
             current: None,
             odometer,
             started: false,
@@ -304,15 +371,12 @@ impl Records {
             Some(line) => line,
         };
         let mut row = Vec::with_capacity(1);
-        split_into(&mut row, line, self.colsep.as_ref());
+        self.splitter.split_into(&mut row, line);
         Ok(Some(row))
     }
-}
 
-impl Iterator for Records {
-    type Item = Result<Record, InputError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
+    /// The next record of the product, blank ones included.
+    fn next_record(&mut self) -> Option<Result<Record, InputError>> {
         if self.done {
             return None;
         }
@@ -355,6 +419,19 @@ impl Iterator for Records {
     }
 }
 
+impl Iterator for Records {
+    type Item = Result<Record, InputError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            match self.next_record()? {
+                Ok(record) if self.skip_blank && all_blank(&record.args) => continue,
+                other => return Some(other),
+            }
+        }
+    }
+}
+
 impl std::iter::FusedIterator for Records {}
 
 impl fmt::Debug for Records {
@@ -368,7 +445,7 @@ impl fmt::Debug for Records {
         f.debug_struct("Records")
             .field("first", &first)
             .field("rest_groups", &self.rest.len())
-            .field("colsep", &self.colsep)
+            .field("colsep", &self.splitter.colsep)
             .field("done", &self.done)
             .finish()
     }
@@ -403,7 +480,11 @@ mod tests {
 
     fn spec(sources: Vec<(SourceSpec, bool)>, colsep: Option<&str>) -> InputSpec {
         let colsep = colsep.map(|re| Regex::new(re).expect("valid regex"));
-        InputSpec { sources, colsep }
+        InputSpec {
+            sources,
+            colsep,
+            ..InputSpec::default()
+        }
     }
 
     /// The records as text: records separated by `/`, arguments by `|`.

@@ -27,7 +27,20 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 
 use super::Record;
+use super::framing::Header;
 use super::quote::{is_plain_byte, is_shell_word, push_quoted};
+
+/// How the command's text is read, besides GNU parallel's default replacement strings.
+#[derive(Debug, Clone, Default)]
+pub struct TemplateOptions {
+    /// `-I STRING`: STRING stands for all arguments instead of `{}`. As in GNU parallel, `{}`
+    /// and the positional `{N}` are then plain text, while `{.}`, `{/}`, `{1.}` and the other
+    /// strings keep working.
+    pub replace: Option<Vec<u8>>,
+    /// `--header`: `{name}` (and `{name.}`, `{name/}`, `{name//}`, `{name/.}`) stand for the
+    /// column the header line names `name`.
+    pub header: Option<Header>,
+}
 
 /// How a task's command will run. Commands are bytes: values that are not UTF-8 pass unchanged.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +89,9 @@ enum Repl {
     Nth(usize, Part),
     /// 1-based count from the end.
     FromEnd(usize, Part),
+    /// `{name}` with `--header`: an index into [`Template::names`]; the column is looked up when
+    /// the header has been read.
+    Named(usize),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,6 +118,10 @@ pub struct Template {
     matcher: regex::bytes::Regex,
     /// For each capture group of `matcher`, whether it holds the worker slot `{%}`.
     slot_groups: Vec<bool>,
+    /// The text inside the braces of each `{name}`.
+    names: Vec<Vec<u8>>,
+    /// The header that names the columns, with `--header`.
+    header: Option<Header>,
 }
 
 impl Template {
@@ -112,8 +132,24 @@ impl Template {
     /// reserved word runs without a shell; its rendering gives the same argument vector as the
     /// shell would.
     pub fn parse<S: AsRef<OsStr>>(words: &[S]) -> Result<Template, TemplateError> {
-        let text = command_text(words)?;
-        let segments = parse_segments(&text);
+        Template::parse_with(words, &TemplateOptions::default())
+    }
+
+    /// [`Template::parse`], reading the replacement strings as `options` say.
+    pub fn parse_with<S: AsRef<OsStr>>(
+        words: &[S],
+        options: &TemplateOptions,
+    ) -> Result<Template, TemplateError> {
+        let text = command_text(words, options)?;
+        let mut names = Vec::new();
+        let segments = parse_segments(&text, options, &mut names);
+        let mut template = Template::parse_segments(&text, segments)?;
+        template.names = names;
+        template.header = options.header.clone();
+        Ok(template)
+    }
+
+    fn parse_segments(text: &[u8], segments: Vec<Segment>) -> Result<Template, TemplateError> {
         if text.trim_ascii_start().starts_with(b"@") {
             let mut words = split_words(&segments, |b| b.is_ascii_whitespace()).into_iter();
             let name = match words.next().as_deref() {
@@ -160,6 +196,8 @@ impl Template {
             mode,
             matcher,
             slot_groups,
+            names: Vec::new(),
+            header: None,
         }
     }
 
@@ -198,7 +236,13 @@ impl Template {
     /// A direct command whose words all render to nothing (say `{2}` with one argument) becomes
     /// the empty script, which succeeds, as it does in GNU parallel.
     pub fn render(&self, record: &Record, seq: u64, slot: u32) -> Rendered {
-        let ctx = Ctx { record, seq, slot };
+        let ctx = Ctx {
+            record,
+            seq,
+            slot,
+            names: &self.names,
+            header: self.header.as_ref(),
+        };
         match &self.mode {
             Mode::Exec(words) => {
                 let argv = render_words(words, &ctx);
@@ -314,8 +358,12 @@ fn build_matcher(mode: &Mode) -> (regex::bytes::Regex, Vec<bool>) {
     (regex, slots)
 }
 
-/// The command line as one text, with ` {}` appended when it has no replacement string.
-fn command_text<S: AsRef<OsStr>>(words: &[S]) -> Result<Vec<u8>, TemplateError> {
+/// The command line as one text, with ` {}` (or the `-I` string) appended when it has no
+/// replacement string.
+fn command_text<S: AsRef<OsStr>>(
+    words: &[S],
+    options: &TemplateOptions,
+) -> Result<Vec<u8>, TemplateError> {
     let mut text = words
         .iter()
         .map(|w| w.as_ref().as_bytes())
@@ -324,21 +372,35 @@ fn command_text<S: AsRef<OsStr>>(words: &[S]) -> Result<Vec<u8>, TemplateError> 
     if text.iter().all(u8::is_ascii_whitespace) {
         return Err(TemplateError::Empty);
     }
-    if !parse_segments(&text)
+    if !parse_segments(&text, options, &mut Vec::new())
         .iter()
         .any(|s| matches!(s, Segment::Repl(_)))
     {
-        text.extend_from_slice(b" {}");
+        text.push(b' ');
+        text.extend_from_slice(options.replace.as_deref().unwrap_or(b"{}"));
     }
     Ok(text)
 }
 
-fn parse_segments(text: &[u8]) -> Vec<Segment> {
+/// Splits the command's text into literal text and replacement strings; `names` receives the
+/// text of each `{name}`.
+fn parse_segments(
+    text: &[u8],
+    options: &TemplateOptions,
+    names: &mut Vec<Vec<u8>>,
+) -> Vec<Segment> {
     let mut segments = Vec::new();
     let (mut lit_start, mut pos) = (0, 0);
-    while let Some(offset) = text[pos..].iter().position(|&b| b == b'{') {
+    let replace = options.replace.as_deref().filter(|r| !r.is_empty());
+    let starts = |b: u8| b == b'{' || replace.is_some_and(|r| r[0] == b);
+    while let Some(offset) = text[pos..].iter().position(|&b| starts(b)) {
         let open = pos + offset;
-        match parse_repl(&text[open..]) {
+        let found = match replace {
+            Some(r) if text[open..].starts_with(r) => Some((Repl::All(Part::Whole), r.len())),
+            _ if text[open] != b'{' => None,
+            _ => parse_repl(&text[open..], options, names),
+        };
+        match found {
             Some((repl, len)) => {
                 if open > lit_start {
                     segments.push(Segment::Lit(text[lit_start..open].to_vec()));
@@ -382,9 +444,30 @@ fn split_words(segments: &[Segment], is_separator: fn(u8) -> bool) -> Vec<Word> 
 
 /// Reads a replacement string at the start of `s` (which starts with `{`): the replacement and
 /// its length, or `None` when the braces hold anything else.
-fn parse_repl(s: &[u8]) -> Option<(Repl, usize)> {
+fn parse_repl(
+    s: &[u8],
+    options: &TemplateOptions,
+    names: &mut Vec<Vec<u8>>,
+) -> Option<(Repl, usize)> {
     let close = s[1..].iter().position(|&b| b == b'}')? + 1;
     let inner = &s[1..close];
+    let repl = match parse_builtin(inner) {
+        // `-I` takes the place of `{}`, and of the positional strings made from it.
+        Some(
+            Repl::All(Part::Whole) | Repl::Nth(_, Part::Whole) | Repl::FromEnd(_, Part::Whole),
+        ) if options.replace.is_some() => None,
+        Some(repl) => Some(repl),
+        None if options.header.is_some() && !inner.is_empty() => {
+            names.push(inner.to_vec());
+            Some(Repl::Named(names.len() - 1))
+        }
+        None => None,
+    }?;
+    Some((repl, close + 1))
+}
+
+/// The replacement string GNU parallel always knows, from the text between the braces.
+fn parse_builtin(inner: &[u8]) -> Option<Repl> {
     let repl = match inner {
         b"#" => Repl::Seq,
         b"%" => Repl::Slot,
@@ -422,7 +505,7 @@ fn parse_repl(s: &[u8]) -> Option<(Repl, usize)> {
             }
         }
     };
-    Some((repl, close + 1))
+    Some(repl)
 }
 
 /// What a render needs besides the template.
@@ -430,6 +513,8 @@ struct Ctx<'a> {
     record: &'a Record,
     seq: u64,
     slot: u32,
+    names: &'a [Vec<u8>],
+    header: Option<&'a Header>,
 }
 
 impl Ctx<'_> {
@@ -446,7 +531,33 @@ impl Ctx<'_> {
                 let arg = args.len().checked_sub(n).map(|i| &args[i]);
                 arg.into_iter().for_each(|a| f(part.apply(a)))
             }
+            Repl::Named(k) => {
+                let name = &self.names[k];
+                match self.column(name) {
+                    Some((i, part)) => args.get(i).into_iter().for_each(|a| f(part.apply(a))),
+                    None => f(&[b"{", name.as_slice(), b"}"].concat()),
+                }
+            }
         }
+    }
+
+    /// The column and part `{name}` stands for: the header's column named `name`, or one
+    /// named `name` less a suffix (`.`, `/`, `//`, `/.`).
+    fn column(&self, name: &[u8]) -> Option<(usize, Part)> {
+        let header = self.header?;
+        if let Some(i) = header.position(name) {
+            return Some((i, Part::Whole));
+        }
+        let suffixes: [(&[u8], Part); 4] = [
+            (b"/.", Part::BaseNoExt),
+            (b"//", Part::Dir),
+            (b"/", Part::Base),
+            (b".", Part::NoExt),
+        ];
+        suffixes.into_iter().find_map(|(suffix, part)| {
+            let stem = name.strip_suffix(suffix)?;
+            header.position(stem).map(|i| (i, part))
+        })
     }
 }
 
@@ -612,14 +723,20 @@ mod tests {
 
     /// The template rendered as a shell script whatever its mode.
     fn as_shell(text: &str, args: &[&str], seq: u64, slot: u32) -> String {
-        let text = command_text(&[text]).expect("valid template");
+        let options = TemplateOptions::default();
+        let text = command_text(&[text], &options).expect("valid template");
         let args = bytes_of(args);
         let ctx = Ctx {
             record: &Record { args },
             seq,
             slot,
+            names: &[],
+            header: None,
         };
-        text_of(render_shell(&parse_segments(&text), &ctx))
+        text_of(render_shell(
+            &parse_segments(&text, &options, &mut Vec::new()),
+            &ctx,
+        ))
     }
 
     fn text_of(bytes: Vec<u8>) -> String {
@@ -1059,6 +1176,7 @@ mod tests {
                 &InputSpec {
                     sources,
                     colsep: None,
+                    ..InputSpec::default()
                 },
             );
             let mut gnu = Command::new("parallel");

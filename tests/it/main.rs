@@ -4,6 +4,7 @@ mod bytes;
 mod errors;
 mod exit_codes;
 mod faults;
+mod gnu_input;
 mod hygiene;
 mod inputs;
 mod joblog;

@@ -1,0 +1,340 @@
+//! GNU parallel's input options, run in process and thread mode and checked against fixed
+//! expectations and, when it is installed, against GNU parallel given the same arguments.
+
+use crate::util::{Ran, gnu_parallel_in, skip, temp_dir, troop, troop_in, write_file};
+
+/// The modes every option is checked in.
+const MODES: [&str; 2] = ["process", "thread"];
+
+/// Runs `troop run -k --mode M ARGS…` for each mode in `dir` and checks each prints `expected`
+/// and succeeds; when GNU parallel is installed, checks `parallel -k ARGS…` prints the same.
+#[track_caller]
+fn check_in(dir: Option<&std::path::Path>, args: &[&str], stdin: &str, expected: &str) {
+    for mode in MODES {
+        let mut ours = vec!["run", "-k", "--mode", mode];
+        ours.extend_from_slice(args);
+        let ran = troop_in(dir, &ours, stdin);
+        assert_eq!(
+            ran.code,
+            Some(0),
+            "troop {ours:?} failed\n--- stdout\n{}\n--- stderr\n{}",
+            ran.stdout,
+            ran.stderr
+        );
+        assert_eq!(
+            ran.stdout, expected,
+            "troop {ours:?} (stderr: {})",
+            ran.stderr
+        );
+    }
+    let mut gnu = vec!["-k"];
+    gnu.extend_from_slice(args);
+    if let Some(gnu_ran) = gnu_parallel_in(dir, &gnu, stdin) {
+        assert_eq!(
+            gnu_ran.stdout, expected,
+            "GNU parallel {gnu:?} disagrees with the expected output (stderr: {})",
+            gnu_ran.stderr
+        );
+    }
+}
+
+#[track_caller]
+fn check(args: &[&str], stdin: &str, expected: &str) {
+    check_in(None, args, stdin, expected);
+}
+
+/// Checks troop alone, where GNU parallel 20221122 differs on purpose or cannot run the case.
+#[track_caller]
+fn check_troop(args: &[&str], stdin: &str, expected: &str) {
+    for mode in MODES {
+        let mut ours = vec!["run", "-k", "--mode", mode];
+        ours.extend_from_slice(args);
+        troop(&ours, stdin).assert_ok_with(expected);
+    }
+}
+
+/// Checks that troop refuses `args` with exit status 255 and a message naming `option`, as GNU
+/// parallel refuses them with 255.
+#[track_caller]
+fn check_refused(args: &[&str], option: &str) -> Ran {
+    let mut ours = vec!["run"];
+    ours.extend_from_slice(args);
+    let ran = troop(&ours, "");
+    ran.assert_code(255);
+    assert!(
+        ran.stderr.contains(option),
+        "the message does not name {option}: {}",
+        ran.stderr
+    );
+    assert_eq!(ran.stdout, "");
+    ran
+}
+
+#[test]
+fn null_ends_items_at_nul_and_keeps_newlines() {
+    check(&["-0", "echo", "[{}]"], "a b\0c\nd\0", "[a b]\n[c\nd]\n");
+    check(&["--null", "echo", "[{}]"], "x\0y", "[x]\n[y]\n");
+}
+
+#[test]
+fn null_reads_find_print0_output() {
+    let dir = temp_dir();
+    write_file(dir.path(), "with space.txt", "1");
+    write_file(dir.path(), "line\nbreak.txt", "2");
+    let list = "./line\nbreak.txt\0./with space.txt\0";
+    check_in(
+        Some(dir.path()),
+        &["-0", "cat"],
+        list,
+        "21", // cat prints the two files' contents, in input order
+    );
+}
+
+#[test]
+fn delimiter_takes_text_and_escapes() {
+    check(&["-d", ",", "echo", "[{}]"], "a,b,c\n", "[a]\n[b]\n[c\n]\n");
+    check(&["-d", r"\t", "echo", "[{}]"], "a\tb\tc", "[a]\n[b]\n[c]\n");
+    check(
+        &["-d", "::", "echo", "[{}]"],
+        "a::b:c::d",
+        "[a]\n[b:c]\n[d]\n",
+    );
+    check(&["-d", r"\0", "echo", "[{}]"], "a\0b", "[a]\n[b]\n");
+    check(&["-d", r"\101", "echo", "[{}]"], "aAb", "[a]\n[b]\n");
+    check(&["-d", r"\r\n", "echo", "[{}]"], "x\r\ny\r\n", "[x]\n[y]\n");
+    check(&["--delimiter", "-", "echo", "[{}]"], "p-q", "[p]\n[q]\n");
+}
+
+#[test]
+fn delimiter_hex_escape() {
+    // GNU parallel 20221122 reads `\xHH` as plain text; troop reads it as the byte.
+    check_troop(&["-d", r"\x41", "echo", "[{}]"], "aAbAc", "[a]\n[b]\n[c]\n");
+    check_troop(&["-d", r"\x2c", "echo", "[{}]"], "1,2", "[1]\n[2]\n");
+}
+
+#[test]
+fn bad_delimiter_is_refused_naming_the_option() {
+    check_refused(&["-d", r"\x4", "echo", ":::", "a"], "--delimiter");
+    check_refused(&["-d", "", "echo", ":::", "a"], "--delimiter");
+}
+
+#[test]
+fn eof_string_ends_a_source() {
+    check(&["-E", "STOP", "echo"], "a\nb\nSTOP\nc\n", "a\nb\n");
+    check(&["-E", "b", "echo", ":::", "a", "b", "c"], "", "a\n");
+    check(&["-E", "", "echo"], "a\nb\n", "a\nb\n");
+}
+
+#[test]
+fn no_run_if_empty_skips_blank_items() {
+    check(&["-r", "echo", "[{}]"], "a\n\n  \nb\n", "[a]\n[b]\n");
+    check(&["echo", "[{}]"], "a\n\n  \nb\n", "[a]\n[]\n[  ]\n[b]\n");
+    check(&["--no-run-if-empty", "echo", "hi"], "\n\n", "");
+    check(&["-r", "echo", "x", ":::", "", " ", "a"], "", "x a\n");
+}
+
+#[test]
+fn trim_strips_the_sides_asked_for() {
+    for (how, want) in [
+        ("n", "[  a  ]\n"),
+        ("l", "[a  ]\n"),
+        ("r", "[  a]\n"),
+        ("lr", "[a]\n"),
+        ("rl", "[a]\n"),
+    ] {
+        check(&["--trim", how, "echo", "[{}]"], "  a  \n", want);
+    }
+    check(
+        &["--trim", "n", "--colsep", ",", "echo", "[{1}][{2}]"],
+        " a , b \n",
+        "[ a ][ b ]\n",
+    );
+}
+
+#[test]
+fn colsep_trims_columns_unless_told_not_to() {
+    check(
+        &["--colsep", ",", "echo", "[{1}][{2}]"],
+        " a , b \n",
+        "[a][b]\n",
+    );
+}
+
+#[test]
+fn bad_trim_is_refused_naming_the_option() {
+    let ran = check_refused(&["--trim", "x", "echo", ":::", "a"], "--trim");
+    assert!(ran.stderr.contains("lr"), "{}", ran.stderr);
+    if let Some(gnu) = gnu_parallel_in(None, &["--trim", "x", "echo", ":::", "a"], "") {
+        gnu.assert_code(255);
+    }
+}
+
+#[test]
+fn replace_string_takes_the_place_of_braces() {
+    check(&["-I", ",,", "echo", ",,", "{}", ":::", "a"], "", "a {}\n");
+    check(
+        &["-I", ",,", "echo", ",,.", "{.}", "{1}", ",,1", ":::", "a.b"],
+        "",
+        "a.b. a {1} a.b1\n",
+    );
+    check(
+        &[
+            "-I", ",,", "echo", ",,", "{1.}", "{/}", "{#}", ":::", "x/a.b",
+        ],
+        "",
+        "x/a.b x/a a.b 1\n",
+    );
+    check(&["-I", "{}", "echo", "{}", "{1}", ":::", "a"], "", "a a\n");
+    check(
+        &["--replace=X", "echo", "X", "{}", ":::", "a"],
+        "",
+        "a {}\n",
+    );
+}
+
+#[test]
+fn replace_string_without_a_value_is_braces() {
+    // GNU parallel's `-i` and `--replace` take the next word as their value when one follows;
+    // troop takes a value only after `=`.
+    check_troop(&["-i", "echo", "={}=", ":::", "a"], "", "=a=\n");
+    check_troop(&["--replace", "echo", "={}=", ":::", "a"], "", "=a=\n");
+}
+
+#[test]
+fn replace_string_is_appended_when_unused() {
+    check(&["-I", "XX", "echo", ":::", "a", "b"], "", "a\nb\n");
+}
+
+#[test]
+fn header_names_the_columns_of_stdin() {
+    check(
+        &["--header", ":", "echo", "{name}-{age}-{1}"],
+        "name\tage\nbob\t3\nal\t4\n",
+        "bob-3-bob\nal-4-al\n",
+    );
+    check(
+        &["--header", ":", "--colsep", ",", "echo", "{name}-{age}"],
+        "name,age\nbob,3\n",
+        "bob-3\n",
+    );
+    check(
+        &["--header", "1", "--colsep", ",", "echo", "{name}-{age}"],
+        "name,age\nbob,3\n",
+        "bob-3\n",
+    );
+    check(
+        &[
+            "--header", ":", "--colsep", ",", "echo", "={}=", "{n/}", "{n.}",
+        ],
+        "n,a\nx/bob.x,3\n",
+        "=x/bob.x 3= bob.x x/bob\n",
+    );
+    check(
+        &["--header", "0", "--colsep", ",", "echo", "[{1}][{2}]"],
+        "a,b\n1,2\n",
+        "[a][b]\n[1][2]\n",
+    );
+}
+
+#[test]
+fn header_names_the_arguments_of_each_source() {
+    check(
+        &[
+            "--header", ":", "echo", "{a}-{b}", ":::", "a", "1", "2", ":::", "b", "x", "y",
+        ],
+        "",
+        "1-x\n1-y\n2-x\n2-y\n",
+    );
+    check(
+        &[
+            "--header", ":", "--colsep", ",", "echo", "{a}", ":::", "a,b", "1,2",
+        ],
+        "",
+        "1\n",
+    );
+}
+
+#[test]
+fn header_of_a_file_source() {
+    let dir = temp_dir();
+    write_file(dir.path(), "t.tsv", "host\tport\nh1\t22\nh2\t80\n");
+    check_in(
+        Some(dir.path()),
+        &["--header", ":", "-a", "t.tsv", "echo", "{host}:{port}"],
+        "",
+        "h1:22\nh2:80\n",
+    );
+}
+
+#[test]
+fn unknown_column_name_stays_as_written() {
+    check(
+        &["--header", ":", "echo", "{nosuch}", "{n}"],
+        "n\nv\n",
+        "{nosuch} v\n",
+    );
+}
+
+/// Whether GNU parallel can read CSV here (it needs Perl's Text::CSV).
+fn gnu_reads_csv() -> bool {
+    gnu_parallel_in(None, &["--csv", "echo", ":::", "a"], "")
+        .is_some_and(|r| !r.stderr.contains("Text::CSV"))
+}
+
+/// [`check`] for `--csv`: GNU parallel is asked only where it has Text::CSV.
+#[track_caller]
+fn check_csv(args: &[&str], stdin: &str, expected: &str) {
+    if gnu_reads_csv() {
+        check(args, stdin, expected);
+    } else {
+        skip(
+            "the --csv cross-check against GNU parallel",
+            "Perl's Text::CSV is not installed",
+        );
+        check_troop(args, stdin, expected);
+    }
+}
+
+#[test]
+fn csv_fields_may_hold_separators_quotes_and_newlines() {
+    check_csv(
+        &["--csv", "echo", "[{1}][{2}][{3}]"],
+        "a,\"b,c\",d\n\"x\ny\",2,3\n",
+        "[a][b,c][d]\n[x\ny][2][3]\n",
+    );
+    check_csv(
+        &["--csv", "echo", "[{1}][{2}]"],
+        "\"a\"\"b\",c\n a , b \n",
+        "[a\"b][c]\n[ a ][ b ]\n",
+    );
+    check_csv(
+        &["--csv", "echo", "[{1}][{2}][{3}]"],
+        "a,,c\n\nd\n",
+        "[a][][c]\n[][][]\n[d][][]\n",
+    );
+    check_csv(&["--csv", "echo", "[{}]"], "a,\"b c\",d\n", "[a b c d]\n");
+}
+
+#[test]
+fn csv_with_header_and_separator() {
+    check_csv(
+        &["--csv", "--header", ":", "echo", "[{n}][{v}]"],
+        "n,v\n\"a b\",2\n",
+        "[a b][2]\n",
+    );
+    check_csv(
+        &["--csv", "--colsep", ";", "echo", "[{1}][{2}]"],
+        "a;\"b;c\"\n",
+        "[a][b;c]\n",
+    );
+    check_csv(
+        &["--csv", "echo", "[{1}][{2}]", ":::", "a,b", "\"c,d\",e"],
+        "",
+        "[a][b]\n[c,d][e]\n",
+    );
+}
+
+#[test]
+fn csv_separator_must_be_one_character() {
+    check_refused(&["--csv", "--colsep", "ab", "echo", ":::", "a"], "--colsep");
+}
