@@ -230,6 +230,59 @@ pub struct RunArgs {
     /// fields may hold separators, quotes and newlines).
     #[arg(long, help_heading = "Input framing")]
     pub csv: bool,
+    // Several arguments per command, with GNU parallel's meaning.
+    /// Put at most N input items (records) in each command; `{}` gives them all, `{1}`… each.
+    #[arg(
+        short = 'n',
+        long = "max-args",
+        value_name = "N",
+        allow_hyphen_values = true,
+        help_heading = "Several arguments per command"
+    )]
+    pub max_args: Option<String>,
+    /// Like -n, with context replace as -X does; -N0 reads one item and inserts none.
+    #[arg(
+        short = 'N',
+        long = "max-replace-args",
+        value_name = "N",
+        allow_hyphen_values = true,
+        help_heading = "Several arguments per command"
+    )]
+    pub max_replace_args: Option<String>,
+    /// Context replace: as many items per command as fit the command line, a word holding
+    /// `{}` repeated for each; at the end of the input, the items left are spread over the jobs.
+    #[arg(short = 'X', help_heading = "Several arguments per command")]
+    pub context_replace: bool,
+    /// As many items per command as fit, `{}` giving them all in one place; at the end of the
+    /// input, the items left are spread over the jobs.
+    #[arg(short = 'm', help_heading = "Several arguments per command")]
+    pub multiple: bool,
+    /// At most N input lines per command (implies -X); a line ending in a blank goes on with the
+    /// next line.
+    #[arg(
+        short = 'L',
+        long = "max-lines",
+        value_name = "N",
+        allow_hyphen_values = true,
+        help_heading = "Several arguments per command"
+    )]
+    pub max_lines: Option<String>,
+    /// Keep each command line (as --dry-run shows it) shorter than N bytes [default: the
+    /// system's limit, ARG_MAX less the environment]
+    #[arg(
+        short = 's',
+        long = "max-chars",
+        value_name = "N",
+        allow_hyphen_values = true,
+        help_heading = "Several arguments per command"
+    )]
+    pub max_chars: Option<String>,
+    /// As many items per command as fit, like xargs (without spreading them over the jobs).
+    #[arg(long, help_heading = "Several arguments per command")]
+    pub xargs: bool,
+    /// Print the limits on the size of a command line, then run.
+    #[arg(long = "show-limits", help_heading = "Several arguments per command")]
+    pub show_limits: bool,
     /// The command, then input sources: COMMAND… [::: ARG…] [:::: FILE…] [:::+ …] [::::+ …]
     /// Any bytes, UTF-8 or not.
     #[arg(trailing_var_arg = true, value_name = "COMMAND")]

@@ -10,7 +10,10 @@ use crate::bench::{self, BenchConfig, Format};
 use crate::config::{Chunk, Limits, Mode, OutputMode, Resume, RunConfig, StartMethod};
 pub use crate::demo::DemoConfig;
 use crate::error::RunError;
+use std::io::Write as _;
+
 use crate::input::framing::parse_delimiter;
+use crate::input::group::{ArgLimit, Grouping};
 use crate::input::template::TemplateOptions;
 use crate::input::{Framing, Header, InputSpec, SourceSpec, Template, Trim};
 use crate::jobs::{parse_jobs, usable_cores};
@@ -107,13 +110,13 @@ fn run_config(mut args: RunArgs) -> Result<RunConfig, RunError> {
     if let Some(name) = template.kernel_name() {
         Kernel::check_name(name)?;
     }
-    let mut sources: Vec<(SourceSpec, bool)> = args
-        .arg_files
+    let mut sources: Vec<(SourceSpec, bool)> = std::mem::take(&mut args.arg_files)
         .into_iter()
         .map(|f| (SourceSpec::File(f), false))
         .collect();
     sources.extend(given);
     let jobs = parse_jobs(args.jobs.as_deref().unwrap_or("100%"), usable_cores())?;
+    let grouping = grouping(&args, &template, jobs)?;
     let chunk = match args.chunksize.as_str() {
         "auto" => Chunk::Auto,
         n => match n.parse::<usize>() {
@@ -129,6 +132,7 @@ fn run_config(mut args: RunArgs) -> Result<RunConfig, RunError> {
         sources,
         colsep,
         framing,
+        grouping,
     };
     let mut config = RunConfig::new(template, input, jobs);
     config.mode = match args.mode {
@@ -215,6 +219,7 @@ fn input_framing(
     let usage = |flag: &str, why: String| RunError::Usage(format!("invalid {flag}: {why}"));
     let mut framing = Framing {
         skip_blank: args.no_run_if_empty,
+        continue_lines: args.max_lines.is_some(),
         // An empty EOF-STRING means none, as in xargs.
         eof: args
             .eof
@@ -287,9 +292,102 @@ fn input_framing(
     let options = TemplateOptions {
         replace,
         header: header.clone(),
+        // -N and -L imply -X unless -m or --xargs says otherwise, as in GNU parallel.
+        context: (args.context_replace
+            || args.max_replace_args.is_some()
+            || args.max_lines.is_some())
+            && !(args.multiple || args.xargs),
     };
     framing.header = header;
     Ok((framing, options, colsep))
+}
+
+/// A count given to `flag`: a whole number, with GNU parallel's k, M, G… multipliers.
+fn count(flag: &str, text: &str) -> Result<usize, RunError> {
+    let bad = || {
+        RunError::Usage(format!(
+            "invalid {flag} `{text}`: use a whole number of at least 0, e.g. `{flag} 2`"
+        ))
+    };
+    let (digits, scale) = match text.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let scale: usize = match c.to_ascii_lowercase() {
+                'k' => 1 << 10,
+                'm' => 1 << 20,
+                'g' => 1 << 30,
+                't' => 1 << 40,
+                _ => return Err(bad()),
+            };
+            (&text[..i], scale)
+        }
+        _ => (text, 1),
+    };
+    let n: usize = digits.parse().map_err(|_| bad())?;
+    n.checked_mul(scale).ok_or_else(bad)
+}
+
+/// How input records are grouped into commands: `-n`, `-N`, `-X`, `-m`, `-L`, `-s`, `--xargs`.
+fn grouping(
+    args: &RunArgs,
+    template: &Template,
+    jobs: usize,
+) -> Result<Option<Grouping>, RunError> {
+    let limit = ArgLimit::system();
+    let max_chars = args
+        .max_chars
+        .as_deref()
+        .map(|s| count("--max-chars", s))
+        .transpose()?;
+    if max_chars == Some(0) {
+        return Err(RunError::Usage(
+            "invalid --max-chars `0`: a command line needs at least 1 byte".into(),
+        ));
+    }
+    if args.show_limits {
+        let usable = max_chars.map_or(limit.usable(), |s| s.min(limit.usable()));
+        let mut out = std::io::stdout().lock();
+        let _ = write!(
+            out,
+            "Maximal size of command: {}\nMaximal usable size of command: {usable}\n\n\
+             Execution will continue now, and it will try to read its input\n\
+             and run commands; if this is not what you wanted to happen, please\n\
+             press CTRL-D or CTRL-C\n",
+            limit.total,
+        );
+        let _ = out.flush();
+    }
+    let n = args
+        .max_args
+        .as_deref()
+        .map(|s| count("--max-args", s))
+        .transpose()?;
+    let big_n = args
+        .max_replace_args
+        .as_deref()
+        .map(|s| count("-N", s))
+        .transpose()?;
+    // -L 0 means 1, as in GNU parallel.
+    let lines = args
+        .max_lines
+        .as_deref()
+        .map(|s| count("--max-lines", s).map(|l| l.max(1)))
+        .transpose()?;
+    let fill = args.context_replace || args.multiple || args.xargs;
+    if !(fill || n.is_some() || big_n.is_some() || lines.is_some() || max_chars.is_some()) {
+        return Ok(None);
+    }
+    let max_args = match (big_n.or(n).or(lines), fill) {
+        (Some(m), _) => Some(m),
+        (None, true) => None,
+        (None, false) => Some(1),
+    };
+    Ok(Some(Grouping {
+        max_args,
+        max_chars,
+        spread_over: (args.context_replace || args.multiple).then_some(jobs),
+        template: template.clone(),
+        limit,
+    }))
 }
 
 /// A unit error, with the option it belongs to.

@@ -79,6 +79,8 @@ pub struct Framing {
     pub csv: Option<u8>,
     /// `--header`: the first value of each source names its columns.
     pub header: Option<Header>,
+    /// `-L`: a line that ends in a blank goes on with the next line.
+    pub continue_lines: bool,
 }
 
 /// Splits a value into columns and cleans them.

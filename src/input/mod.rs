@@ -2,6 +2,7 @@
 //! each record into a task's command.
 
 pub mod framing;
+pub mod group;
 mod quote;
 pub mod source;
 pub mod template;
@@ -14,9 +15,43 @@ pub use template::{Rendered, Template, TemplateError};
 /// source's line or ::: argument). With --colsep, each source's value is split into columns by the
 /// regex and the columns of all sources are concatenated in order. Values are bytes, as read:
 /// they need not be UTF-8.
+///
+/// With `-n`, `-N`, `-X`, `-m`, `-L` or `--xargs` one record holds the arguments of several
+/// input records, one after the other; `ends` then says where each of them ends in `args`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Record {
     pub args: Vec<Vec<u8>>,
+    /// For a record made of several, the end of each in `args`; empty for a single record.
+    pub ends: Vec<usize>,
+}
+
+impl Record {
+    /// The input records this one is made of, as their arguments.
+    pub fn parts(&self) -> Vec<&[Vec<u8>]> {
+        if self.ends.is_empty() {
+            return vec![&self.args[..]];
+        }
+        let mut start = 0;
+        self.ends
+            .iter()
+            .map(|&end| {
+                let part = &self.args[start..end];
+                start = end;
+                part
+            })
+            .collect()
+    }
+
+    /// One record holding the arguments of `records`, in order.
+    pub fn merge(records: &[Record]) -> Record {
+        let mut args = Vec::with_capacity(records.iter().map(|r| r.args.len()).sum());
+        let mut ends = Vec::with_capacity(records.len());
+        for record in records {
+            args.extend(record.args.iter().cloned());
+            ends.push(args.len());
+        }
+        Record { args, ends }
+    }
 }
 
 /// Splits `items` at `|` for tests: "a|b c|" is ["a", "b c", ""], and "" is no items.

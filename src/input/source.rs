@@ -22,6 +22,7 @@ use regex::bytes::Regex;
 
 use super::Record;
 use super::framing::{Framing, Splitter, all_blank, csv_open_quote};
+use super::group::{Grouper, Grouping};
 
 /// One input source.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +43,8 @@ pub struct InputSpec {
     pub colsep: Option<Regex>,
     /// Delimiters, end of input, skipping, trimming, CSV and the header line.
     pub framing: Framing,
+    /// Several records per command (`-n`, `-X`, …); `None`: one each.
+    pub grouping: Option<Grouping>,
 }
 
 impl InputSpec {
@@ -65,6 +68,13 @@ pub enum InputError {
     /// `op` is `:::+` or `::::+`.
     #[error("{op} must follow another input source")]
     LinkFirst { op: &'static str },
+    /// One input record makes a command line longer than the limit.
+    #[error("command line too long ({length} bytes, the limit is {limit}) at input: {input}")]
+    TooLong {
+        input: String,
+        length: usize,
+        limit: usize,
+    },
 }
 
 /// An I/O error's message without the " (os error N)" suffix.
@@ -140,7 +150,9 @@ pub fn open(spec: &InputSpec, stdin: Box<dyn BufRead + Send>) -> Result<Records,
         Some(Err(group)) => Err(load(group)?),
     };
     let rest = groups.map(load).collect::<Result<Vec<_>, _>>()?;
-    Ok(Records::new(first, rest, splitter, framing.skip_blank))
+    let mut records = Records::new(first, rest, splitter, framing.skip_blank);
+    records.grouper = spec.grouping.clone().map(|g| Box::new(Grouper::new(g)));
+    Ok(records)
 }
 
 fn load(group: Vec<Source>) -> Result<Vec<Vec<Vec<u8>>>, InputError> {
@@ -204,6 +216,7 @@ struct Lines {
     delimiter: Vec<u8>,
     eof: Option<Vec<u8>>,
     csv: bool,
+    continue_lines: bool,
 }
 
 impl Lines {
@@ -217,6 +230,7 @@ impl Lines {
             delimiter: framing.delimiter.clone().unwrap_or_else(|| b"\n".to_vec()),
             eof: framing.eof.clone(),
             csv: framing.csv.is_some(),
+            continue_lines: framing.continue_lines,
         }
     }
 
@@ -249,6 +263,32 @@ impl Lines {
     }
 
     fn next_line(&mut self) -> Result<Option<Vec<u8>>, InputError> {
+        if !self.continue_lines {
+            return self.next_item();
+        }
+        // `-L`: a line that ends in a blank goes on with the next one.
+        let mut joined: Option<Vec<u8>> = None;
+        loop {
+            let Some(line) = self.next_item()? else {
+                return Ok(joined);
+            };
+            let line = match joined.take() {
+                Some(mut head) => {
+                    head.extend_from_slice(&line);
+                    head
+                }
+                None => line,
+            };
+            if line.last().is_some_and(u8::is_ascii_whitespace) {
+                joined = Some(line);
+                continue;
+            }
+            return Ok(Some(line));
+        }
+    }
+
+    /// The next value as read, up to the delimiter.
+    fn next_item(&mut self) -> Result<Option<Vec<u8>>, InputError> {
         if self.done {
             return Ok(None);
         }
@@ -317,6 +357,8 @@ pub struct Records {
     splitter: Splitter,
     /// `-r`: skip records whose values are all blank.
     skip_blank: bool,
+    /// Several records per command.
+    grouper: Option<Box<Grouper>>,
     /// The current row of the first group and the row index in each later group.
     current: Option<Vec<Vec<u8>>>,
     odometer: Vec<usize>,
@@ -350,6 +392,7 @@ impl Records {
             rest_nonempty,
             splitter,
             skip_blank,
+            grouper: None,
             current: None,
             odometer,
             started: false,
@@ -383,7 +426,12 @@ impl Records {
         let current = match self.current.take() {
             Some(row) => row,
             None => match self.next_first() {
-                Ok(Some(row)) if self.rest.is_empty() => return Some(Ok(Record { args: row })),
+                Ok(Some(row)) if self.rest.is_empty() => {
+                    return Some(Ok(Record {
+                        args: row,
+                        ..Record::default()
+                    }));
+                }
                 Ok(Some(row)) => row,
                 Ok(None) => {
                     self.done = true;
@@ -415,7 +463,10 @@ impl Records {
             }
             self.odometer[k] = 0;
         }
-        Some(Ok(Record { args }))
+        Some(Ok(Record {
+            args,
+            ..Record::default()
+        }))
     }
 }
 
@@ -423,6 +474,18 @@ impl Iterator for Records {
     type Item = Result<Record, InputError>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        let Some(mut grouper) = self.grouper.take() else {
+            return self.next_kept();
+        };
+        let next = grouper.next(&mut || self.next_kept());
+        self.grouper = Some(grouper);
+        next
+    }
+}
+
+impl Records {
+    /// The next record `-r` keeps.
+    fn next_kept(&mut self) -> Option<Result<Record, InputError>> {
         loop {
             match self.next_record()? {
                 Ok(record) if self.skip_blank && all_blank(&record.args) => continue,

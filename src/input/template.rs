@@ -40,6 +40,10 @@ pub struct TemplateOptions {
     /// `--header`: `{name}` (and `{name.}`, `{name/}`, `{name//}`, `{name/.}`) stand for the
     /// column the header line names `name`.
     pub header: Option<Header>,
+    /// `-X` (and `-N`, `-L`): context replace. When a command takes several input records, a
+    /// word holding `{}` (or `{.}`, `{name}`, …) is repeated for each record: `pre{}post` gives
+    /// `prea1post prea2post`. Without it `{}` gives all the values in one place.
+    pub context: bool,
 }
 
 /// How a task's command will run. Commands are bytes: values that are not UTF-8 pass unchanged.
@@ -122,6 +126,8 @@ pub struct Template {
     names: Vec<Vec<u8>>,
     /// The header that names the columns, with `--header`.
     header: Option<Header>,
+    /// `-X`: words with a replacement string repeat for each record of a group.
+    context: bool,
 }
 
 impl Template {
@@ -146,6 +152,7 @@ impl Template {
         let mut template = Template::parse_segments(&text, segments)?;
         template.names = names;
         template.header = options.header.clone();
+        template.context = options.context;
         Ok(template)
     }
 
@@ -198,6 +205,7 @@ impl Template {
             slot_groups,
             names: Vec::new(),
             header: None,
+            context: false,
         }
     }
 
@@ -237,22 +245,32 @@ impl Template {
     /// the empty script, which succeeds, as it does in GNU parallel.
     pub fn render(&self, record: &Record, seq: u64, slot: u32) -> Rendered {
         let ctx = Ctx {
-            record,
+            args: &record.args,
             seq,
             slot,
             names: &self.names,
             header: self.header.as_ref(),
         };
+        let parts = match self.context && !record.ends.is_empty() {
+            true => Some(record.parts()),
+            false => None,
+        };
         match &self.mode {
             Mode::Exec(words) => {
-                let argv = render_words(words, &ctx);
+                let argv = match &parts {
+                    Some(parts) => render_words_in_context(words, &ctx, parts),
+                    None => render_words(words, &ctx),
+                };
                 if argv.is_empty() {
                     Rendered::Shell(Vec::new())
                 } else {
                     Rendered::Exec(argv)
                 }
             }
-            Mode::Shell(segments) => Rendered::Shell(render_shell(segments, &ctx)),
+            Mode::Shell(segments) => Rendered::Shell(match &parts {
+                Some(parts) => render_shell_in_context(segments, &ctx, parts),
+                None => render_shell(segments, &ctx),
+            }),
             Mode::Kernel { name, args } => Rendered::Kernel {
                 name: name.clone(),
                 args: render_words(args, &ctx)
@@ -509,8 +527,9 @@ fn parse_builtin(inner: &[u8]) -> Option<Repl> {
 }
 
 /// What a render needs besides the template.
+#[derive(Clone, Copy)]
 struct Ctx<'a> {
-    record: &'a Record,
+    args: &'a [Vec<u8>],
     seq: u64,
     slot: u32,
     names: &'a [Vec<u8>],
@@ -520,7 +539,7 @@ struct Ctx<'a> {
 impl Ctx<'_> {
     /// Calls `f` with each value `repl` stands for, in order (none for a missing argument).
     fn each_value(&self, repl: Repl, mut f: impl FnMut(&[u8])) {
-        let args = &self.record.args;
+        let args = self.args;
         let mut digits = [0u8; 20];
         match repl {
             Repl::Seq => f(format_u64(self.seq, &mut digits)),
@@ -578,7 +597,7 @@ fn format_u64(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
 /// values breaks its word between them, one with no value adds nothing, and a word that ends up
 /// with no text and no value disappears.
 fn render_words(words: &[Word], ctx: &Ctx) -> Vec<Vec<u8>> {
-    let mut out = Vec::with_capacity(words.len() + ctx.record.args.len());
+    let mut out = Vec::with_capacity(words.len() + ctx.args.len());
     for word in words {
         match word.as_slice() {
             [Segment::Lit(lit)] => {
@@ -615,6 +634,76 @@ fn render_words(words: &[Word], ctx: &Ctx) -> Vec<Vec<u8>> {
         if present {
             out.push(current);
         }
+    }
+    out
+}
+
+/// Whether a replacement string stands for each record of a group in context replace: those
+/// that give all arguments or a named column do; positions, `{#}` and `{%}` do not.
+fn repeats(segment: &Segment) -> bool {
+    matches!(segment, Segment::Repl(Repl::All(_) | Repl::Named(_)))
+}
+
+/// [`render_words`] with context replace: a word holding a repeating replacement string is
+/// rendered once for each of `parts`.
+fn render_words_in_context(words: &[Word], ctx: &Ctx, parts: &[&[Vec<u8>]]) -> Vec<Vec<u8>> {
+    let mut out = Vec::with_capacity(words.len() + ctx.args.len());
+    for word in words {
+        let word = std::slice::from_ref(word);
+        if word[0].iter().any(repeats) {
+            for part in parts {
+                let ctx = Ctx { args: part, ..*ctx };
+                out.extend(render_words(word, &ctx));
+            }
+        } else {
+            out.extend(render_words(word, ctx));
+        }
+    }
+    out
+}
+
+/// [`render_shell`] with context replace: a run of non-blank text holding a repeating
+/// replacement string is rendered once for each of `parts`, the copies separated by spaces.
+fn render_shell_in_context(segments: &[Segment], ctx: &Ctx, parts: &[&[Vec<u8>]]) -> Vec<u8> {
+    // The runs of non-blank text, each followed by the blanks after it.
+    let mut runs: Vec<(Vec<Segment>, Vec<u8>)> = vec![(Vec::new(), Vec::new())];
+    for segment in segments {
+        let Segment::Lit(lit) = segment else {
+            let run = runs.last_mut().expect("never empty");
+            if !run.1.is_empty() {
+                runs.push((vec![segment.clone()], Vec::new()));
+            } else {
+                run.0.push(segment.clone());
+            }
+            continue;
+        };
+        for &b in lit {
+            let run = runs.last_mut().expect("never empty");
+            if b.is_ascii_whitespace() {
+                run.1.push(b);
+            } else if run.1.is_empty() {
+                match run.0.last_mut() {
+                    Some(Segment::Lit(text)) => text.push(b),
+                    _ => run.0.push(Segment::Lit(vec![b])),
+                }
+            } else {
+                runs.push((vec![Segment::Lit(vec![b])], Vec::new()));
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(128);
+    for (run, blanks) in &runs {
+        if run.iter().any(repeats) {
+            for (i, part) in parts.iter().enumerate() {
+                if i > 0 {
+                    out.push(b' ');
+                }
+                out.extend(render_shell(run, &Ctx { args: part, ..*ctx }));
+            }
+        } else {
+            out.extend(render_shell(run, ctx));
+        }
+        out.extend_from_slice(blanks);
     }
     out
 }
@@ -704,7 +793,14 @@ mod tests {
     }
 
     fn render(text: &str, args: &str) -> Rendered {
-        template(text).render(&Record { args: list(args) }, 7, 3)
+        template(text).render(
+            &Record {
+                args: list(args),
+                ..Record::default()
+            },
+            7,
+            3,
+        )
     }
 
     fn exec(text: &str, args: &str) -> String {
@@ -727,7 +823,7 @@ mod tests {
         let text = command_text(&[text], &options).expect("valid template");
         let args = bytes_of(args);
         let ctx = Ctx {
-            record: &Record { args },
+            args: &args,
             seq,
             slot,
             names: &[],
@@ -771,6 +867,7 @@ mod tests {
     fn resume_keys_match_own_commands_and_refuse_foreign_ones() {
         let rec = |args: &[&str]| Record {
             args: bytes_of(args),
+            ..Record::default()
         };
         for text in [
             "echo {}",
@@ -845,7 +942,10 @@ mod tests {
     fn words_are_joined_into_one_command_line() {
         let given = ["echo", "{}", "|", "wc", "-c"].map(String::from);
         let split = Template::parse(&given).expect("valid");
-        let record = Record { args: list("a b") };
+        let record = Record {
+            args: list("a b"),
+            ..Record::default()
+        };
         assert_eq!(
             split.render(&record, 1, 1),
             template("echo {} | wc -c").render(&record, 1, 1)
@@ -1003,6 +1103,7 @@ mod tests {
                     let script = as_shell(text, args, 12, 4);
                     let record = Record {
                         args: bytes_of(args),
+                        ..Record::default()
                     };
                     let argv = match template.render(&record, 12, 4) {
                         Rendered::Exec(argv) => argv.into_iter().map(text_of).collect(),
@@ -1029,6 +1130,7 @@ mod tests {
             let args = [*a, TRICKY[(i + 1) % TRICKY.len()]];
             let record = Record {
                 args: bytes_of(&args),
+                ..Record::default()
             };
             let Rendered::Exec(argv) = template(text).render(&record, 1, 1) else {
                 panic!("expected Exec");
@@ -1091,6 +1193,7 @@ mod tests {
     fn bytes_that_are_not_utf8_render_unchanged() {
         let record = Record {
             args: vec![b"d\xff/f\xfe.x".to_vec(), b"a b\x80".to_vec()],
+            ..Record::default()
         };
         let exec = Template::parse(&["printf %s/ {1} {1.} {1/} {1//} {2}"]).expect("valid");
         let want: Vec<&[u8]> = vec![
@@ -1130,7 +1233,8 @@ mod tests {
     fn tag_joins_with_spaces() {
         assert_eq!(
             Template::tag(&Record {
-                args: list("a|b c|")
+                args: list("a|b c|"),
+                ..Record::default()
             }),
             b"a b c "
         );

@@ -338,3 +338,280 @@ fn csv_with_header_and_separator() {
 fn csv_separator_must_be_one_character() {
     check_refused(&["--csv", "--colsep", "ab", "echo", ":::", "a"], "--colsep");
 }
+
+#[test]
+fn max_args_puts_n_items_in_each_command() {
+    check(
+        &["-n2", "echo", ":::", "a", "b", "c", "d", "e"],
+        "",
+        "a b\nc d\ne\n",
+    );
+    check(
+        &["-n", "2", "echo", "{1}-{2}", ":::", "a", "b", "c", "d", "e"],
+        "",
+        "a-b\nc-d\ne-\n",
+    );
+    check(
+        &["--max-args", "2", "echo", "[{}]"],
+        "a\nb\nc\n",
+        "[a b]\n[c]\n",
+    );
+    check(
+        &["-n2", "--dry-run", "echo", ":::", "a", "b c", "d"],
+        "",
+        "echo a 'b c'\necho d\n",
+    );
+    check(
+        &["-n2", "--tag", "echo", ":::", "a", "b", "c"],
+        "",
+        "a b\ta b\nc\tc\n",
+    );
+}
+
+#[test]
+fn max_args_flattens_the_columns_of_each_item() {
+    check(
+        &[
+            "-n2", "echo", "{1}", "{2}", "{3}", ":::", "a", "b", ":::", "1", "2",
+        ],
+        "",
+        "a 1 a\nb 1 b\n",
+    );
+    check(
+        &[
+            "-n2", "--colsep", ",", "echo", "{1}", "{2}", "{3}", ":::", "a,b", "c,d",
+        ],
+        "",
+        "a b c\n",
+    );
+}
+
+#[test]
+fn max_replace_args_sets_positions_and_repeats_context() {
+    check(
+        &["-N2", "echo", "{1}-{2}", ":::", "a", "b", "c", "d", "e"],
+        "",
+        "a-b\nc-d\ne-\n",
+    );
+    check(
+        &["-N2", "echo", "[{}]", ":::", "a", "b", "c"],
+        "",
+        "[a] [b]\n[c]\n",
+    );
+    check(
+        &["-N0", "echo", "hi", ":::", "a", "b", "c"],
+        "",
+        "hi\nhi\nhi\n",
+    );
+    check(
+        &["-N", "3", "echo", "{3}:{1}"],
+        "root\nx\n0\nbin\nx\n1\n",
+        "0:root\n1:bin\n",
+    );
+}
+
+#[test]
+fn context_replace_repeats_the_word_for_each_item() {
+    check(
+        &["-j1", "-X", "echo", "pre-{}-post", ":::", "a", "b", "c"],
+        "",
+        "pre-a-post pre-b-post pre-c-post\n",
+    );
+    check(
+        &[
+            "-j1", "-X", "echo", "x{}y", "|", "tr", "a-z", "A-Z", ":::", "a", "b",
+        ],
+        "",
+        "XAY XBY\n",
+    );
+    check(
+        &["-n2", "-X", "echo", "x{}y", ":::", "a", "b", "c", "d", "e"],
+        "",
+        "xay xby\nxcy xdy\nxey\n",
+    );
+}
+
+#[test]
+fn multiple_puts_all_values_in_one_place() {
+    check(
+        &["-j1", "-m", "echo", "pre-{}-post", ":::", "a", "b", "c"],
+        "",
+        "pre-a b c-post\n",
+    );
+}
+
+#[test]
+fn context_and_multiple_spread_the_last_items_over_the_jobs() {
+    check(
+        &[
+            "-j3", "-X", "echo", ":::", "a", "b", "c", "d", "e", "f", "g",
+        ],
+        "",
+        "a b c\nd e f\ng\n",
+    );
+    check(
+        &["-j2", "-m", "echo", ":::", "a", "b", "c", "d", "e"],
+        "",
+        "a b c\nd e\n",
+    );
+    check(
+        &["-j2", "-X", "echo", "{.}", "{#}", ":::", "a.x", "b.y"],
+        "",
+        "a 1\nb 2\n",
+    );
+    check(
+        &["-j1", "-X", "echo", ":::", "a", "b", "c", "d", "e"],
+        "",
+        "a b c d e\n",
+    );
+}
+
+#[test]
+fn xargs_fills_each_command_without_spreading() {
+    check(
+        &["-j4", "--xargs", "echo", ":::", "a", "b", "c", "d", "e"],
+        "",
+        "a b c d e\n",
+    );
+    check(
+        &[
+            "--xargs", "-s", "16", "echo", ":::", "aaa", "bbb", "ccc", "ddd", "eee",
+        ],
+        "",
+        "aaa bbb\nccc ddd\neee\n",
+    );
+}
+
+#[test]
+fn max_chars_bounds_the_command_line() {
+    check(
+        &[
+            "-j1", "-s", "12", "-X", "echo", ":::", "aaa", "bbb", "ccc", "ddd",
+        ],
+        "",
+        "aaa\nbbb\nccc\nddd\n",
+    );
+    check(
+        &[
+            "-j1", "-s", "13", "-X", "echo", ":::", "aaa", "bbb", "ccc", "ddd",
+        ],
+        "",
+        "aaa bbb\nccc ddd\n",
+    );
+}
+
+#[test]
+fn an_item_longer_than_max_chars_is_an_error() {
+    let ran = check_refused(&["-s", "3", "echo", ":::", "aaa"], "too long");
+    assert!(ran.stderr.contains("aaa"), "{}", ran.stderr);
+    if let Some(gnu) = gnu_parallel_in(None, &["-s", "3", "echo", ":::", "aaa"], "") {
+        gnu.assert_code(255);
+    }
+}
+
+#[test]
+fn bad_counts_are_refused_naming_the_option() {
+    check_refused(&["-n", "x", "echo", ":::", "a"], "--max-args");
+    check_refused(&["-N", "-1", "echo", ":::", "a"], "-N");
+    check_refused(&["-L", "2q", "echo", ":::", "a"], "--max-lines");
+    check_refused(&["-s", "0", "echo", ":::", "a"], "--max-chars");
+}
+
+#[test]
+fn max_lines_groups_lines_and_continues_after_a_blank() {
+    check(
+        &["-L2", "echo", "[{}]"],
+        "a b\nc d\ne\n",
+        "[a b] [c d]\n[e]\n",
+    );
+    check(
+        &["-L1", "echo", "[{}]"],
+        "a b \nc d\ne\n",
+        "[a b c d]\n[e]\n",
+    );
+    check(
+        &["--max-lines", "2", "--colsep", ",", "echo", "{1}-{2}-{3}"],
+        "a,b\nc,d\ne,f\n",
+        "a-b-c\ne-f-\n",
+    );
+    check(&["-L1", "-m", "echo", "[{}]"], "a\nb\n", "[a]\n[b]\n");
+}
+
+/// Runs `troop run -X COMMAND` over `names` and returns the commands it ran, one output line
+/// each.
+fn context_commands(mode: &str, names: &str, command: &[&str]) -> Vec<String> {
+    let mut args = vec!["run", "--mode", mode, "-X"];
+    args.extend_from_slice(command);
+    let ran = troop(&args, names);
+    ran.assert_code(0);
+    ran.stdout.lines().map(str::to_string).collect()
+}
+
+#[test]
+fn context_replace_on_100000_names_builds_as_few_commands_as_fit() {
+    let names: String = (0..100_000)
+        .map(|i| format!("some/dir/file_{i:06}.txt\n"))
+        .collect();
+    for mode in MODES {
+        // Run directly, a command takes arguments up to ARG_MAX less the environment (2 MiB
+        // less on Linux by default): all 2.5 MB of names fit in 2 commands, spread over the
+        // job slots at the end.
+        let lines = context_commands(mode, &names, &["-j1", "echo"]);
+        let words: usize = lines.iter().map(|l| l.split(' ').count()).sum();
+        assert_eq!(words, 100_000, "every name once");
+        let total: usize = 2_500_000 + 100_000 * 9;
+        let least = total.div_ceil(ArgLimitProbe::total());
+        assert!(
+            lines.len() <= least + 1,
+            "{} commands, {least} would do",
+            lines.len()
+        );
+        // Through the shell, the script is one argument of at most 128 KiB.
+        let lines = context_commands(mode, &names, &["-j1", "echo", "{}", "|", "cat"]);
+        let words: usize = lines.iter().map(|l| l.split(' ').count()).sum();
+        assert_eq!(words, 100_000, "every name once");
+        let least = 2_600_000usize.div_ceil(128 * 1024);
+        assert!(
+            (least..=least + 1).contains(&lines.len()),
+            "{} commands, {least} would do",
+            lines.len()
+        );
+    }
+}
+
+/// The room for arguments the tests' environment leaves, as troop computes it.
+struct ArgLimitProbe;
+
+impl ArgLimitProbe {
+    fn total() -> usize {
+        // SAFETY: sysconf has no preconditions.
+        let arg_max = unsafe { libc::sysconf(libc::_SC_ARG_MAX) } as usize;
+        let env: usize = std::env::vars_os()
+            .map(|(k, v)| k.len() + v.len() + 2 + 8)
+            .sum();
+        arg_max - env - 4096 - 8
+    }
+}
+
+#[test]
+fn show_limits_prints_the_limits_and_runs() {
+    for mode in MODES {
+        let ran = troop(
+            &["run", "--mode", mode, "--show-limits", "echo", ":::", "a"],
+            "",
+        );
+        ran.assert_code(0);
+        let lines = ran.lines();
+        assert!(
+            lines[0].starts_with("Maximal size of command: "),
+            "{lines:?}"
+        );
+        assert!(
+            lines[1].starts_with("Maximal usable size of command: "),
+            "{lines:?}"
+        );
+        let usable: usize = lines[1].rsplit(' ').next().unwrap().parse().unwrap();
+        assert!(usable > 100_000, "{usable}");
+        assert_eq!(lines.last(), Some(&"a"), "then it runs");
+    }
+}
