@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[command(
     name = "troop",
     version,
+    propagate_version = true,
     about = "Run batches of tasks on a pool of worker processes fed over IPC, or on threads, and measure the difference.",
     after_help = "Start with `troop demo`, then try `seq 10 | troop run -j2 'echo hello {}'`."
 )]
@@ -20,7 +21,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Sub {
     /// Run a command for every input, like GNU parallel: `troop run [OPTIONS] COMMAND ::: ARGS`.
-    #[command(after_help = RUN_HELP)]
+    #[command(after_help = RUN_HELP, display_name = "troop")]
     Run(Box<RunArgs>),
     /// The concurrency lesson, measured: one CPU-bound and one I/O-bound batch, serially and in
     /// every mode, with a table, a chart and a reading.
@@ -283,6 +284,21 @@ pub struct RunArgs {
     /// Print the limits on the size of a command line, then run.
     #[arg(long = "show-limits", help_heading = "Several arguments per command")]
     pub show_limits: bool,
+    // GNU parallel compatibility.
+    /// Accepted for GNU parallel's scripts; troop prints no citation notice.
+    #[arg(
+        long = "will-cite",
+        visible_alias = "willcite",
+        aliases = ["nn", "nonotice", "no-notice"],
+        help_heading = "GNU parallel compatibility"
+    )]
+    pub will_cite: bool,
+    /// Accepted for GNU parallel's scripts; prints nothing.
+    #[arg(long, hide = true)]
+    pub citation: bool,
+    /// Accepted for GNU parallel's scripts; prints nothing.
+    #[arg(long, hide = true)]
+    pub bibtex: bool,
     /// The command, then input sources: COMMAND… [::: ARG…] [:::: FILE…] [:::+ …] [::::+ …]
     /// Any bytes, UTF-8 or not.
     #[arg(trailing_var_arg = true, value_name = "COMMAND")]

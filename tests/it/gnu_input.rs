@@ -615,3 +615,58 @@ fn show_limits_prints_the_limits_and_runs() {
         assert_eq!(lines.last(), Some(&"a"), "then it runs");
     }
 }
+
+#[test]
+fn will_cite_citation_and_bibtex_are_accepted_without_a_word() {
+    check(&["--will-cite", "echo", ":::", "a"], "", "a\n");
+    for flag in [
+        "--citation",
+        "--bibtex",
+        "--willcite",
+        "--nn",
+        "--no-notice",
+    ] {
+        check_troop(&[flag, "echo", ":::", "a"], "", "a\n");
+    }
+    // Alone, GNU parallel's --citation and --bibtex print a notice and run nothing.
+    for flag in ["--citation", "--bibtex"] {
+        let alone = troop(&["run", flag], "");
+        alone.assert_ok_with("");
+        assert_eq!(alone.stderr, "", "{flag}");
+    }
+}
+
+#[test]
+fn run_version_prints_the_version() {
+    let ran = troop(&["run", "--version"], "");
+    ran.assert_code(0);
+    assert_eq!(
+        ran.stdout,
+        format!("troop {}\n", env!("CARGO_PKG_VERSION")),
+        "{}",
+        ran.stderr
+    );
+    assert_eq!(troop(&["--version"], "").stdout, ran.stdout);
+}
+
+#[test]
+fn a_gnu_option_troop_lacks_is_named_as_such() {
+    for (args, name) in [
+        (&["--tmux", "echo", ":::", "a"][..], "--tmux"),
+        (&["--semaphore=x", "echo", ":::", "a"], "--semaphore"),
+        (&["--sqlmaster", "x", "echo"], "--sqlmaster"),
+    ] {
+        let ran = check_refused(args, name);
+        assert!(
+            ran.stderr.contains(&format!(
+                "`{name}` is a GNU parallel option that troop does not support"
+            )),
+            "{}",
+            ran.stderr
+        );
+        assert!(!ran.stderr.contains("similar"), "{}", ran.stderr);
+    }
+    // An option GNU parallel does not have either keeps the usual message.
+    let ran = check_refused(&["--no-such-option", "echo"], "--no-such-option");
+    assert!(!ran.stderr.contains("GNU parallel"), "{}", ran.stderr);
+}
