@@ -5,9 +5,11 @@
 //! shows it, which must stay below the number given) and under the system's own limit on the
 //! arguments of a new program (ARG_MAX less the environment, and 128 KiB for any single
 //! argument, which a shell script is). The size of a command of many records is estimated as
-//! the size of the command with the first record plus, for each further record, what that
-//! record adds to a command that holds it already; that is exact for GNU parallel's replacement
-//! strings, and the estimate is checked by rendering the command once.
+//! the size of the command with the first record plus, for each further record, what it adds
+//! to the command with none and the separators and repeated text a record of its width adds
+//! beyond that (measured once). That is exact for GNU parallel's replacement strings except
+//! positional ones, where it is too high, and the estimate is checked by rendering the command
+//! once.
 //! With `-X` and `-m`, the last command when the input ends is spread over the job slots, as
 //! GNU parallel spreads it: `parallel -j3 -X echo ::: a b c d e f g` runs `a b c`, `d e f`, `g`.
 
@@ -134,6 +136,12 @@ pub(crate) struct Grouper {
     /// Records read and not yet grouped, each with the size of a command of it alone and what
     /// it adds to a command.
     pending: VecDeque<(Record, Size, Size)>,
+    /// The size of the command with no record.
+    empty: Size,
+    /// For records of each number of arguments: what a record adds to a command that holds one
+    /// already, beyond what it adds to the command with none (the separators and the text
+    /// repeated around it). It does not depend on the values, so it is measured once.
+    extra: std::collections::HashMap<usize, [isize; 3]>,
     /// The input has ended (or failed, with `failed` holding why).
     input_done: bool,
     failed: Option<InputError>,
@@ -144,8 +152,11 @@ pub(crate) struct Grouper {
 impl Grouper {
     pub fn new(grouping: Grouping) -> Grouper {
         let max_args = grouping.max_args;
+        let empty = grouping.size(&Record::default());
         Grouper {
             grouping,
+            empty,
+            extra: std::collections::HashMap::new(),
             pending: VecDeque::new(),
             input_done: false,
             failed: None,
@@ -163,16 +174,31 @@ impl Grouper {
         while self.pending.len() < n && !self.input_done {
             match read() {
                 Some(Ok(record)) => {
-                    let alone = self
-                        .grouping
-                        .size(&Record::merge(std::slice::from_ref(&record)));
-                    let twice = self
-                        .grouping
-                        .size(&Record::merge(&[record.clone(), record.clone()]));
+                    let alone = self.grouping.size(&record);
+                    let extra = match self.extra.get(&record.args.len()) {
+                        Some(extra) => *extra,
+                        None => {
+                            let twice = Record::merge(&[record.clone(), record.clone()]);
+                            let twice = self.grouping.size(&twice);
+                            let extra = |twice: usize, empty: usize, alone: usize| {
+                                (twice + empty) as isize - 2 * alone as isize
+                            };
+                            let extra = [
+                                extra(twice.argv, self.empty.argv, alone.argv),
+                                extra(twice.longest, self.empty.longest, alone.longest),
+                                extra(twice.shown, self.empty.shown, alone.shown),
+                            ];
+                            self.extra.insert(record.args.len(), extra);
+                            extra
+                        }
+                    };
+                    let adds = |alone: usize, extra: isize, empty: usize| {
+                        (alone as isize + extra - empty as isize).max(0) as usize
+                    };
                     let adds = Size {
-                        argv: twice.argv.saturating_sub(alone.argv),
-                        longest: twice.longest.saturating_sub(alone.longest),
-                        shown: twice.shown.saturating_sub(alone.shown),
+                        argv: adds(alone.argv, extra[0], self.empty.argv),
+                        longest: adds(alone.longest, extra[1], self.empty.longest),
+                        shown: adds(alone.shown, extra[2], self.empty.shown),
                     };
                     self.pending.push_back((record, alone, adds));
                 }
@@ -338,6 +364,7 @@ mod tests {
             ("echo pre{}post", true),
             ("echo {} | cat", false),
             ("echo x{}y | cat", true),
+            ("echo {.} {/} | cat", true),
             ("echo {1} {}", false),
         ] {
             let values: Vec<String> = (0..200)
@@ -350,9 +377,11 @@ mod tests {
             let mut at = 0;
             for line in &lines {
                 assert!(line.len() < 100, "{command}: {line}");
-                let n = line.matches('v').count() - usize::from(command.contains("{1}"));
+                let copies = 1 + usize::from(command.contains("{/}"));
+                let n = (line.matches('v').count() - usize::from(command.contains("{1}"))) / copies;
                 at += n;
-                if at < values.len() {
+                // A positional string is counted for every record: the estimate is high.
+                if at < values.len() && !command.contains("{1}") {
                     let more = Record::merge(
                         &values[at - n..=at]
                             .iter()
