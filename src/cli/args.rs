@@ -196,8 +196,24 @@ pub struct RunArgs {
         help_heading = "Input framing"
     )]
     pub eof: Option<OsString>,
+    /// Like -E; without a value, no EOF-STRING.
+    #[arg(
+        short = 'e',
+        long = "eof",
+        value_name = "EOF-STRING",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "",
+        help_heading = "Input framing"
+    )]
+    pub eof_opt: Option<OsString>,
     /// Skip input items (records) that are empty or only blanks.
-    #[arg(short = 'r', long = "no-run-if-empty", help_heading = "Input framing")]
+    #[arg(
+        short = 'r',
+        long = "no-run-if-empty",
+        alias = "norunifempty",
+        help_heading = "Input framing"
+    )]
     pub no_run_if_empty: bool,
     /// Strip blanks from each input item or column: n (none), l (left), r (right), lr or rl
     /// (both) [default: lr with --colsep, else n]
@@ -236,6 +252,7 @@ pub struct RunArgs {
     #[arg(
         short = 'n',
         long = "max-args",
+        alias = "maxargs",
         value_name = "N",
         allow_hyphen_values = true,
         help_heading = "Several arguments per command"
@@ -245,6 +262,7 @@ pub struct RunArgs {
     #[arg(
         short = 'N',
         long = "max-replace-args",
+        alias = "maxreplaceargs",
         value_name = "N",
         allow_hyphen_values = true,
         help_heading = "Several arguments per command"
@@ -263,16 +281,27 @@ pub struct RunArgs {
     #[arg(
         short = 'L',
         long = "max-lines",
+        alias = "maxlines",
         value_name = "N",
         allow_hyphen_values = true,
         help_heading = "Several arguments per command"
     )]
     pub max_lines: Option<String>,
+    /// Like -L; without a value, 1.
+    #[arg(
+        short = 'l',
+        value_name = "N",
+        num_args = 0..=1,
+        default_missing_value = "1",
+        help_heading = "Several arguments per command"
+    )]
+    pub max_lines_opt: Option<String>,
     /// Keep each command line (as --dry-run shows it) shorter than N bytes [default: the
     /// system's limit, ARG_MAX less the environment]
     #[arg(
         short = 's',
         long = "max-chars",
+        alias = "maxchars",
         value_name = "N",
         allow_hyphen_values = true,
         help_heading = "Several arguments per command"
@@ -282,7 +311,11 @@ pub struct RunArgs {
     #[arg(long, help_heading = "Several arguments per command")]
     pub xargs: bool,
     /// Print the limits on the size of a command line, then run.
-    #[arg(long = "show-limits", help_heading = "Several arguments per command")]
+    #[arg(
+        long = "show-limits",
+        alias = "showlimits",
+        help_heading = "Several arguments per command"
+    )]
     pub show_limits: bool,
     // GNU parallel compatibility.
     /// Accepted for GNU parallel's scripts; troop prints no citation notice.

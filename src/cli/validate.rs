@@ -104,6 +104,13 @@ fn parse_chunk(text: &str) -> Result<Chunk, RunError> {
 }
 
 fn run_config(mut args: RunArgs) -> Result<RunConfig, RunError> {
+    // GNU parallel's spellings with an optional value: `-e`/`--eof[=S]`, `-l[=N]`.
+    if args.eof.is_none() {
+        args.eof = args.eof_opt.take();
+    }
+    if args.max_lines.is_none() {
+        args.max_lines = args.max_lines_opt.take();
+    }
     let (framing, options, colsep) = input_framing(&mut args)?;
     let (words, given) = split_sources(std::mem::take(&mut args.command))?;
     let template = Template::parse_with(&words, &options)?;

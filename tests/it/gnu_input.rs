@@ -670,3 +670,14 @@ fn a_gnu_option_troop_lacks_is_named_as_such() {
     let ran = check_refused(&["--no-such-option", "echo"], "--no-such-option");
     assert!(!ran.stderr.contains("GNU parallel"), "{}", ran.stderr);
 }
+
+#[test]
+fn gnu_parallels_other_spellings_of_the_input_options() {
+    check(&["--eof=X", "echo"], "a\nX\nb\n", "a\n");
+    check(&["-l", "2", "echo"], "a\nb\nc\n", "a b\nc\n");
+    check(&["--maxargs", "2", "echo"], "a\nb\nc\n", "a b\nc\n");
+    check(&["--maxlines", "2", "echo"], "a\nb\nc\n", "a b\nc\n");
+    check(&["--norunifempty", "echo"], "a\n\n", "a\n");
+    check(&["--max-replace-args", "2", "echo", "{2}"], "a\nb\n", "b\n");
+    check_troop(&["-e", "echo"], "a\nX\n", "a\nX\n");
+}
