@@ -1,5 +1,7 @@
 //! Input sources (`:::` arguments, `::::`/`-a` files, standard input) and the records they give:
-//! line reading, `--colsep` splitting, the product of several sources and `:::+` links.
+//! line reading, `--colsep` splitting, the product of several sources and `:::+` links. The
+//! options of [`Framing`] (`-d`, `-0`, `-E`, `-r`, `--trim`, `--csv`, `--header`) shape the
+//! values, and a [`Grouping`] puts several records in one command (`-n`, `-X`, …).
 //!
 //! Input is bytes: every value reaches the command unchanged, whether or not it is UTF-8. Lines
 //! end at `\n`; a last line without one still counts and a `\r` before it is kept, as in GNU
@@ -771,5 +773,115 @@ mod tests {
             let ours = if ours.is_empty() { ours } else { ours + "/" };
             assert_eq!(ours, String::from_utf8_lossy(&want), "{case:?}");
         }
+    }
+}
+
+#[cfg(test)]
+mod framing_tests {
+    use super::*;
+    use crate::input::framing::{Header, Trim};
+    use crate::input::test_join;
+    use std::io::Cursor;
+
+    fn records(spec: &InputSpec, input: &[u8]) -> String {
+        let stdin: Box<dyn BufRead + Send> = Box::new(Cursor::new(input.to_vec()));
+        open(spec, stdin)
+            .expect("open")
+            .map(|r| test_join(&r.expect("record").args, "|"))
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+
+    fn framed(framing: Framing) -> InputSpec {
+        InputSpec {
+            framing,
+            ..InputSpec::default()
+        }
+    }
+
+    #[test]
+    fn a_delimiter_of_several_bytes_ends_values() {
+        let spec = framed(Framing {
+            delimiter: Some(b"::".to_vec()),
+            ..Framing::default()
+        });
+        assert_eq!(records(&spec, b"a::b:c::::d"), "a/b:c//d");
+        assert_eq!(records(&spec, b"a::"), "a");
+        assert_eq!(records(&spec, b"a\nb::"), "a\nb");
+    }
+
+    #[test]
+    fn eof_string_ends_lines_and_arguments() {
+        let framing = Framing {
+            eof: Some(b"END".to_vec()),
+            ..Framing::default()
+        };
+        assert_eq!(records(&framed(framing.clone()), b"a\nEND\nb\n"), "a");
+        let spec = InputSpec {
+            sources: vec![(
+                SourceSpec::Args(vec![b"x".to_vec(), b"END".to_vec()]),
+                false,
+            )],
+            framing,
+            ..InputSpec::default()
+        };
+        assert_eq!(records(&spec, b""), "x");
+    }
+
+    #[test]
+    fn blank_records_are_skipped_with_skip_blank() {
+        let spec = framed(Framing {
+            skip_blank: true,
+            ..Framing::default()
+        });
+        assert_eq!(records(&spec, b"a\n\n \t\nb\n"), "a/b");
+    }
+
+    #[test]
+    fn csv_rows_span_lines_inside_quotes() {
+        let spec = framed(Framing {
+            csv: Some(b','),
+            ..Framing::default()
+        });
+        assert_eq!(
+            records(&spec, b"a,\"b\nc\",d\n\"e\"\"f\",g\n\"open"),
+            "a|b\nc|d/e\"f|g/open"
+        );
+    }
+
+    #[test]
+    fn header_lines_name_columns_and_are_not_records() {
+        let header = Header::default();
+        let spec = InputSpec {
+            sources: vec![
+                (SourceSpec::File("-".into()), false),
+                (SourceSpec::Args(vec![b"k".to_vec(), b"1".to_vec()]), false),
+            ],
+            colsep: Some(Regex::new(",").expect("regex")),
+            framing: Framing {
+                header: Some(header.clone()),
+                trim: Trim::Both,
+                ..Framing::default()
+            },
+            grouping: None,
+        };
+        assert_eq!(records(&spec, b"x , y\n1,2\n"), "1|2|1");
+        let names: Vec<&[u8]> = header
+            .names()
+            .expect("read")
+            .iter()
+            .map(Vec::as_slice)
+            .collect();
+        assert_eq!(names, [&b"x"[..], b"y", b"k"]);
+        assert_eq!(header.position(b"k"), Some(2));
+    }
+
+    #[test]
+    fn continued_lines_join_after_a_trailing_blank() {
+        let spec = framed(Framing {
+            continue_lines: true,
+            ..Framing::default()
+        });
+        assert_eq!(records(&spec, b"a \nb\nc\t\nd \n"), "a b/c\td ");
     }
 }

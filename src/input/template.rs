@@ -5,7 +5,9 @@
 //! spaces), `{N}` `{N.}` `{N/}` `{N//}` `{N/.}` (the Nth argument, from 1; blanks may follow `N`
 //! as in GNU parallel), `{-N}` and its variants (the Nth argument from the end), `{#}` (sequence
 //! number) and `{%}` (slot). A missing argument gives nothing. A command with none of them gets
-//! ` {}` appended. Any other text in braces stays as written. Templates and values are bytes:
+//! ` {}` appended. Any other text in braces stays as written, except `{name}` with `--header`,
+//! the column the header names so. `-I STRING` puts STRING in the place of `{}`. With context
+//! replace (`-X`), a word holding `{}` repeats for each input record of a command. Templates and values are bytes:
 //! what is not UTF-8 reaches the command unchanged, quoted for the shell like any other byte.
 //!
 //! Quoting makes each value one shell word where its replacement string stands outside quotes in
