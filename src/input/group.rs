@@ -142,6 +142,11 @@ pub(crate) struct Grouper {
     /// already, beyond what it adds to the command with none (the separators and the text
     /// repeated around it). It does not depend on the values, so it is measured once.
     extra: std::collections::HashMap<usize, [isize; 3]>,
+    /// For a command whose size is a plain sum over the values (see
+    /// [`Template::plain_shape`]), without `-s`: its literal words' bytes in the argument
+    /// vector, the longest of them, and the number of `{}` words. Records are then measured
+    /// without rendering, exactly.
+    plain: Option<(usize, usize, usize)>,
     /// The input has ended (or failed, with `failed` holding why).
     input_done: bool,
     failed: Option<InputError>,
@@ -153,9 +158,18 @@ impl Grouper {
     pub fn new(grouping: Grouping) -> Grouper {
         let max_args = grouping.max_args;
         let empty = grouping.size(&Record::default());
+        let plain = match grouping.max_chars {
+            Some(_) => None,
+            None => grouping.template.plain_shape().map(|(literals, copies)| {
+                let argv = literals.iter().map(|l| l + 1 + POINTER).sum::<usize>() + POINTER;
+                let longest = literals.iter().map(|l| l + 1).max().unwrap_or(0);
+                (argv, longest, copies)
+            }),
+        };
         Grouper {
             grouping,
             empty,
+            plain,
             extra: std::collections::HashMap::new(),
             pending: VecDeque::new(),
             input_done: false,
@@ -174,6 +188,26 @@ impl Grouper {
         while self.pending.len() < n && !self.input_done {
             match read() {
                 Some(Ok(record)) => {
+                    if let Some((argv, longest, copies)) = self.plain {
+                        let values: usize = record.args.iter().map(|a| a.len() + 1 + POINTER).sum();
+                        let widest = record.args.iter().map(|a| a.len() + 1).max().unwrap_or(0);
+                        let adds = Size {
+                            argv: copies * values,
+                            longest: 0,
+                            shown: 0,
+                        };
+                        let alone = Size {
+                            argv: argv + adds.argv,
+                            longest: if copies > 0 {
+                                longest.max(widest)
+                            } else {
+                                longest
+                            },
+                            shown: 0,
+                        };
+                        self.pending.push_back((record, alone, adds));
+                        continue;
+                    }
                     let alone = self.grouping.size(&record);
                     let extra = match self.extra.get(&record.args.len()) {
                         Some(extra) => *extra,
@@ -252,9 +286,13 @@ impl Grouper {
             size = next;
             n += 1;
         }
-        // Check the estimate; shrink in the rare case it was short.
+        // Check the estimate; shrink in the rare case it was short. A plain command's is exact.
         let fits = |n: usize, me: &Self| me.grouping.fits(me.grouping.size(&me.merged(n)));
-        if !fits(n, self) {
+        if self.plain.is_some() {
+            if !self.grouping.fits(size) {
+                return Some(Err(self.too_long()));
+            }
+        } else if !fits(n, self) {
             if n == 1 {
                 return Some(Err(self.too_long()));
             }
@@ -396,6 +434,43 @@ mod tests {
                 }
             }
             assert_eq!(at, values.len(), "{command}: every value once");
+        }
+    }
+
+    #[test]
+    fn a_plain_command_is_measured_exactly_without_rendering() {
+        for command in ["echo {}", "cp {} {} dir", "gzip"] {
+            let mut g = grouping(command, true);
+            g.limit = ArgLimit {
+                total: 1000,
+                single: MAX_ARG_STRLEN,
+            };
+            assert!(g.template.plain_shape().is_some(), "{command}");
+            let values: Vec<String> = (0..300)
+                .map(|i| format!("f{}", "x".repeat(i % 11)))
+                .collect();
+            let values: Vec<&str> = values.iter().map(String::as_str).collect();
+            let mut input = values.iter().map(|v| {
+                Ok(Record {
+                    args: vec![v.as_bytes().to_vec()],
+                    ..Record::default()
+                })
+            });
+            let mut grouper = Grouper::new(g.clone());
+            let mut at = 0;
+            while let Some(record) = grouper.next(&mut || input.next()) {
+                let record = record.expect("fits");
+                let n = record.ends.len();
+                assert!(g.fits(g.size(&record)), "{command}: too big");
+                if at + n < values.len() {
+                    let mut more = record.clone();
+                    more.args.push(values[at + n].as_bytes().to_vec());
+                    more.ends.push(more.args.len());
+                    assert!(!g.fits(g.size(&more)), "{command}: one more would fit");
+                }
+                at += n;
+            }
+            assert_eq!(at, values.len());
         }
     }
 

@@ -233,6 +233,26 @@ impl Template {
         Some(key)
     }
 
+    /// For a command run directly whose arguments appear only as whole `{}` words (`gzip {}`,
+    /// `echo` with ` {}` appended): the lengths of its literal words and the number of `{}`
+    /// words. Its argument vector is then those words plus each value once per `{}` word,
+    /// however the values are grouped.
+    pub fn plain_shape(&self) -> Option<(Vec<usize>, usize)> {
+        let Mode::Exec(words) = &self.mode else {
+            return None;
+        };
+        let mut literals = Vec::new();
+        let mut copies = 0;
+        for word in words {
+            match word.as_slice() {
+                [Segment::Lit(lit)] => literals.push(lit.len()),
+                [Segment::Repl(Repl::All(Part::Whole))] => copies += 1,
+                _ => return None,
+            }
+        }
+        Some((literals, copies))
+    }
+
     /// The kernel name (without '@') if the first word is `@name`.
     pub fn kernel_name(&self) -> Option<&str> {
         match &self.mode {
