@@ -268,6 +268,7 @@ impl Template {
     pub fn render(&self, record: &Record, seq: u64, slot: u32) -> Rendered {
         let ctx = Ctx {
             args: &record.args,
+            part: None,
             seq,
             slot,
             names: &self.names,
@@ -552,6 +553,9 @@ fn parse_builtin(inner: &[u8]) -> Option<Repl> {
 #[derive(Clone, Copy)]
 struct Ctx<'a> {
     args: &'a [Vec<u8>],
+    /// In context replace, the record whose copy of a word is being rendered: `{}` gives its
+    /// values, while positions keep giving the group's.
+    part: Option<&'a [Vec<u8>]>,
     seq: u64,
     slot: u32,
     names: &'a [Vec<u8>],
@@ -566,7 +570,11 @@ impl Ctx<'_> {
         match repl {
             Repl::Seq => f(format_u64(self.seq, &mut digits)),
             Repl::Slot => f(format_u64(u64::from(self.slot), &mut digits)),
-            Repl::All(part) => args.iter().for_each(|a| f(part.apply(a))),
+            Repl::All(part) => self
+                .part
+                .unwrap_or(args)
+                .iter()
+                .for_each(|a| f(part.apply(a))),
             Repl::Nth(i, part) => args.get(i).into_iter().for_each(|a| f(part.apply(a))),
             Repl::FromEnd(n, part) => {
                 let arg = args.len().checked_sub(n).map(|i| &args[i]);
@@ -661,9 +669,10 @@ fn render_words(words: &[Word], ctx: &Ctx) -> Vec<Vec<u8>> {
 }
 
 /// Whether a replacement string stands for each record of a group in context replace: those
-/// that give all arguments or a named column do; positions, `{#}` and `{%}` do not.
+/// that give all arguments do; positions (named columns included), `{#}` and `{%}` do not, and
+/// keep standing for the whole group, as in GNU parallel.
 fn repeats(segment: &Segment) -> bool {
-    matches!(segment, Segment::Repl(Repl::All(_) | Repl::Named(_)))
+    matches!(segment, Segment::Repl(Repl::All(_)))
 }
 
 /// [`render_words`] with context replace: a word holding a repeating replacement string is
@@ -674,7 +683,10 @@ fn render_words_in_context(words: &[Word], ctx: &Ctx, parts: &[&[Vec<u8>]]) -> V
         let word = std::slice::from_ref(word);
         if word[0].iter().any(repeats) {
             for part in parts {
-                let ctx = Ctx { args: part, ..*ctx };
+                let ctx = Ctx {
+                    part: Some(part),
+                    ..*ctx
+                };
                 out.extend(render_words(word, &ctx));
             }
         } else {
@@ -720,7 +732,11 @@ fn render_shell_in_context(segments: &[Segment], ctx: &Ctx, parts: &[&[Vec<u8>]]
                 if i > 0 {
                     out.push(b' ');
                 }
-                out.extend(render_shell(run, &Ctx { args: part, ..*ctx }));
+                let ctx = Ctx {
+                    part: Some(part),
+                    ..*ctx
+                };
+                out.extend(render_shell(run, &ctx));
             }
         } else {
             out.extend(render_shell(run, ctx));
@@ -846,6 +862,7 @@ mod tests {
         let args = bytes_of(args);
         let ctx = Ctx {
             args: &args,
+            part: None,
             seq,
             slot,
             names: &[],

@@ -681,3 +681,29 @@ fn gnu_parallels_other_spellings_of_the_input_options() {
     check(&["--max-replace-args", "2", "echo", "{2}"], "a\nb\n", "b\n");
     check_troop(&["-e", "echo"], "a\nX\n", "a\nX\n");
 }
+
+#[test]
+fn context_replace_keeps_positions_for_the_whole_command() {
+    check(
+        &["-j1", "-X", "echo", "{1}:{}", ":::", "a", "b", "c"],
+        "",
+        "a:a a:b a:c\n",
+    );
+    check(
+        &["-j1", "-N2", "echo", "{1}:{}", ":::", "a", "b", "c", "d"],
+        "",
+        "a:a a:b\nc:c c:d\n",
+    );
+    check(
+        &["-j1", "-X", "echo", "{1}:{}", "|", "cat", ":::", "a", "b"],
+        "",
+        "a:a a:b\n",
+    );
+    check(
+        &[
+            "-j1", "-X", "--header", ":", "echo", "x{h}", ":::", "h", "a", "b",
+        ],
+        "",
+        "xa\n",
+    );
+}
