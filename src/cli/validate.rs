@@ -1,6 +1,7 @@
 //! Turning parsed arguments into a validated [`Command`]: the last place clap types exist.
 
 use std::ffi::OsString;
+use std::io::Write as _;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
 use troop_worker::kernel::Kernel;
@@ -10,8 +11,6 @@ use crate::bench::{self, BenchConfig, Format};
 use crate::config::{Chunk, Limits, Mode, OutputMode, Resume, RunConfig, StartMethod};
 pub use crate::demo::DemoConfig;
 use crate::error::RunError;
-use std::io::Write as _;
-
 use crate::input::framing::parse_delimiter;
 use crate::input::group::{ArgLimit, Grouping};
 use crate::input::template::TemplateOptions;
