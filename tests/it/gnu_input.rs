@@ -707,3 +707,36 @@ fn context_replace_keeps_positions_for_the_whole_command() {
         "xa\n",
     );
 }
+
+#[test]
+fn max_chars_cuts_where_gnu_parallel_cuts() {
+    let numbers: String = (1..=200).map(|i| format!("{i}\n")).collect();
+    for args in [
+        &["-s", "100", "-X", "echo"][..],
+        &["-j1", "-s", "50", "-X", "echo", "x{}y"],
+        &["-j1", "-s", "50", "-m", "echo", "x{}y"],
+        &["-j1", "-s", "60", "--xargs", "echo", "{}", "{}"],
+        &["-j1", "-s", "50", "-X", "echo", "{}", "|", "cat"],
+    ] {
+        for mode in MODES {
+            let mut ours = vec!["run", "-k", "--mode", mode];
+            ours.extend_from_slice(args);
+            let ran = troop(&ours, &numbers);
+            ran.assert_code(0);
+            let limit: usize = args[args.iter().position(|a| *a == "-s").unwrap() + 1]
+                .parse()
+                .unwrap();
+            // Every command line (`echo` and a space, then what it prints) is shorter than -s.
+            assert!(
+                ran.lines().iter().all(|l| l.len() + 5 < limit),
+                "{args:?}: {}",
+                ran.stdout
+            );
+            let mut gnu = vec!["-k"];
+            gnu.extend_from_slice(args);
+            if let Some(gnu) = gnu_parallel_in(None, &gnu, &numbers) {
+                assert_eq!(ran.stdout, gnu.stdout, "{args:?} in {mode} mode");
+            }
+        }
+    }
+}
