@@ -26,22 +26,6 @@ pub struct Record {
 }
 
 impl Record {
-    /// The input records this one is made of, as their arguments.
-    pub fn parts(&self) -> Vec<&[Vec<u8>]> {
-        if self.ends.is_empty() {
-            return vec![&self.args[..]];
-        }
-        let mut start = 0;
-        self.ends
-            .iter()
-            .map(|&end| {
-                let part = &self.args[start..end];
-                start = end;
-                part
-            })
-            .collect()
-    }
-
     /// One record holding the arguments of `records`, in order.
     pub fn merge(records: &[Record]) -> Record {
         let mut args = Vec::with_capacity(records.iter().map(|r| r.args.len()).sum());

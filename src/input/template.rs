@@ -7,8 +7,9 @@
 //! number) and `{%}` (slot). A missing argument gives nothing. A command with none of them gets
 //! ` {}` appended. Any other text in braces stays as written, except `{name}` with `--header`,
 //! the column the header names so. `-I STRING` puts STRING in the place of `{}`. With context
-//! replace (`-X`), a word holding `{}` repeats for each input record of a command. Templates and values are bytes:
-//! what is not UTF-8 reaches the command unchanged, quoted for the shell like any other byte.
+//! replace (`-X`), a word holding `{}` repeats for each value of a command. Templates and
+//! values are bytes: what is not UTF-8 reaches the command unchanged, quoted for the shell like
+//! any other byte.
 //!
 //! Quoting makes each value one shell word where its replacement string stands outside quotes in
 //! the template; inside the template's own quotes (`echo "{}"`, `echo '{}'`) a value can still
@@ -43,8 +44,8 @@ pub struct TemplateOptions {
     /// column the header line names `name`.
     pub header: Option<Header>,
     /// `-X` (and `-N`, `-L`): context replace. When a command takes several input records, a
-    /// word holding `{}` (or `{.}`, `{name}`, …) is repeated for each record: `pre{}post` gives
-    /// `prea1post prea2post`. Without it `{}` gives all the values in one place.
+    /// word holding `{}` (or `{.}`, `{/}`, …) is repeated for each of their values: `pre{}post`
+    /// gives `prea1post prea2post`. Without it `{}` gives all the values in one place.
     pub context: bool,
 }
 
@@ -128,7 +129,7 @@ pub struct Template {
     names: Vec<Vec<u8>>,
     /// The header that names the columns, with `--header`.
     header: Option<Header>,
-    /// `-X`: words with a replacement string repeat for each record of a group.
+    /// `-X`: words with a replacement string repeat for each value of a group.
     context: bool,
 }
 
@@ -274,8 +275,10 @@ impl Template {
             names: &self.names,
             header: self.header.as_ref(),
         };
+        // Context replace repeats a word for each value of the command, as GNU parallel does
+        // (each column of each record, with --colsep or several sources).
         let parts = match self.context && !record.ends.is_empty() {
-            true => Some(record.parts()),
+            true => Some(record.args.chunks(1).collect::<Vec<_>>()),
             false => None,
         };
         match &self.mode {
@@ -553,8 +556,8 @@ fn parse_builtin(inner: &[u8]) -> Option<Repl> {
 #[derive(Clone, Copy)]
 struct Ctx<'a> {
     args: &'a [Vec<u8>],
-    /// In context replace, the record whose copy of a word is being rendered: `{}` gives its
-    /// values, while positions keep giving the group's.
+    /// In context replace, the value whose copy of a word is being rendered: `{}` gives it,
+    /// while positions keep giving the whole command's.
     part: Option<&'a [Vec<u8>]>,
     seq: u64,
     slot: u32,
@@ -668,7 +671,7 @@ fn render_words(words: &[Word], ctx: &Ctx) -> Vec<Vec<u8>> {
     out
 }
 
-/// Whether a replacement string stands for each record of a group in context replace: those
+/// Whether a replacement string stands for each value of a group in context replace: those
 /// that give all arguments do; positions (named columns included), `{#}` and `{%}` do not, and
 /// keep standing for the whole group, as in GNU parallel.
 fn repeats(segment: &Segment) -> bool {

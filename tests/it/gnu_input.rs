@@ -740,3 +740,28 @@ fn max_chars_cuts_where_gnu_parallel_cuts() {
         }
     }
 }
+
+#[test]
+fn context_replace_repeats_for_each_value_of_several_columns() {
+    check(
+        &[
+            "-j1", "-X", "--colsep", ",", "echo", "x{}y{1}", ":::", "a,b", "c,d",
+        ],
+        "",
+        "xaya xbya xcya xdya\n",
+    );
+    check(
+        &[
+            "-j1", "-X", "echo", "x{}y", ":::", "a", "b", ":::", "1", "2",
+        ],
+        "",
+        "xay x1y xay x2y xby x1y xby x2y\n",
+    );
+    check(
+        &[
+            "-j1", "-N2", "echo", "x{}y", ":::", "a", "b", ":::", "1", "2",
+        ],
+        "",
+        "xay x1y xay x2y\nxby x1y xby x2y\n",
+    );
+}
