@@ -56,7 +56,11 @@ impl ArgLimit {
     pub fn system() -> ArgLimit {
         // SAFETY: sysconf has no preconditions.
         let arg_max = unsafe { libc::sysconf(libc::_SC_ARG_MAX) };
-        let arg_max = usize::try_from(arg_max).unwrap_or(128 * 1024).max(4096);
+        // Linux never allows more than 3/4 of the default 8 MiB stack, whatever the stack limit
+        // (glibc reports a quarter of an unlimited stack as ARG_MAX).
+        let arg_max = usize::try_from(arg_max)
+            .unwrap_or(128 * 1024)
+            .clamp(4096, 6 << 20);
         let env: usize = std::env::vars_os()
             .map(|(k, v)| k.len() + v.len() + 2 + POINTER)
             .sum();

@@ -585,7 +585,7 @@ struct ArgLimitProbe;
 impl ArgLimitProbe {
     fn total() -> usize {
         // SAFETY: sysconf has no preconditions.
-        let arg_max = unsafe { libc::sysconf(libc::_SC_ARG_MAX) } as usize;
+        let arg_max = (unsafe { libc::sysconf(libc::_SC_ARG_MAX) } as usize).clamp(4096, 6 << 20);
         let env: usize = std::env::vars_os()
             .map(|(k, v)| k.len() + v.len() + 2 + 8)
             .sum();
