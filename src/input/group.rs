@@ -323,8 +323,9 @@ impl Grouper {
             self.max_args = Some(per);
             n = per;
         }
-        let records: Vec<Record> = self.pending.drain(..n).map(|(r, ..)| r).collect();
-        Some(Ok(Record::merge(&records)))
+        Some(Ok(Record::merge_owned(
+            self.pending.drain(..n).map(|(r, ..)| r),
+        )))
     }
 
     /// The error for a record that does not fit a command line alone; the input ends there.

@@ -28,10 +28,15 @@ pub struct Record {
 impl Record {
     /// One record holding the arguments of `records`, in order.
     pub fn merge(records: &[Record]) -> Record {
-        let mut args = Vec::with_capacity(records.iter().map(|r| r.args.len()).sum());
+        Record::merge_owned(records.iter().cloned())
+    }
+
+    /// [`Record::merge`], taking the records.
+    pub fn merge_owned(records: impl ExactSizeIterator<Item = Record>) -> Record {
+        let mut args = Vec::new();
         let mut ends = Vec::with_capacity(records.len());
         for record in records {
-            args.extend(record.args.iter().cloned());
+            args.extend(record.args);
             ends.push(args.len());
         }
         Record { args, ends }
