@@ -9,6 +9,7 @@ export PATH="$HOME/.cargo/bin:$PATH"
 # setpriv (to probe the IPC socket as another user), python3 and coreutils.
 need=()
 parallel --version 2>/dev/null | grep -q 'GNU parallel' || need+=(parallel)
+perl -MText::CSV -e1 2>/dev/null || need+=(libtext-csv-perl)
 command -v ps >/dev/null || need+=(procps)
 command -v gzip >/dev/null || need+=(gzip)
 command -v setpriv >/dev/null || need+=(util-linux)

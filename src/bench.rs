@@ -149,6 +149,7 @@ fn once(
             false,
         )],
         colsep: None,
+        ..InputSpec::default()
     };
     let mut run = RunConfig::new(template, input, workers);
     run.mode = mode;

@@ -196,7 +196,7 @@ impl Observer for Announce {
             ),
         };
         if self.to_stderr {
-            troop_worker::process::eprint_line(&format!("{line}"));
+            troop_worker::process::eprint_line(&line);
         } else {
             println!("{line}");
             let _ = std::io::stdout().flush();
@@ -212,7 +212,7 @@ pub fn run(config: &DemoConfig) -> Result<Exit, RunError> {
     let usable = crate::jobs::usable_cores();
     let say = |line: String| {
         if config.json {
-            troop_worker::process::eprint_line(&format!("{line}"));
+            troop_worker::process::eprint_line(&line);
         } else {
             println!("{line}");
         }
@@ -315,6 +315,7 @@ fn check_process_worker() -> Result<(), RunError> {
     let input = InputSpec {
         sources: vec![(SourceSpec::Args(vec!["check".into()]), false)],
         colsep: None,
+        ..InputSpec::default()
     };
     let mut config = RunConfig::new(template, input, 1);
     config.mode = Mode::Process;
@@ -404,6 +405,7 @@ fn pooled(
     let input = InputSpec {
         sources: vec![(SourceSpec::Args(vec![arg.into_bytes(); batch.tasks]), false)],
         colsep: None,
+        ..InputSpec::default()
     };
     let mut config = RunConfig::new(template, input, workers);
     config.mode = mode;

@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[command(
     name = "troop",
     version,
+    propagate_version = true,
     about = "Run batches of tasks on a pool of worker processes fed over IPC, or on threads, and measure the difference.",
     after_help = "Start with `troop demo`, then try `seq 10 | troop run -j2 'echo hello {}'`."
 )]
@@ -20,7 +21,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Sub {
     /// Run a command for every input, like GNU parallel: `troop run [OPTIONS] COMMAND ::: ARGS`.
-    #[command(after_help = RUN_HELP)]
+    #[command(after_help = RUN_HELP, display_name = "troop")]
     Run(Box<RunArgs>),
     /// The concurrency lesson, measured: one CPU-bound and one I/O-bound batch, serially and in
     /// every mode, with a table, a chart and a reading.
@@ -173,6 +174,164 @@ pub struct RunArgs {
     /// Tasks per message to a process worker: a number, or `auto` to grow batches while tasks are tiny.
     #[arg(long, value_name = "N|auto", default_value = "auto")]
     pub chunksize: String,
+    // Input framing, with GNU parallel's meaning.
+    /// Input items end at NUL, not at a newline (for `find -print0`).
+    #[arg(short = '0', long = "null", help_heading = "Input framing")]
+    pub null: bool,
+    /// Input items end at DELIM, not at a newline: any text, with the escapes `\n`, `\t`, `\r`,
+    /// `\0`, octal `\NNN` and `\xHH`.
+    #[arg(
+        short = 'd',
+        long = "delimiter",
+        value_name = "DELIM",
+        allow_hyphen_values = true,
+        help_heading = "Input framing"
+    )]
+    pub delimiter: Option<OsString>,
+    /// Stop reading a source at an item equal to EOF-STRING.
+    #[arg(
+        short = 'E',
+        value_name = "EOF-STRING",
+        allow_hyphen_values = true,
+        help_heading = "Input framing"
+    )]
+    pub eof: Option<OsString>,
+    /// Like -E; without a value, no EOF-STRING.
+    #[arg(
+        short = 'e',
+        long = "eof",
+        value_name = "EOF-STRING",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "",
+        help_heading = "Input framing"
+    )]
+    pub eof_opt: Option<OsString>,
+    /// Skip input items (records) that are empty or only blanks.
+    #[arg(
+        short = 'r',
+        long = "no-run-if-empty",
+        alias = "norunifempty",
+        help_heading = "Input framing"
+    )]
+    pub no_run_if_empty: bool,
+    /// Strip blanks from each input item or column: n (none), l (left), r (right), lr or rl
+    /// (both) [default: lr with --colsep, else n]
+    #[arg(long, value_name = "n|l|r|lr|rl", help_heading = "Input framing")]
+    pub trim: Option<String>,
+    /// Use STRING instead of `{}` for the arguments (`{}` and `{N}` are then plain text).
+    #[arg(
+        short = 'I',
+        value_name = "STRING",
+        allow_hyphen_values = true,
+        help_heading = "Input framing"
+    )]
+    pub replace_str: Option<OsString>,
+    /// Like -I, with `{}` as the default STRING.
+    #[arg(
+        short = 'i',
+        long = "replace",
+        value_name = "STRING",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "{}",
+        help_heading = "Input framing"
+    )]
+    pub replace: Option<OsString>,
+    /// The first item of each source is a header naming its columns, so that `{name}` works;
+    /// `:` (or any regular expression, or a number of lines) means the first line, 0 none.
+    /// Columns are split at --colsep, a TAB unless given.
+    #[arg(long, value_name = ":|REGEX|N", help_heading = "Input framing")]
+    pub header: Option<String>,
+    /// Read each input item as a CSV row (fields split at --colsep, `,` unless given; quoted
+    /// fields may hold separators, quotes and newlines).
+    #[arg(long, help_heading = "Input framing")]
+    pub csv: bool,
+    // Several arguments per command, with GNU parallel's meaning.
+    /// Put at most N input items (records) in each command; `{}` gives them all, `{1}`… each.
+    #[arg(
+        short = 'n',
+        long = "max-args",
+        alias = "maxargs",
+        value_name = "N",
+        allow_hyphen_values = true,
+        help_heading = "Several arguments per command"
+    )]
+    pub max_args: Option<String>,
+    /// Like -n, with context replace as -X does; -N0 reads one item and inserts none.
+    #[arg(
+        short = 'N',
+        long = "max-replace-args",
+        alias = "maxreplaceargs",
+        value_name = "N",
+        allow_hyphen_values = true,
+        help_heading = "Several arguments per command"
+    )]
+    pub max_replace_args: Option<String>,
+    /// Context replace: as many items per command as fit the command line, a word holding
+    /// `{}` repeated for each; at the end of the input, the items left are spread over the jobs.
+    #[arg(short = 'X', help_heading = "Several arguments per command")]
+    pub context_replace: bool,
+    /// As many items per command as fit, `{}` giving them all in one place; at the end of the
+    /// input, the items left are spread over the jobs.
+    #[arg(short = 'm', help_heading = "Several arguments per command")]
+    pub multiple: bool,
+    /// At most N input lines per command (implies -X); a line ending in a blank goes on with the
+    /// next line.
+    #[arg(
+        short = 'L',
+        long = "max-lines",
+        alias = "maxlines",
+        value_name = "N",
+        allow_hyphen_values = true,
+        help_heading = "Several arguments per command"
+    )]
+    pub max_lines: Option<String>,
+    /// Like -L; without a value, 1.
+    #[arg(
+        short = 'l',
+        value_name = "N",
+        num_args = 0..=1,
+        default_missing_value = "1",
+        help_heading = "Several arguments per command"
+    )]
+    pub max_lines_opt: Option<String>,
+    /// Keep each command line (as --dry-run shows it) shorter than N bytes [default: the
+    /// system's limit, ARG_MAX less the environment]
+    #[arg(
+        short = 's',
+        long = "max-chars",
+        alias = "maxchars",
+        value_name = "N",
+        allow_hyphen_values = true,
+        help_heading = "Several arguments per command"
+    )]
+    pub max_chars: Option<String>,
+    /// As many items per command as fit, like xargs (without spreading them over the jobs).
+    #[arg(long, help_heading = "Several arguments per command")]
+    pub xargs: bool,
+    /// Print the limits on the size of a command line, then run.
+    #[arg(
+        long = "show-limits",
+        alias = "showlimits",
+        help_heading = "Several arguments per command"
+    )]
+    pub show_limits: bool,
+    // GNU parallel compatibility.
+    /// Accepted for GNU parallel's scripts; troop prints no citation notice.
+    #[arg(
+        long = "will-cite",
+        visible_alias = "willcite",
+        aliases = ["nn", "nonotice", "no-notice"],
+        help_heading = "GNU parallel compatibility"
+    )]
+    pub will_cite: bool,
+    /// Accepted for GNU parallel's scripts; prints nothing.
+    #[arg(long, hide = true)]
+    pub citation: bool,
+    /// Accepted for GNU parallel's scripts; prints nothing.
+    #[arg(long, hide = true)]
+    pub bibtex: bool,
     /// The command, then input sources: COMMAND… [::: ARG…] [:::: FILE…] [:::+ …] [::::+ …]
     /// Any bytes, UTF-8 or not.
     #[arg(trailing_var_arg = true, value_name = "COMMAND")]

@@ -4,6 +4,7 @@
 //! [`CliError`] that knows its own exit code (help and version are not errors; a bad option is).
 
 mod args;
+mod gnu;
 mod validate;
 
 pub use validate::{Command, DemoConfig};
@@ -54,7 +55,15 @@ where
     T: Into<OsString> + Clone,
 {
     let cli = args::Cli::try_parse_from(argv).map_err(|e| {
-        use clap::error::ErrorKind;
+        use clap::error::{ContextKind, ContextValue, ErrorKind};
+        if e.kind() == ErrorKind::UnknownArgument
+            && let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg)
+            && let Some(name) = gnu::gnu_option(arg)
+        {
+            return CliError::usage(format!(
+                "troop: `{name}` is a GNU parallel option that troop does not support"
+            ));
+        }
         let help = matches!(
             e.kind(),
             ErrorKind::DisplayHelp
@@ -71,5 +80,17 @@ where
             to_stdout: help,
         }
     })?;
+    if let args::Sub::Run(run) = &cli.command
+        && (run.citation || run.bibtex)
+        && run.command.is_empty()
+    {
+        // GNU parallel's --citation and --bibtex print a notice and run nothing; troop has no
+        // notice to print.
+        return Err(CliError {
+            message: String::new(),
+            exit: Exit::Success,
+            to_stdout: true,
+        });
+    }
     validate::validate(cli).map_err(|e| CliError::usage(format!("troop: {e}")))
 }

@@ -1,6 +1,7 @@
 //! Turning parsed arguments into a validated [`Command`]: the last place clap types exist.
 
 use std::ffi::OsString;
+use std::io::Write as _;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
 use troop_worker::kernel::Kernel;
@@ -10,7 +11,10 @@ use crate::bench::{self, BenchConfig, Format};
 use crate::config::{Chunk, Limits, Mode, OutputMode, Resume, RunConfig, StartMethod};
 pub use crate::demo::DemoConfig;
 use crate::error::RunError;
-use crate::input::{InputSpec, SourceSpec, Template};
+use crate::input::framing::parse_delimiter;
+use crate::input::group::{ArgLimit, Grouping};
+use crate::input::template::TemplateOptions;
+use crate::input::{Framing, Header, InputSpec, SourceSpec, Template, Trim};
 use crate::jobs::{parse_jobs, usable_cores};
 use crate::policy::{self, RetryOn, RetryPolicy};
 use crate::units;
@@ -98,34 +102,27 @@ fn parse_chunk(text: &str) -> Result<Chunk, RunError> {
     }
 }
 
-fn run_config(args: RunArgs) -> Result<RunConfig, RunError> {
-    let (words, given) = split_sources(args.command)?;
-    let template = Template::parse(&words)?;
+fn run_config(mut args: RunArgs) -> Result<RunConfig, RunError> {
+    // GNU parallel's spellings with an optional value: `-e`/`--eof[=S]`, `-l[=N]`.
+    if args.eof.is_none() {
+        args.eof = args.eof_opt.take();
+    }
+    if args.max_lines.is_none() {
+        args.max_lines = args.max_lines_opt.take();
+    }
+    let (framing, options, colsep) = input_framing(&mut args)?;
+    let (words, given) = split_sources(std::mem::take(&mut args.command))?;
+    let template = Template::parse_with(&words, &options)?;
     if let Some(name) = template.kernel_name() {
         Kernel::check_name(name)?;
     }
-    let mut sources: Vec<(SourceSpec, bool)> = args
-        .arg_files
+    let mut sources: Vec<(SourceSpec, bool)> = std::mem::take(&mut args.arg_files)
         .into_iter()
         .map(|f| (SourceSpec::File(f), false))
         .collect();
     sources.extend(given);
-    let colsep = match args.colsep {
-        Some(re) => {
-            let compiled = regex::bytes::Regex::new(&re).map_err(|e| {
-                RunError::Usage(format!("invalid --colsep regular expression `{re}`: {e}"))
-            })?;
-            if compiled.is_match(b"") {
-                return Err(RunError::Usage(format!(
-                    "invalid --colsep `{re}`: it matches the empty string, so it cannot \
-                     separate columns; give the separator, as in --colsep ',' or --colsep '\\t'"
-                )));
-            }
-            Some(compiled)
-        }
-        None => None,
-    };
     let jobs = parse_jobs(args.jobs.as_deref().unwrap_or("100%"), usable_cores())?;
+    let grouping = grouping(&args, &template, jobs)?;
     let chunk = match args.chunksize.as_str() {
         "auto" => Chunk::Auto,
         n => match n.parse::<usize>() {
@@ -137,7 +134,13 @@ fn run_config(args: RunArgs) -> Result<RunConfig, RunError> {
             }
         },
     };
-    let mut config = RunConfig::new(template, InputSpec { sources, colsep }, jobs);
+    let input = InputSpec {
+        sources,
+        colsep,
+        framing,
+        grouping,
+    };
+    let mut config = RunConfig::new(template, input, jobs);
     config.mode = match args.mode {
         ModeArg::Process => Mode::Process,
         ModeArg::Thread => Mode::Thread,
@@ -227,6 +230,192 @@ fn run_config(args: RunArgs) -> Result<RunConfig, RunError> {
 
 /// The smallest `--memory-limit`: less address space than this cannot start a shell.
 const MIN_MEMORY_LIMIT: u64 = 4 << 20;
+/// The input-framing options: how items are read and split, and how the template names them.
+fn input_framing(
+    args: &mut RunArgs,
+) -> Result<(Framing, TemplateOptions, Option<regex::bytes::Regex>), RunError> {
+    let usage = |flag: &str, why: String| RunError::Usage(format!("invalid {flag}: {why}"));
+    let mut framing = Framing {
+        skip_blank: args.no_run_if_empty,
+        continue_lines: args.max_lines.is_some(),
+        // An empty EOF-STRING means none, as in xargs.
+        eof: args
+            .eof
+            .take()
+            .map(OsString::into_vec)
+            .filter(|e| !e.is_empty()),
+        ..Framing::default()
+    };
+    if let Some(d) = &args.delimiter {
+        let d = parse_delimiter(d.as_bytes()).map_err(|e| {
+            usage(
+                &format!("--delimiter `{}`", d.to_string_lossy()),
+                e.to_string(),
+            )
+        })?;
+        framing.delimiter = Some(d);
+    } else if args.null {
+        framing.delimiter = Some(b"\0".to_vec());
+    }
+    let header = match args.header.as_deref() {
+        None | Some("0") => None,
+        Some("") => {
+            return Err(usage(
+                "--header ``",
+                "use `:`, a regular expression or a number of lines".into(),
+            ));
+        }
+        Some(_) => Some(Header::default()),
+    };
+    // As in GNU parallel: --colsep trims both sides unless --trim says otherwise; --header
+    // splits at a TAB unless --colsep says otherwise; --csv splits at `,`.
+    framing.trim = match args.trim.as_deref() {
+        Some(t) => Trim::parse(t)
+            .ok_or_else(|| usage(&format!("--trim `{t}`"), "use n, l, r, lr or rl".into()))?,
+        None if args.colsep.is_some() => Trim::Both,
+        None => Trim::None,
+    };
+    let mut colsep = args.colsep.take();
+    if args.csv {
+        let sep = match &colsep {
+            None => b",".to_vec(),
+            Some(c) => parse_delimiter(c.as_bytes()).unwrap_or_default(),
+        };
+        let [sep] = sep[..] else {
+            return Err(usage(
+                &format!("--colsep `{}` with --csv", colsep.unwrap_or_default()),
+                "a CSV separator is one character".into(),
+            ));
+        };
+        framing.csv = Some(sep);
+        colsep = None;
+    } else if args.header.is_some() && colsep.is_none() {
+        colsep = Some("\t".into());
+    }
+    let colsep = match colsep {
+        Some(re) => {
+            let compiled = regex::bytes::Regex::new(&re).map_err(|e| {
+                RunError::Usage(format!("invalid --colsep regular expression `{re}`: {e}"))
+            })?;
+            if compiled.is_match(b"") {
+                return Err(RunError::Usage(format!(
+                    "invalid --colsep `{re}`: it matches the empty string, so it cannot \
+                     separate columns; give the separator, as in --colsep ',' or --colsep '\\t'"
+                )));
+            }
+            Some(compiled)
+        }
+        None => None,
+    };
+    let replace = match (args.replace_str.take(), args.replace.take()) {
+        (Some(r), _) | (None, Some(r)) => Some(r.into_vec()),
+        (None, None) => None,
+    };
+    // `-I {}` changes nothing: `{1}` keeps working, as in GNU parallel.
+    let replace = replace.filter(|r| r.as_slice() != b"{}");
+    if replace.as_ref().is_some_and(Vec::is_empty) {
+        return Err(usage("-I ``", "the replacement string is empty".into()));
+    }
+    let options = TemplateOptions {
+        replace,
+        header: header.clone(),
+        // -N and -L imply -X unless -m or --xargs says otherwise, as in GNU parallel.
+        context: (args.context_replace
+            || args.max_replace_args.is_some()
+            || args.max_lines.is_some())
+            && !(args.multiple || args.xargs),
+    };
+    framing.header = header;
+    Ok((framing, options, colsep))
+}
+
+/// A count given to `flag`: a whole number, with GNU parallel's k, M, G… multipliers.
+fn count(flag: &str, text: &str) -> Result<usize, RunError> {
+    let bad = || {
+        RunError::Usage(format!(
+            "invalid {flag} `{text}`: use a whole number of at least 0, e.g. `{flag} 2`"
+        ))
+    };
+    let (digits, scale) = match text.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let scale: usize = match c.to_ascii_lowercase() {
+                'k' => 1 << 10,
+                'm' => 1 << 20,
+                'g' => 1 << 30,
+                't' => 1 << 40,
+                _ => return Err(bad()),
+            };
+            (&text[..i], scale)
+        }
+        _ => (text, 1),
+    };
+    let n: usize = digits.parse().map_err(|_| bad())?;
+    n.checked_mul(scale).ok_or_else(bad)
+}
+
+/// How input records are grouped into commands: `-n`, `-N`, `-X`, `-m`, `-L`, `-s`, `--xargs`.
+fn grouping(
+    args: &RunArgs,
+    template: &Template,
+    jobs: usize,
+) -> Result<Option<Grouping>, RunError> {
+    let limit = ArgLimit::system();
+    let max_chars = args
+        .max_chars
+        .as_deref()
+        .map(|s| count("--max-chars", s))
+        .transpose()?;
+    if max_chars == Some(0) {
+        return Err(RunError::Usage(
+            "invalid --max-chars `0`: a command line needs at least 1 byte".into(),
+        ));
+    }
+    if args.show_limits {
+        let usable = max_chars.map_or(limit.usable(), |s| s.min(limit.usable()));
+        let mut out = std::io::stdout().lock();
+        let _ = write!(
+            out,
+            "Maximal size of command: {}\nMaximal usable size of command: {usable}\n\n\
+             Execution will continue now, and it will try to read its input\n\
+             and run commands; if this is not what you wanted to happen, please\n\
+             press CTRL-D or CTRL-C\n",
+            limit.total,
+        );
+        let _ = out.flush();
+    }
+    let n = args
+        .max_args
+        .as_deref()
+        .map(|s| count("--max-args", s))
+        .transpose()?;
+    let big_n = args
+        .max_replace_args
+        .as_deref()
+        .map(|s| count("-N", s))
+        .transpose()?;
+    // -L 0 means 1, as in GNU parallel.
+    let lines = args
+        .max_lines
+        .as_deref()
+        .map(|s| count("--max-lines", s).map(|l| l.max(1)))
+        .transpose()?;
+    let fill = args.context_replace || args.multiple || args.xargs;
+    if !(fill || n.is_some() || big_n.is_some() || lines.is_some() || max_chars.is_some()) {
+        return Ok(None);
+    }
+    let max_args = match (big_n.or(n).or(lines), fill) {
+        (Some(m), _) => Some(m),
+        (None, true) => None,
+        (None, false) => Some(1),
+    };
+    Ok(Some(Grouping {
+        max_args,
+        max_chars,
+        spread_over: (args.context_replace || args.multiple).then_some(jobs),
+        template: template.clone(),
+        limit,
+    }))
+}
 
 /// A unit error, with the option it belongs to.
 fn usage_of(flag: &str, e: units::UnitError) -> RunError {

@@ -1,5 +1,7 @@
 //! Input sources (`:::` arguments, `::::`/`-a` files, standard input) and the records they give:
-//! line reading, `--colsep` splitting, the product of several sources and `:::+` links.
+//! line reading, `--colsep` splitting, the product of several sources and `:::+` links. The
+//! options of [`Framing`] (`-d`, `-0`, `-E`, `-r`, `--trim`, `--csv`, `--header`) shape the
+//! values, and a [`Grouping`] puts several records in one command (`-n`, `-X`, …).
 //!
 //! Input is bytes: every value reaches the command unchanged, whether or not it is UTF-8. Lines
 //! end at `\n`; a last line without one still counts and a `\r` before it is kept, as in GNU
@@ -21,6 +23,8 @@ use std::path::{Path, PathBuf};
 use regex::bytes::Regex;
 
 use super::Record;
+use super::framing::{Framing, Splitter, all_blank, csv_open_quote};
+use super::group::{Grouper, Grouping};
 
 /// One input source.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +43,20 @@ pub struct InputSpec {
     pub sources: Vec<(SourceSpec, bool)>,
     /// --colsep REGEX, matched against the bytes of each value.
     pub colsep: Option<Regex>,
+    /// Delimiters, end of input, skipping, trimming, CSV and the header line.
+    pub framing: Framing,
+    /// Several records per command (`-n`, `-X`, …); `None`: one each.
+    pub grouping: Option<Grouping>,
+}
+
+impl InputSpec {
+    fn splitter(&self) -> Splitter {
+        Splitter {
+            colsep: self.colsep.clone(),
+            csv: self.framing.csv,
+            trim: self.framing.trim,
+        }
+    }
 }
 
 /// Why input could not be read.
@@ -52,6 +70,13 @@ pub enum InputError {
     /// `op` is `:::+` or `::::+`.
     #[error("{op} must follow another input source")]
     LinkFirst { op: &'static str },
+    /// One input record makes a command line longer than the limit.
+    #[error("command line too long ({length} bytes, the limit is {limit}) at input: {input}")]
+    TooLong {
+        input: String,
+        length: usize,
+        limit: usize,
+    },
 }
 
 /// An I/O error's message without the " (os error N)" suffix.
@@ -77,29 +102,59 @@ pub fn open(spec: &InputSpec, stdin: Box<dyn BufRead + Send>) -> Result<Records,
         return Err(InputError::LinkFirst { op });
     }
     let mut stdin = Some(stdin);
+    let framing = &spec.framing;
+    let splitter = spec.splitter();
+    let mut names = Vec::new();
     let mut groups: Vec<Vec<Source>> = Vec::new();
-    for (source, linked) in &spec.sources {
-        let source = match source {
-            SourceSpec::Args(values) => Source::Values(values.clone()),
-            SourceSpec::File(path) => Source::Lines(Lines::open(path, &mut stdin)?),
+    let stdin_source = [(SourceSpec::File(PathBuf::from("-")), false)];
+    let sources = match spec.sources.as_slice() {
+        [] => &stdin_source[..],
+        sources => sources,
+    };
+    for (source, linked) in sources {
+        let mut source = match source {
+            SourceSpec::Args(values) => {
+                let mut values = values.clone();
+                if let Some(end) = framing
+                    .eof
+                    .as_ref()
+                    .and_then(|eof| values.iter().position(|v| v == eof))
+                {
+                    values.truncate(end);
+                }
+                Source::Values(values)
+            }
+            SourceSpec::File(path) => Source::Lines(Lines::open(path, &mut stdin, framing)?),
         };
+        if framing.header.is_some() {
+            let first = match &mut source {
+                Source::Values(values) if values.is_empty() => None,
+                Source::Values(values) => Some(values.remove(0)),
+                Source::Lines(lines) => lines.next_line()?,
+            };
+            if let Some(first) = first {
+                splitter.split_into(&mut names, first);
+            }
+        }
         match groups.last_mut() {
             Some(group) if *linked => group.push(source),
             _ => groups.push(vec![source]),
         }
     }
+    if let Some(header) = &framing.header {
+        header.set(names);
+    }
     let mut groups = groups.into_iter();
     let first = match groups.next().map(<[Source; 1]>::try_from) {
-        None => Ok(Lines::new(
-            stdin.take().unwrap_or_else(|| Box::new(io::empty())),
-            None,
-        )),
+        None => Err(Vec::new()),
         Some(Ok([Source::Lines(lines)])) => Ok(lines),
         Some(Ok(single)) => Err(load(Vec::from(single))?),
         Some(Err(group)) => Err(load(group)?),
     };
     let rest = groups.map(load).collect::<Result<Vec<_>, _>>()?;
-    Ok(Records::new(first, rest, spec.colsep.clone()))
+    let mut records = Records::new(first, rest, splitter, framing.skip_blank);
+    records.grouper = spec.grouping.clone().map(|g| Box::new(Grouper::new(g)));
+    Ok(records)
 }
 
 fn load(group: Vec<Source>) -> Result<Vec<Vec<Vec<u8>>>, InputError> {
@@ -129,7 +184,7 @@ impl Source {
 
 /// Zips a linked group into rows (the arguments each row adds to a record), stopping at the
 /// shortest member; an empty member counts as one empty value.
-fn zip(mut group: Vec<Vec<Vec<u8>>>, colsep: Option<&Regex>) -> Vec<Vec<Vec<u8>>> {
+fn zip(mut group: Vec<Vec<Vec<u8>>>, splitter: &Splitter) -> Vec<Vec<Vec<u8>>> {
     for values in &mut group {
         if values.is_empty() {
             values.push(Vec::new());
@@ -144,22 +199,15 @@ fn zip(mut group: Vec<Vec<Vec<u8>>>, colsep: Option<&Regex>) -> Vec<Vec<Vec<u8>>
         .map(|_| {
             let mut row = Vec::with_capacity(columns.len());
             for value in columns.iter_mut().filter_map(Iterator::next) {
-                split_into(&mut row, value, colsep);
+                splitter.split_into(&mut row, value);
             }
             row
         })
         .collect()
 }
 
-/// Appends `value`, split into columns when there is a column separator, to `row`.
-fn split_into(row: &mut Vec<Vec<u8>>, value: Vec<u8>, colsep: Option<&Regex>) {
-    match colsep {
-        Some(re) if !value.is_empty() => row.extend(re.split(&value).map(<[u8]>::to_vec)),
-        _ => row.push(value),
-    }
-}
-
-/// A line-based input read one line at a time into a reused buffer.
+/// A line-based input read one value at a time into a reused buffer. Values end at a newline,
+/// or at the `-d` delimiter; a CSV row goes on past newlines inside quotes.
 struct Lines {
     reader: Box<dyn BufRead + Send>,
     /// `None` for standard input.
@@ -167,24 +215,36 @@ struct Lines {
     line: u64,
     buf: Vec<u8>,
     done: bool,
+    delimiter: Vec<u8>,
+    eof: Option<Vec<u8>>,
+    csv: bool,
+    continue_lines: bool,
 }
 
 impl Lines {
-    fn new(reader: Box<dyn BufRead + Send>, path: Option<PathBuf>) -> Lines {
+    fn new(reader: Box<dyn BufRead + Send>, path: Option<PathBuf>, framing: &Framing) -> Lines {
         Lines {
             reader,
             path,
             line: 0,
             buf: Vec::with_capacity(256),
             done: false,
+            delimiter: framing.delimiter.clone().unwrap_or_else(|| b"\n".to_vec()),
+            eof: framing.eof.clone(),
+            csv: framing.csv.is_some(),
+            continue_lines: framing.continue_lines,
         }
     }
 
     /// Opens a file, or takes `stdin` for "-" (a second "-" finds it already read).
-    fn open(path: &Path, stdin: &mut Option<Box<dyn BufRead + Send>>) -> Result<Lines, InputError> {
+    fn open(
+        path: &Path,
+        stdin: &mut Option<Box<dyn BufRead + Send>>,
+        framing: &Framing,
+    ) -> Result<Lines, InputError> {
         if path.as_os_str() == "-" {
             let reader = stdin.take().unwrap_or_else(|| Box::new(io::empty()));
-            return Ok(Lines::new(reader, None));
+            return Ok(Lines::new(reader, None, framing));
         }
         let file = File::open(path).map_err(|error| InputError::Open {
             path: path.to_path_buf(),
@@ -193,6 +253,7 @@ impl Lines {
         Ok(Lines::new(
             Box::new(BufReader::with_capacity(64 * 1024, file)),
             Some(path.to_path_buf()),
+            framing,
         ))
     }
 
@@ -204,28 +265,72 @@ impl Lines {
     }
 
     fn next_line(&mut self) -> Result<Option<Vec<u8>>, InputError> {
+        if !self.continue_lines {
+            return self.next_item();
+        }
+        // `-L`: a line that ends in a blank goes on with the next one.
+        let mut joined: Option<Vec<u8>> = None;
+        loop {
+            let Some(line) = self.next_item()? else {
+                return Ok(joined);
+            };
+            let line = match joined.take() {
+                Some(mut head) => {
+                    head.extend_from_slice(&line);
+                    head
+                }
+                None => line,
+            };
+            if line.last().is_some_and(u8::is_ascii_whitespace) {
+                joined = Some(line);
+                continue;
+            }
+            return Ok(Some(line));
+        }
+    }
+
+    /// The next value as read, up to the delimiter.
+    fn next_item(&mut self) -> Result<Option<Vec<u8>>, InputError> {
         if self.done {
             return Ok(None);
         }
         self.buf.clear();
-        let read = self.reader.read_until(b'\n', &mut self.buf);
-        match read {
-            Ok(0) => {
-                self.done = true;
-                return Ok(None);
+        let last = *self.delimiter.last().unwrap_or(&b'\n');
+        let mut ended = false;
+        loop {
+            match self.reader.read_until(last, &mut self.buf) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(error) => {
+                    self.done = true;
+                    return Err(InputError::Read {
+                        input: self.describe(),
+                        error,
+                    });
+                }
             }
-            Ok(_) => {}
-            Err(error) => {
-                self.done = true;
-                return Err(InputError::Read {
-                    input: self.describe(),
-                    error,
-                });
+            if self.buf.ends_with(&self.delimiter) {
+                if self.csv && csv_open_quote(&self.buf) {
+                    continue;
+                }
+                ended = true;
+                break;
+            }
+            if self.buf.last() != Some(&last) {
+                break;
             }
         }
+        if self.buf.is_empty() {
+            self.done = true;
+            return Ok(None);
+        }
         self.line += 1;
-        if self.buf.last() == Some(&b'\n') {
-            self.buf.pop();
+        if ended {
+            self.buf.truncate(self.buf.len() - self.delimiter.len());
+        }
+        if self.eof.as_ref() == Some(&self.buf) {
+            self.done = true;
+            return Ok(None);
         }
         Ok(Some(self.buf.clone()))
     }
@@ -251,7 +356,11 @@ pub struct Records {
     /// Whether any source after the first has values (an empty first source then counts as one
     /// empty value).
     rest_nonempty: bool,
-    colsep: Option<Regex>,
+    splitter: Splitter,
+    /// `-r`: skip records whose values are all blank.
+    skip_blank: bool,
+    /// Several records per command.
+    grouper: Option<Box<Grouper>>,
     /// The current row of the first group and the row index in each later group.
     current: Option<Vec<Vec<u8>>>,
     odometer: Vec<usize>,
@@ -265,16 +374,17 @@ impl Records {
     fn new(
         first: Result<Lines, Vec<Vec<Vec<u8>>>>,
         rest: Vec<Vec<Vec<Vec<u8>>>>,
-        colsep: Option<Regex>,
+        splitter: Splitter,
+        skip_blank: bool,
     ) -> Records {
         let rest_nonempty = rest.iter().flatten().any(|values| !values.is_empty());
-        let rest: Vec<_> = rest.into_iter().map(|g| zip(g, colsep.as_ref())).collect();
+        let rest: Vec<_> = rest.into_iter().map(|g| zip(g, &splitter)).collect();
         let mut done = false;
         let first = match first {
             Ok(lines) => First::Lines(lines),
             Err(values) => {
                 done = !rest_nonempty && values.iter().all(Vec::is_empty);
-                First::Rows(zip(values, colsep.as_ref()).into_iter())
+                First::Rows(zip(values, &splitter).into_iter())
             }
         };
         let odometer = vec![0; rest.len()];
@@ -282,7 +392,9 @@ impl Records {
             first,
             rest,
             rest_nonempty,
-            colsep,
+            splitter,
+            skip_blank,
+            grouper: None,
             current: None,
             odometer,
             started: false,
@@ -304,22 +416,24 @@ impl Records {
             Some(line) => line,
         };
         let mut row = Vec::with_capacity(1);
-        split_into(&mut row, line, self.colsep.as_ref());
+        self.splitter.split_into(&mut row, line);
         Ok(Some(row))
     }
-}
 
-impl Iterator for Records {
-    type Item = Result<Record, InputError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
+    /// The next record of the product, blank ones included.
+    fn next_record(&mut self) -> Option<Result<Record, InputError>> {
         if self.done {
             return None;
         }
         let current = match self.current.take() {
             Some(row) => row,
             None => match self.next_first() {
-                Ok(Some(row)) if self.rest.is_empty() => return Some(Ok(Record { args: row })),
+                Ok(Some(row)) if self.rest.is_empty() => {
+                    return Some(Ok(Record {
+                        args: row,
+                        ..Record::default()
+                    }));
+                }
                 Ok(Some(row)) => row,
                 Ok(None) => {
                     self.done = true;
@@ -351,7 +465,35 @@ impl Iterator for Records {
             }
             self.odometer[k] = 0;
         }
-        Some(Ok(Record { args }))
+        Some(Ok(Record {
+            args,
+            ..Record::default()
+        }))
+    }
+}
+
+impl Iterator for Records {
+    type Item = Result<Record, InputError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let Some(mut grouper) = self.grouper.take() else {
+            return self.next_kept();
+        };
+        let next = grouper.next(&mut || self.next_kept());
+        self.grouper = Some(grouper);
+        next
+    }
+}
+
+impl Records {
+    /// The next record `-r` keeps.
+    fn next_kept(&mut self) -> Option<Result<Record, InputError>> {
+        loop {
+            match self.next_record()? {
+                Ok(record) if self.skip_blank && all_blank(&record.args) => continue,
+                other => return Some(other),
+            }
+        }
     }
 }
 
@@ -368,7 +510,7 @@ impl fmt::Debug for Records {
         f.debug_struct("Records")
             .field("first", &first)
             .field("rest_groups", &self.rest.len())
-            .field("colsep", &self.colsep)
+            .field("colsep", &self.splitter.colsep)
             .field("done", &self.done)
             .finish()
     }
@@ -403,7 +545,11 @@ mod tests {
 
     fn spec(sources: Vec<(SourceSpec, bool)>, colsep: Option<&str>) -> InputSpec {
         let colsep = colsep.map(|re| Regex::new(re).expect("valid regex"));
-        InputSpec { sources, colsep }
+        InputSpec {
+            sources,
+            colsep,
+            ..InputSpec::default()
+        }
     }
 
     /// The records as text: records separated by `/`, arguments by `|`.
@@ -627,5 +773,115 @@ mod tests {
             let ours = if ours.is_empty() { ours } else { ours + "/" };
             assert_eq!(ours, String::from_utf8_lossy(&want), "{case:?}");
         }
+    }
+}
+
+#[cfg(test)]
+mod framing_tests {
+    use super::*;
+    use crate::input::framing::{Header, Trim};
+    use crate::input::test_join;
+    use std::io::Cursor;
+
+    fn records(spec: &InputSpec, input: &[u8]) -> String {
+        let stdin: Box<dyn BufRead + Send> = Box::new(Cursor::new(input.to_vec()));
+        open(spec, stdin)
+            .expect("open")
+            .map(|r| test_join(&r.expect("record").args, "|"))
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+
+    fn framed(framing: Framing) -> InputSpec {
+        InputSpec {
+            framing,
+            ..InputSpec::default()
+        }
+    }
+
+    #[test]
+    fn a_delimiter_of_several_bytes_ends_values() {
+        let spec = framed(Framing {
+            delimiter: Some(b"::".to_vec()),
+            ..Framing::default()
+        });
+        assert_eq!(records(&spec, b"a::b:c::::d"), "a/b:c//d");
+        assert_eq!(records(&spec, b"a::"), "a");
+        assert_eq!(records(&spec, b"a\nb::"), "a\nb");
+    }
+
+    #[test]
+    fn eof_string_ends_lines_and_arguments() {
+        let framing = Framing {
+            eof: Some(b"END".to_vec()),
+            ..Framing::default()
+        };
+        assert_eq!(records(&framed(framing.clone()), b"a\nEND\nb\n"), "a");
+        let spec = InputSpec {
+            sources: vec![(
+                SourceSpec::Args(vec![b"x".to_vec(), b"END".to_vec()]),
+                false,
+            )],
+            framing,
+            ..InputSpec::default()
+        };
+        assert_eq!(records(&spec, b""), "x");
+    }
+
+    #[test]
+    fn blank_records_are_skipped_with_skip_blank() {
+        let spec = framed(Framing {
+            skip_blank: true,
+            ..Framing::default()
+        });
+        assert_eq!(records(&spec, b"a\n\n \t\nb\n"), "a/b");
+    }
+
+    #[test]
+    fn csv_rows_span_lines_inside_quotes() {
+        let spec = framed(Framing {
+            csv: Some(b','),
+            ..Framing::default()
+        });
+        assert_eq!(
+            records(&spec, b"a,\"b\nc\",d\n\"e\"\"f\",g\n\"open"),
+            "a|b\nc|d/e\"f|g/open"
+        );
+    }
+
+    #[test]
+    fn header_lines_name_columns_and_are_not_records() {
+        let header = Header::default();
+        let spec = InputSpec {
+            sources: vec![
+                (SourceSpec::File("-".into()), false),
+                (SourceSpec::Args(vec![b"k".to_vec(), b"1".to_vec()]), false),
+            ],
+            colsep: Some(Regex::new(",").expect("regex")),
+            framing: Framing {
+                header: Some(header.clone()),
+                trim: Trim::Both,
+                ..Framing::default()
+            },
+            grouping: None,
+        };
+        assert_eq!(records(&spec, b"x , y\n1,2\n"), "1|2|1");
+        let names: Vec<&[u8]> = header
+            .names()
+            .expect("read")
+            .iter()
+            .map(Vec::as_slice)
+            .collect();
+        assert_eq!(names, [&b"x"[..], b"y", b"k"]);
+        assert_eq!(header.position(b"k"), Some(2));
+    }
+
+    #[test]
+    fn continued_lines_join_after_a_trailing_blank() {
+        let spec = framed(Framing {
+            continue_lines: true,
+            ..Framing::default()
+        });
+        assert_eq!(records(&spec, b"a \nb\nc\t\nd \n"), "a b/c\td ");
     }
 }

@@ -5,8 +5,11 @@
 //! spaces), `{N}` `{N.}` `{N/}` `{N//}` `{N/.}` (the Nth argument, from 1; blanks may follow `N`
 //! as in GNU parallel), `{-N}` and its variants (the Nth argument from the end), `{#}` (sequence
 //! number) and `{%}` (slot). A missing argument gives nothing. A command with none of them gets
-//! ` {}` appended. Any other text in braces stays as written. Templates and values are bytes:
-//! what is not UTF-8 reaches the command unchanged, quoted for the shell like any other byte.
+//! ` {}` appended. Any other text in braces stays as written, except `{name}` with `--header`,
+//! the column the header names so. `-I STRING` puts STRING in the place of `{}`. With context
+//! replace (`-X`), a word holding `{}` repeats for each value of a command. Templates and
+//! values are bytes: what is not UTF-8 reaches the command unchanged, quoted for the shell like
+//! any other byte.
 //!
 //! Quoting makes each value one shell word where its replacement string stands outside quotes in
 //! the template; inside the template's own quotes (`echo "{}"`, `echo '{}'`) a value can still
@@ -27,7 +30,24 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 
 use super::Record;
+use super::framing::Header;
 use super::quote::{is_plain_byte, is_shell_word, push_quoted};
+
+/// How the command's text is read, besides GNU parallel's default replacement strings.
+#[derive(Debug, Clone, Default)]
+pub struct TemplateOptions {
+    /// `-I STRING`: STRING stands for all arguments instead of `{}`. As in GNU parallel, `{}`
+    /// and the positional `{N}` are then plain text, while `{.}`, `{/}`, `{1.}` and the other
+    /// strings keep working.
+    pub replace: Option<Vec<u8>>,
+    /// `--header`: `{name}` (and `{name.}`, `{name/}`, `{name//}`, `{name/.}`) stand for the
+    /// column the header line names `name`.
+    pub header: Option<Header>,
+    /// `-X` (and `-N`, `-L`): context replace. When a command takes several input records, a
+    /// word holding `{}` (or `{.}`, `{/}`, …) is repeated for each of their values: `pre{}post`
+    /// gives `prea1post prea2post`. Without it `{}` gives all the values in one place.
+    pub context: bool,
+}
 
 /// How a task's command will run. Commands are bytes: values that are not UTF-8 pass unchanged.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +96,9 @@ enum Repl {
     Nth(usize, Part),
     /// 1-based count from the end.
     FromEnd(usize, Part),
+    /// `{name}` with `--header`: an index into [`Template::names`]; the column is looked up when
+    /// the header has been read.
+    Named(usize),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,6 +125,12 @@ pub struct Template {
     matcher: regex::bytes::Regex,
     /// For each capture group of `matcher`, whether it holds the worker slot `{%}`.
     slot_groups: Vec<bool>,
+    /// The text inside the braces of each `{name}`.
+    names: Vec<Vec<u8>>,
+    /// The header that names the columns, with `--header`.
+    header: Option<Header>,
+    /// `-X`: words with a replacement string repeat for each value of a group.
+    context: bool,
 }
 
 impl Template {
@@ -112,8 +141,25 @@ impl Template {
     /// reserved word runs without a shell; its rendering gives the same argument vector as the
     /// shell would.
     pub fn parse<S: AsRef<OsStr>>(words: &[S]) -> Result<Template, TemplateError> {
-        let text = command_text(words)?;
-        let segments = parse_segments(&text);
+        Template::parse_with(words, &TemplateOptions::default())
+    }
+
+    /// [`Template::parse`], reading the replacement strings as `options` say.
+    pub fn parse_with<S: AsRef<OsStr>>(
+        words: &[S],
+        options: &TemplateOptions,
+    ) -> Result<Template, TemplateError> {
+        let text = command_text(words, options)?;
+        let mut names = Vec::new();
+        let segments = parse_segments(&text, options, &mut names);
+        let mut template = Template::parse_segments(&text, segments)?;
+        template.names = names;
+        template.header = options.header.clone();
+        template.context = options.context;
+        Ok(template)
+    }
+
+    fn parse_segments(text: &[u8], segments: Vec<Segment>) -> Result<Template, TemplateError> {
         if text.trim_ascii_start().starts_with(b"@") {
             let mut words = split_words(&segments, |b| b.is_ascii_whitespace()).into_iter();
             let name = match words.next().as_deref() {
@@ -160,6 +206,9 @@ impl Template {
             mode,
             matcher,
             slot_groups,
+            names: Vec::new(),
+            header: None,
+            context: false,
         }
     }
 
@@ -185,6 +234,26 @@ impl Template {
         Some(key)
     }
 
+    /// For a command run directly whose arguments appear only as whole `{}` words (`gzip {}`,
+    /// `echo` with ` {}` appended): the lengths of its literal words and the number of `{}`
+    /// words. Its argument vector is then those words plus each value once per `{}` word,
+    /// however the values are grouped.
+    pub fn plain_shape(&self) -> Option<(Vec<usize>, usize)> {
+        let Mode::Exec(words) = &self.mode else {
+            return None;
+        };
+        let mut literals = Vec::new();
+        let mut copies = 0;
+        for word in words {
+            match word.as_slice() {
+                [Segment::Lit(lit)] => literals.push(lit.len()),
+                [Segment::Repl(Repl::All(Part::Whole))] => copies += 1,
+                _ => return None,
+            }
+        }
+        Some((literals, copies))
+    }
+
     /// The kernel name (without '@') if the first word is `@name`.
     pub fn kernel_name(&self) -> Option<&str> {
         match &self.mode {
@@ -198,17 +267,36 @@ impl Template {
     /// A direct command whose words all render to nothing (say `{2}` with one argument) becomes
     /// the empty script, which succeeds, as it does in GNU parallel.
     pub fn render(&self, record: &Record, seq: u64, slot: u32) -> Rendered {
-        let ctx = Ctx { record, seq, slot };
+        let ctx = Ctx {
+            args: &record.args,
+            part: None,
+            seq,
+            slot,
+            names: &self.names,
+            header: self.header.as_ref(),
+        };
+        // Context replace repeats a word for each value of the command, as GNU parallel does
+        // (each column of each record, with --colsep or several sources).
+        let parts = match self.context && !record.ends.is_empty() {
+            true => Some(record.args.chunks(1).collect::<Vec<_>>()),
+            false => None,
+        };
         match &self.mode {
             Mode::Exec(words) => {
-                let argv = render_words(words, &ctx);
+                let argv = match &parts {
+                    Some(parts) => render_words_in_context(words, &ctx, parts),
+                    None => render_words(words, &ctx),
+                };
                 if argv.is_empty() {
                     Rendered::Shell(Vec::new())
                 } else {
                     Rendered::Exec(argv)
                 }
             }
-            Mode::Shell(segments) => Rendered::Shell(render_shell(segments, &ctx)),
+            Mode::Shell(segments) => Rendered::Shell(match &parts {
+                Some(parts) => render_shell_in_context(segments, &ctx, parts),
+                None => render_shell(segments, &ctx),
+            }),
             Mode::Kernel { name, args } => Rendered::Kernel {
                 name: name.clone(),
                 args: render_words(args, &ctx)
@@ -314,8 +402,12 @@ fn build_matcher(mode: &Mode) -> (regex::bytes::Regex, Vec<bool>) {
     (regex, slots)
 }
 
-/// The command line as one text, with ` {}` appended when it has no replacement string.
-fn command_text<S: AsRef<OsStr>>(words: &[S]) -> Result<Vec<u8>, TemplateError> {
+/// The command line as one text, with ` {}` (or the `-I` string) appended when it has no
+/// replacement string.
+fn command_text<S: AsRef<OsStr>>(
+    words: &[S],
+    options: &TemplateOptions,
+) -> Result<Vec<u8>, TemplateError> {
     let mut text = words
         .iter()
         .map(|w| w.as_ref().as_bytes())
@@ -324,21 +416,35 @@ fn command_text<S: AsRef<OsStr>>(words: &[S]) -> Result<Vec<u8>, TemplateError> 
     if text.iter().all(u8::is_ascii_whitespace) {
         return Err(TemplateError::Empty);
     }
-    if !parse_segments(&text)
+    if !parse_segments(&text, options, &mut Vec::new())
         .iter()
         .any(|s| matches!(s, Segment::Repl(_)))
     {
-        text.extend_from_slice(b" {}");
+        text.push(b' ');
+        text.extend_from_slice(options.replace.as_deref().unwrap_or(b"{}"));
     }
     Ok(text)
 }
 
-fn parse_segments(text: &[u8]) -> Vec<Segment> {
+/// Splits the command's text into literal text and replacement strings; `names` receives the
+/// text of each `{name}`.
+fn parse_segments(
+    text: &[u8],
+    options: &TemplateOptions,
+    names: &mut Vec<Vec<u8>>,
+) -> Vec<Segment> {
     let mut segments = Vec::new();
     let (mut lit_start, mut pos) = (0, 0);
-    while let Some(offset) = text[pos..].iter().position(|&b| b == b'{') {
+    let replace = options.replace.as_deref().filter(|r| !r.is_empty());
+    let starts = |b: u8| b == b'{' || replace.is_some_and(|r| r[0] == b);
+    while let Some(offset) = text[pos..].iter().position(|&b| starts(b)) {
         let open = pos + offset;
-        match parse_repl(&text[open..]) {
+        let found = match replace {
+            Some(r) if text[open..].starts_with(r) => Some((Repl::All(Part::Whole), r.len())),
+            _ if text[open] != b'{' => None,
+            _ => parse_repl(&text[open..], options, names),
+        };
+        match found {
             Some((repl, len)) => {
                 if open > lit_start {
                     segments.push(Segment::Lit(text[lit_start..open].to_vec()));
@@ -382,9 +488,30 @@ fn split_words(segments: &[Segment], is_separator: fn(u8) -> bool) -> Vec<Word> 
 
 /// Reads a replacement string at the start of `s` (which starts with `{`): the replacement and
 /// its length, or `None` when the braces hold anything else.
-fn parse_repl(s: &[u8]) -> Option<(Repl, usize)> {
+fn parse_repl(
+    s: &[u8],
+    options: &TemplateOptions,
+    names: &mut Vec<Vec<u8>>,
+) -> Option<(Repl, usize)> {
     let close = s[1..].iter().position(|&b| b == b'}')? + 1;
     let inner = &s[1..close];
+    let repl = match parse_builtin(inner) {
+        // `-I` takes the place of `{}`, and of the positional strings made from it.
+        Some(
+            Repl::All(Part::Whole) | Repl::Nth(_, Part::Whole) | Repl::FromEnd(_, Part::Whole),
+        ) if options.replace.is_some() => None,
+        Some(repl) => Some(repl),
+        None if options.header.is_some() && !inner.is_empty() => {
+            names.push(inner.to_vec());
+            Some(Repl::Named(names.len() - 1))
+        }
+        None => None,
+    }?;
+    Some((repl, close + 1))
+}
+
+/// The replacement string GNU parallel always knows, from the text between the braces.
+fn parse_builtin(inner: &[u8]) -> Option<Repl> {
     let repl = match inner {
         b"#" => Repl::Seq,
         b"%" => Repl::Slot,
@@ -422,31 +549,67 @@ fn parse_repl(s: &[u8]) -> Option<(Repl, usize)> {
             }
         }
     };
-    Some((repl, close + 1))
+    Some(repl)
 }
 
 /// What a render needs besides the template.
+#[derive(Clone, Copy)]
 struct Ctx<'a> {
-    record: &'a Record,
+    args: &'a [Vec<u8>],
+    /// In context replace, the value whose copy of a word is being rendered: `{}` gives it,
+    /// while positions keep giving the whole command's.
+    part: Option<&'a [Vec<u8>]>,
     seq: u64,
     slot: u32,
+    names: &'a [Vec<u8>],
+    header: Option<&'a Header>,
 }
 
 impl Ctx<'_> {
     /// Calls `f` with each value `repl` stands for, in order (none for a missing argument).
     fn each_value(&self, repl: Repl, mut f: impl FnMut(&[u8])) {
-        let args = &self.record.args;
+        let args = self.args;
         let mut digits = [0u8; 20];
         match repl {
             Repl::Seq => f(format_u64(self.seq, &mut digits)),
             Repl::Slot => f(format_u64(u64::from(self.slot), &mut digits)),
-            Repl::All(part) => args.iter().for_each(|a| f(part.apply(a))),
+            Repl::All(part) => self
+                .part
+                .unwrap_or(args)
+                .iter()
+                .for_each(|a| f(part.apply(a))),
             Repl::Nth(i, part) => args.get(i).into_iter().for_each(|a| f(part.apply(a))),
             Repl::FromEnd(n, part) => {
                 let arg = args.len().checked_sub(n).map(|i| &args[i]);
                 arg.into_iter().for_each(|a| f(part.apply(a)))
             }
+            Repl::Named(k) => {
+                let name = &self.names[k];
+                match self.column(name) {
+                    Some((i, part)) => args.get(i).into_iter().for_each(|a| f(part.apply(a))),
+                    None => f(&[b"{", name.as_slice(), b"}"].concat()),
+                }
+            }
         }
+    }
+
+    /// The column and part `{name}` stands for: the header's column named `name`, or one
+    /// named `name` less a suffix (`.`, `/`, `//`, `/.`).
+    fn column(&self, name: &[u8]) -> Option<(usize, Part)> {
+        let header = self.header?;
+        if let Some(i) = header.position(name) {
+            return Some((i, Part::Whole));
+        }
+        let suffixes: [(&[u8], Part); 4] = [
+            (b"/.", Part::BaseNoExt),
+            (b"//", Part::Dir),
+            (b"/", Part::Base),
+            (b".", Part::NoExt),
+        ];
+        suffixes.into_iter().find_map(|(suffix, part)| {
+            let stem = name.strip_suffix(suffix)?;
+            header.position(stem).map(|i| (i, part))
+        })
     }
 }
 
@@ -467,7 +630,7 @@ fn format_u64(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
 /// values breaks its word between them, one with no value adds nothing, and a word that ends up
 /// with no text and no value disappears.
 fn render_words(words: &[Word], ctx: &Ctx) -> Vec<Vec<u8>> {
-    let mut out = Vec::with_capacity(words.len() + ctx.record.args.len());
+    let mut out = Vec::with_capacity(words.len() + ctx.args.len());
     for word in words {
         match word.as_slice() {
             [Segment::Lit(lit)] => {
@@ -504,6 +667,84 @@ fn render_words(words: &[Word], ctx: &Ctx) -> Vec<Vec<u8>> {
         if present {
             out.push(current);
         }
+    }
+    out
+}
+
+/// Whether a replacement string stands for each value of a group in context replace: those
+/// that give all arguments do; positions (named columns included), `{#}` and `{%}` do not, and
+/// keep standing for the whole group, as in GNU parallel.
+fn repeats(segment: &Segment) -> bool {
+    matches!(segment, Segment::Repl(Repl::All(_)))
+}
+
+/// [`render_words`] with context replace: a word holding a repeating replacement string is
+/// rendered once for each of `parts`.
+fn render_words_in_context(words: &[Word], ctx: &Ctx, parts: &[&[Vec<u8>]]) -> Vec<Vec<u8>> {
+    let mut out = Vec::with_capacity(words.len() + ctx.args.len());
+    for word in words {
+        let word = std::slice::from_ref(word);
+        if word[0].iter().any(repeats) {
+            for part in parts {
+                let ctx = Ctx {
+                    part: Some(part),
+                    ..*ctx
+                };
+                out.extend(render_words(word, &ctx));
+            }
+        } else {
+            out.extend(render_words(word, ctx));
+        }
+    }
+    out
+}
+
+/// [`render_shell`] with context replace: a run of non-blank text holding a repeating
+/// replacement string is rendered once for each of `parts`, the copies separated by spaces.
+fn render_shell_in_context(segments: &[Segment], ctx: &Ctx, parts: &[&[Vec<u8>]]) -> Vec<u8> {
+    // The runs of non-blank text, each followed by the blanks after it.
+    let mut runs: Vec<(Vec<Segment>, Vec<u8>)> = vec![(Vec::new(), Vec::new())];
+    for segment in segments {
+        let Segment::Lit(lit) = segment else {
+            let run = runs.last_mut().expect("never empty");
+            if !run.1.is_empty() {
+                runs.push((vec![segment.clone()], Vec::new()));
+            } else {
+                run.0.push(segment.clone());
+            }
+            continue;
+        };
+        for &b in lit {
+            let run = runs.last_mut().expect("never empty");
+            if b.is_ascii_whitespace() {
+                run.1.push(b);
+            } else if run.1.is_empty() {
+                match run.0.last_mut() {
+                    Some(Segment::Lit(text)) => text.push(b),
+                    _ => run.0.push(Segment::Lit(vec![b])),
+                }
+            } else {
+                runs.push((vec![Segment::Lit(vec![b])], Vec::new()));
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(128);
+    for (run, blanks) in &runs {
+        if run.iter().any(repeats) {
+            for (i, part) in parts.iter().enumerate() {
+                if i > 0 {
+                    out.push(b' ');
+                }
+                let ctx = Ctx {
+                    part: Some(part),
+                    ..*ctx
+                };
+                out.extend(render_shell(run, &ctx));
+            }
+        } else {
+            out.extend(render_shell(run, ctx));
+        }
+        out.extend_from_slice(blanks);
     }
     out
 }
@@ -593,7 +834,14 @@ mod tests {
     }
 
     fn render(text: &str, args: &str) -> Rendered {
-        template(text).render(&Record { args: list(args) }, 7, 3)
+        template(text).render(
+            &Record {
+                args: list(args),
+                ..Record::default()
+            },
+            7,
+            3,
+        )
     }
 
     fn exec(text: &str, args: &str) -> String {
@@ -612,14 +860,21 @@ mod tests {
 
     /// The template rendered as a shell script whatever its mode.
     fn as_shell(text: &str, args: &[&str], seq: u64, slot: u32) -> String {
-        let text = command_text(&[text]).expect("valid template");
+        let options = TemplateOptions::default();
+        let text = command_text(&[text], &options).expect("valid template");
         let args = bytes_of(args);
         let ctx = Ctx {
-            record: &Record { args },
+            args: &args,
+            part: None,
             seq,
             slot,
+            names: &[],
+            header: None,
         };
-        text_of(render_shell(&parse_segments(&text), &ctx))
+        text_of(render_shell(
+            &parse_segments(&text, &options, &mut Vec::new()),
+            &ctx,
+        ))
     }
 
     fn text_of(bytes: Vec<u8>) -> String {
@@ -654,6 +909,7 @@ mod tests {
     fn resume_keys_match_own_commands_and_refuse_foreign_ones() {
         let rec = |args: &[&str]| Record {
             args: bytes_of(args),
+            ..Record::default()
         };
         for text in [
             "echo {}",
@@ -728,7 +984,10 @@ mod tests {
     fn words_are_joined_into_one_command_line() {
         let given = ["echo", "{}", "|", "wc", "-c"].map(String::from);
         let split = Template::parse(&given).expect("valid");
-        let record = Record { args: list("a b") };
+        let record = Record {
+            args: list("a b"),
+            ..Record::default()
+        };
         assert_eq!(
             split.render(&record, 1, 1),
             template("echo {} | wc -c").render(&record, 1, 1)
@@ -886,6 +1145,7 @@ mod tests {
                     let script = as_shell(text, args, 12, 4);
                     let record = Record {
                         args: bytes_of(args),
+                        ..Record::default()
                     };
                     let argv = match template.render(&record, 12, 4) {
                         Rendered::Exec(argv) => argv.into_iter().map(text_of).collect(),
@@ -912,6 +1172,7 @@ mod tests {
             let args = [*a, TRICKY[(i + 1) % TRICKY.len()]];
             let record = Record {
                 args: bytes_of(&args),
+                ..Record::default()
             };
             let Rendered::Exec(argv) = template(text).render(&record, 1, 1) else {
                 panic!("expected Exec");
@@ -974,6 +1235,7 @@ mod tests {
     fn bytes_that_are_not_utf8_render_unchanged() {
         let record = Record {
             args: vec![b"d\xff/f\xfe.x".to_vec(), b"a b\x80".to_vec()],
+            ..Record::default()
         };
         let exec = Template::parse(&["printf %s/ {1} {1.} {1/} {1//} {2}"]).expect("valid");
         let want: Vec<&[u8]> = vec![
@@ -1013,7 +1275,8 @@ mod tests {
     fn tag_joins_with_spaces() {
         assert_eq!(
             Template::tag(&Record {
-                args: list("a|b c|")
+                args: list("a|b c|"),
+                ..Record::default()
             }),
             b"a b c "
         );
@@ -1059,6 +1322,7 @@ mod tests {
                 &InputSpec {
                     sources,
                     colsep: None,
+                    ..InputSpec::default()
                 },
             );
             let mut gnu = Command::new("parallel");

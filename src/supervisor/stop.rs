@@ -67,9 +67,7 @@ impl Supervisor<'_> {
                 self.terminate_running();
             }
             _ => {
-                troop_worker::process::eprint_line(&format!(
-                    "troop: killing every task and worker now"
-                ));
+                troop_worker::process::eprint_line("troop: killing every task and worker now");
                 self.signal_running(Signal::SIGKILL);
                 self.pool.kill_all();
                 if self.pool.in_process() {

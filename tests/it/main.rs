@@ -5,6 +5,7 @@ mod control;
 mod errors;
 mod exit_codes;
 mod faults;
+mod gnu_input;
 mod hygiene;
 mod inputs;
 mod joblog;
