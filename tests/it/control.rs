@@ -379,7 +379,7 @@ fn three_quick_ctrl_c_end_a_large_in_process_pool_still_starting() {
             !std::fs::read_dir("/proc").is_ok_and(|procs| {
                 procs.flatten().any(|p| {
                     std::fs::read(p.path().join("cmdline"))
-                        .is_ok_and(|c| c.starts_with(b"sleep\0100.371\0"))
+                        .is_ok_and(|c| c.starts_with(b"sleep\x00100.371\x00"))
                 })
             })
         });
