@@ -4,6 +4,7 @@
 //! [`CliError`] that knows its own exit code (help and version are not errors; a bad option is).
 
 mod args;
+mod pipe_args;
 mod validate;
 
 pub use validate::{Command, DemoConfig};

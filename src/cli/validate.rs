@@ -98,18 +98,19 @@ fn parse_chunk(text: &str) -> Result<Chunk, RunError> {
     }
 }
 
-fn run_config(args: RunArgs) -> Result<RunConfig, RunError> {
-    let (words, given) = split_sources(args.command)?;
+fn run_config(mut args: RunArgs) -> Result<RunConfig, RunError> {
+    let (words, given) = split_sources(std::mem::take(&mut args.command))?;
     let template = Template::parse(&words)?;
     if let Some(name) = template.kernel_name() {
         Kernel::check_name(name)?;
     }
     let mut sources: Vec<(SourceSpec, bool)> = args
         .arg_files
-        .into_iter()
-        .map(|f| (SourceSpec::File(f), false))
+        .iter()
+        .map(|f| (SourceSpec::File(f.clone()), false))
         .collect();
     sources.extend(given);
+    let pipe = super::pipe_args::pipe_spec(&args, &sources)?;
     let colsep = match args.colsep {
         Some(re) => {
             let compiled = regex::bytes::Regex::new(&re).map_err(|e| {
@@ -137,7 +138,12 @@ fn run_config(args: RunArgs) -> Result<RunConfig, RunError> {
             }
         },
     };
+    if pipe.is_some() {
+        // The blocks are the input: no source is read as arguments.
+        sources.clear();
+    }
     let mut config = RunConfig::new(template, InputSpec { sources, colsep }, jobs);
+    config.pipe = pipe;
     config.mode = match args.mode {
         ModeArg::Process => Mode::Process,
         ModeArg::Thread => Mode::Thread,

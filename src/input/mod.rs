@@ -1,6 +1,7 @@
 //! Input records (from `:::`, `::::`, `-a` and standard input) and the command template that turns
 //! each record into a task's command.
 
+pub mod pipe;
 mod quote;
 pub mod source;
 pub mod template;

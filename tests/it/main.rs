@@ -13,6 +13,7 @@ mod lesson;
 mod limits;
 mod modes;
 mod output;
+mod pipe;
 mod safety;
 mod signals;
 mod spill;
