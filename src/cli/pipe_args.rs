@@ -102,6 +102,20 @@ pub(super) fn pipe_spec(
         _ => Via::Stdin,
     };
     spec.roundrobin = args.roundrobin;
+    if args.roundrobin {
+        let clash = [
+            (args.cat, "--cat"),
+            (args.fifo, "--fifo"),
+            (args.pipepart, "--pipepart"),
+            (args.retries > 0, "--retries"),
+        ];
+        if let Some((_, flag)) = clash.iter().find(|(given, _)| *given) {
+            // Each task reads a share of a stream that cannot be read again.
+            return Err(usage(format!(
+                "--roundrobin does not work with {flag}: its tasks read one stream of input,                  which cannot be given again"
+            )));
+        }
+    }
     if args.pipepart {
         match sources {
             [(SourceSpec::File(path), false)] if path.as_os_str() != "-" => {

@@ -157,6 +157,9 @@ enum BlockData {
     /// The header and the block in a file of the run's private directory, removed with the
     /// block.
     Spilled(SpilledFile),
+    /// A named pipe that a stream of blocks is written into (`--roundrobin`), removed with the
+    /// block.
+    Stream(SpilledFile),
     /// A range of the `--pipepart` file, after the shared header.
     Part {
         path: Arc<String>,
@@ -189,6 +192,9 @@ impl Block {
                 offset: 0,
                 len: f.len,
             },
+            BlockData::Stream(f) => InputData::Stream {
+                path: f.path.to_string_lossy().into_owned(),
+            },
             BlockData::Part {
                 path,
                 head,
@@ -219,7 +225,7 @@ impl Block {
     pub fn len(&self) -> u64 {
         match &self.data {
             BlockData::Memory(b) => b.len() as u64,
-            BlockData::Spilled(f) => f.len,
+            BlockData::Spilled(f) | BlockData::Stream(f) => f.len,
             BlockData::Part { head, len, .. } => head.len() as u64 + len,
         }
     }
@@ -648,4 +654,102 @@ fn read_full(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
         }
     }
     Ok(n)
+}
+
+/// `--roundrobin`: at most one task per worker, each reading a named pipe that blocks are
+/// written into. The first blocks each start a task, as in GNU parallel; later ones go whole
+/// to a pipe whose reader has room for more.
+#[derive(Debug)]
+pub struct RoundRobin {
+    store: Store,
+    tasks: usize,
+}
+
+impl RoundRobin {
+    /// Deals out to at most `tasks` tasks, whose pipes are made in the store's directory.
+    pub fn new(store: Store, tasks: usize) -> Self {
+        RoundRobin {
+            store,
+            tasks: tasks.max(1),
+        }
+    }
+
+    /// Writes every block of `blocks` to one of the pipes. `start` is called with the input of
+    /// each new task, and says whether the run still takes it; the pipe is then opened, which
+    /// waits for the task to start reading. A pipe whose reader has gone is dropped; when none
+    /// is left, the rest of the input is not read.
+    pub fn feed<R: Read>(
+        self,
+        blocks: Blocks<R>,
+        start: &mut dyn FnMut(Block) -> bool,
+    ) -> io::Result<()> {
+        use std::io::Write as _;
+        use std::os::fd::AsFd;
+        let mut pipes: Vec<File> = Vec::new();
+        let mut started = 0;
+        let mut next = 0;
+        for block in blocks {
+            let block = block?;
+            let BlockData::Memory(bytes) = &block.data else {
+                continue;
+            };
+            if started < self.tasks {
+                started += 1;
+                let n = started as u64;
+                let path = self.store.dir.join(format!("stream-{n}"));
+                nix::unistd::mkfifo(
+                    &path,
+                    nix::sys::stat::Mode::S_IRUSR | nix::sys::stat::Mode::S_IWUSR,
+                )
+                .map_err(io::Error::from)?;
+                let stream = SpilledFile {
+                    path: path.clone(),
+                    len: 0,
+                };
+                if !start(self.store.block(n, BlockData::Stream(stream), Via::Stdin)) {
+                    return Ok(());
+                }
+                let mut pipe = std::fs::OpenOptions::new().write(true).open(&path)?;
+                match pipe.write_all(bytes) {
+                    Ok(()) => pipes.push(pipe),
+                    Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+                    Err(e) => return Err(e),
+                }
+                continue;
+            }
+            loop {
+                if pipes.is_empty() {
+                    return Ok(());
+                }
+                // The first pipe with room, looking from the one after the last used.
+                let mut fds: Vec<nix::poll::PollFd> = pipes
+                    .iter()
+                    .map(|p| nix::poll::PollFd::new(p.as_fd(), nix::poll::PollFlags::POLLOUT))
+                    .collect();
+                match nix::poll::poll(&mut fds, nix::poll::PollTimeout::NONE) {
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    Err(e) => return Err(e.into()),
+                    Ok(_) => {}
+                }
+                let ready: Vec<bool> = fds.iter().map(|f| f.any().unwrap_or(false)).collect();
+                drop(fds);
+                let count = pipes.len();
+                let Some(i) = (0..count).map(|k| (next + k) % count).find(|&i| ready[i]) else {
+                    continue;
+                };
+                match pipes[i].write_all(bytes) {
+                    Ok(()) => {
+                        next = i + 1;
+                        break;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                        pipes.remove(i);
+                        next = i;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(())
+    }
 }

@@ -298,13 +298,15 @@ pub(super) fn spawn_input(
     config: &RunConfig,
     stdin: Box<dyn std::io::BufRead + Send>,
     rundir: &std::path::Path,
+    jobs: usize,
 ) -> Result<Receiver<InputChunk>, RunError> {
     if let Some(spec) = &config.pipe {
         let store = pipe::Store {
             dir: rundir.to_path_buf(),
-            spill_over: (config.mode == Mode::Process).then_some(SPILL_BLOCKS_OVER),
+            spill_over: (config.mode == Mode::Process && !spec.roundrobin)
+                .then_some(SPILL_BLOCKS_OVER),
         };
-        return spawn_blocks(spec.clone(), store, stdin);
+        return spawn_blocks(spec.clone(), store, stdin, jobs);
     }
     let (tx, rx) = crossbeam_channel::bounded::<InputChunk>(16);
     let spec = config.input.clone();
@@ -352,6 +354,7 @@ fn spawn_blocks(
     spec: pipe::PipeSpec,
     store: pipe::Store,
     stdin: Box<dyn std::io::BufRead + Send>,
+    jobs: usize,
 ) -> Result<Receiver<InputChunk>, RunError> {
     let (tx, rx) = crossbeam_channel::bounded::<InputChunk>(1);
     std::thread::Builder::new()
@@ -382,6 +385,18 @@ fn spawn_blocks(
                 }
                 return;
             }
+            let read_error = |error| InputError::Read {
+                input: "standard input".into(),
+                error,
+            };
+            if spec.roundrobin {
+                let blocks = pipe::Blocks::new(spec, store.clone(), stdin);
+                let mut start = |block| send(block);
+                if let Err(e) = pipe::RoundRobin::new(store, jobs).feed(blocks, &mut start) {
+                    let _ = tx.send(Err(read_error(e)));
+                }
+                return;
+            }
             for block in pipe::Blocks::new(spec, store, stdin) {
                 match block {
                     Ok(block) => {
@@ -390,10 +405,7 @@ fn spawn_blocks(
                         }
                     }
                     Err(error) => {
-                        let _ = tx.send(Err(InputError::Read {
-                            input: "standard input".into(),
-                            error,
-                        }));
+                        let _ = tx.send(Err(read_error(error)));
                         return;
                     }
                 }

@@ -177,7 +177,7 @@ pub fn run(
         ..WorkerConfig::default()
     };
     let pool = Pool::new(launcher, jobs, inbox_tx, token, worker_config);
-    let input = match feed::spawn_input(config, io.stdin, rundir.path()) {
+    let input = match feed::spawn_input(config, io.stdin, rundir.path(), jobs) {
         Ok(input) => input,
         Err(e) => {
             signals.close();
@@ -190,7 +190,8 @@ pub fn run(
         jobs,
         // With `--halt`, any task's outcome may stop the run: none may wait behind another.
         sched: Scheduler::new(jobs, config.chunk)
-            .lockstep(config.halt.is_some())
+            // --roundrobin's tasks read until the input ends: all must run at once.
+            .lockstep(config.halt.is_some() || config.pipe.as_ref().is_some_and(|p| p.roundrobin))
             .blocks(config.pipe.is_some()),
         pool,
         output: Output::new(io.stdout, io.stderr, config.keep_order)

@@ -391,3 +391,67 @@ fn bad_pipe_values_name_the_option() {
         assert!(ran.stderr.contains(option), "{all:?}: {}", ran.stderr);
     }
 }
+
+/// Runs `troop run ARGS…` and sums the numbers it prints, one per line: (lines, sum).
+fn count_and_sum(args: &[&str], stdin: &str) -> (usize, u64) {
+    let ran = troop(args, stdin);
+    ran.assert_code(0);
+    let numbers: Vec<u64> = ran
+        .lines()
+        .iter()
+        .map(|l| l.trim().parse().expect("a count"))
+        .collect();
+    (numbers.len(), numbers.iter().sum())
+}
+
+#[test]
+fn roundrobin_deals_blocks_to_one_task_per_worker() {
+    let input = seq(100_000);
+    for mode in ["process", "thread", "async"] {
+        let args = [
+            "run",
+            "--mode",
+            mode,
+            "-j4",
+            "--pipe",
+            "--roundrobin",
+            "--block",
+            "10k",
+            "wc",
+            "-l",
+        ];
+        assert_eq!(count_and_sum(&args, &input), (4, 100_000), "{mode}");
+    }
+    if let Some(gnu) = gnu_parallel_in(
+        None,
+        &[
+            "-j4",
+            "--pipe",
+            "--roundrobin",
+            "--block",
+            "10k",
+            "wc",
+            "-l",
+        ],
+        &input,
+    ) {
+        assert_eq!(gnu.lines().len(), 4);
+    }
+    // One block starts one task only, as in GNU parallel.
+    check(
+        None,
+        &["-j4", "--pipe", "--roundrobin", "wc", "-l"],
+        &seq(10),
+        "10\n",
+    );
+}
+
+#[test]
+fn roundrobin_refuses_retries_which_could_not_read_the_stream_again() {
+    let ran = troop(
+        &["run", "--pipe", "--roundrobin", "--retries", "1", "cat"],
+        "a\n",
+    );
+    ran.assert_code(255);
+    assert!(ran.stderr.contains("--roundrobin"), "{}", ran.stderr);
+}

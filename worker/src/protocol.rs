@@ -154,6 +154,9 @@ pub enum InputData {
         offset: u64,
         len: u64,
     },
+    /// A named pipe the supervisor writes a stream of blocks into (`--roundrobin`): opened
+    /// for reading and given to the command as it is.
+    Stream { path: String },
 }
 
 /// How the data reaches the command.

@@ -6,6 +6,7 @@
 //! to the command as the open file itself, positioned at the range: no byte is copied. Anything
 //! else is written into a pipe by a thread of its own, a file range with `splice(2)` (what
 //! `std::io::copy` uses between a file and a pipe), so a slow reader never blocks the worker. A
+//! stream of blocks (`--roundrobin`) comes through a named pipe the supervisor writes into. A
 //! command that stops reading early ends the feeding (the write fails with `EPIPE`, which is not
 //! an error of the task, as in GNU parallel). The [`Guard`] removes the temporary file or named
 //! pipe when the task ends.
@@ -159,14 +160,18 @@ fn feed_thread(feed: impl FnOnce() + Send + 'static) {
 /// The file of a range that starts with no header and runs to the end of its file, opened and
 /// positioned at the range: the command can read it directly.
 fn whole_tail(data: &InputData) -> io::Result<Option<File>> {
-    let InputData::File {
-        path,
-        head,
-        offset,
-        len,
-    } = data
-    else {
-        return Ok(None);
+    let (path, head, offset, len) = match data {
+        InputData::File {
+            path,
+            head,
+            offset,
+            len,
+        } => (path, head, offset, len),
+        // Opening waits for the writer, which opens the pipes of all tasks in turn.
+        InputData::Stream { path } => {
+            return File::open(OsStr::from_bytes(path.as_bytes())).map(Some);
+        }
+        InputData::Bytes(_) => return Ok(None),
     };
     if !head.is_empty() {
         return Ok(None);
@@ -193,6 +198,11 @@ fn write_data(data: &InputData, out: &mut impl Write) -> io::Result<()> {
             let mut file = File::open(OsStr::from_bytes(path.as_bytes()))?;
             file.seek(SeekFrom::Start(*offset))?;
             io::copy(&mut file.take(*len), out)?;
+            Ok(())
+        }
+        InputData::Stream { path } => {
+            let mut stream = File::open(OsStr::from_bytes(path.as_bytes()))?;
+            io::copy(&mut stream, out)?;
             Ok(())
         }
     }
