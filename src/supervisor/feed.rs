@@ -9,7 +9,6 @@ use troop_worker::kernel::Kernel;
 use troop_worker::protocol::{Job, Outcome, TaskReport, TaskSpec, ToWorker, Usage};
 
 use super::{Supervisor, Task, TaskState, Timer};
-use crate::config::Mode;
 use crate::config::{Limits, RunConfig};
 use crate::error::RunError;
 use crate::exit::Exit;
@@ -28,7 +27,9 @@ const GATE_INTERVAL: Duration = Duration::from_millis(500);
 /// that ended the input.
 pub(super) type InputChunk = Result<Vec<(Record, Option<Block>)>, InputError>;
 
-/// Blocks larger than this travel to worker processes as files in the run's private directory.
+/// Blocks larger than this travel to workers as files in the run's private directory, which the
+/// command then reads directly: it is faster than a pipe fed by the worker, and the block is not
+/// held in memory while its task waits or runs.
 const SPILL_BLOCKS_OVER: usize = 64 * 1024;
 
 impl Supervisor<'_> {
@@ -293,7 +294,7 @@ fn job_for(rendered: Rendered) -> Result<Job, String> {
 
 /// Reads records on a thread of their own, in chunks, into a bounded channel.
 /// With `--pipe`, the records are blocks of standard input (or parts of the `--pipepart`
-/// file), one per chunk; blocks for worker processes are written to files in `rundir`.
+/// file), one per chunk; large blocks are written to files in `rundir`.
 pub(super) fn spawn_input(
     config: &RunConfig,
     stdin: Box<dyn std::io::BufRead + Send>,
@@ -303,8 +304,7 @@ pub(super) fn spawn_input(
     if let Some(spec) = &config.pipe {
         let store = pipe::Store {
             dir: rundir.to_path_buf(),
-            spill_over: (config.mode == Mode::Process && !spec.roundrobin)
-                .then_some(SPILL_BLOCKS_OVER),
+            spill_over: (!spec.roundrobin).then_some(SPILL_BLOCKS_OVER),
         };
         return spawn_blocks(spec.clone(), store, stdin, jobs);
     }

@@ -131,6 +131,7 @@ impl Pending {
             None => {}
             Some(Feed::Stdin(data)) => {
                 if let Some(mut pipe) = child.stdin.take() {
+                    widen(&pipe);
                     feed_thread(move || {
                         let _ = write_data(&data, &mut pipe);
                     });
@@ -146,6 +147,17 @@ impl Pending {
         }
         self.guard
     }
+}
+
+/// Bytes a pipe to a command holds: more than the default 64 KiB means fewer wake-ups of the
+/// feeding thread and the command while a large block passes.
+const PIPE_SIZE: libc::c_int = 1 << 20;
+
+/// Grows `pipe` to [`PIPE_SIZE`] where the system allows (it may cap the size lower).
+fn widen(pipe: &impl std::os::fd::AsRawFd) {
+    // SAFETY: F_SETPIPE_SZ on an open descriptor only changes the pipe's capacity; a failure
+    // leaves the pipe as it was.
+    unsafe { libc::fcntl(pipe.as_raw_fd(), libc::F_SETPIPE_SZ, PIPE_SIZE) };
 }
 
 /// Runs `feed` on a thread of its own; it ends when everything is written or the reader has
