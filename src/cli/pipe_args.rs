@@ -101,6 +101,13 @@ pub(super) fn pipe_spec(
         (_, true) => Via::Fifo,
         _ => Via::Stdin,
     };
+    if args.resume || args.resume_failed {
+        // Every block runs the same command line, which is how a job log names a task.
+        return Err(usage(
+            "--resume does not work with --pipe: every block's task has the same command line"
+                .into(),
+        ));
+    }
     spec.roundrobin = args.roundrobin;
     if args.roundrobin {
         let clash = [

@@ -382,6 +382,10 @@ fn bad_pipe_values_name_the_option() {
         (&["--pipepart", "cat"], "--pipepart"),
         (&["--block", "1M", "cat"], "--block"),
         (&["--pipe", "cat", ":::", "a"], "--pipe"),
+        (
+            &["--pipe", "--resume", "--joblog", "/dev/null", "cat"],
+            "--resume",
+        ),
     ];
     for (args, option) in cases {
         let mut all = vec!["run"];
@@ -454,4 +458,36 @@ fn roundrobin_refuses_retries_which_could_not_read_the_stream_again() {
     );
     ran.assert_code(255);
     assert!(ran.stderr.contains("--roundrobin"), "{}", ran.stderr);
+}
+
+#[test]
+fn blocks_read_ahead_stay_few_while_tasks_are_slow() {
+    // 100 blocks of about 100 KB, each held in a file of the run's directory until its task is
+    // settled. Each task counts those files while the input waits: with two workers, at most
+    // two blocks each plus a few read ahead may exist, never the whole input.
+    let input = seq(1_700_000);
+    let command = "sleep 0.05; ls \"$(dirname {})\" | grep -c '^block-'";
+    let ran = troop(
+        &["run", "-j2", "--pipe", "--block", "100k", "--cat", command],
+        &input,
+    );
+    ran.assert_code(0);
+    let counts: Vec<usize> = ran
+        .lines()
+        .iter()
+        .map(|l| l.trim().parse().expect("a count"))
+        .collect();
+    assert!(counts.len() >= 100, "{} tasks", counts.len());
+    let most = counts.iter().max().copied().unwrap_or(0);
+    assert!(most <= 8, "{most} blocks held at once: {counts:?}");
+}
+
+#[test]
+fn dry_run_prints_one_command_per_block() {
+    check(
+        None,
+        &["--pipe", "-N1", "--dry-run", "wc -l {#}"],
+        &seq(3),
+        "wc -l 1\nwc -l 2\nwc -l 3\n",
+    );
 }
