@@ -753,3 +753,82 @@ impl RoundRobin {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reader that gives one byte per read, as a slow pipe may.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            match (self.0.split_first(), buf.first_mut()) {
+                (Some((b, rest)), Some(slot)) => {
+                    *slot = *b;
+                    self.0 = rest;
+                    Ok(1)
+                }
+                _ => Ok(0),
+            }
+        }
+    }
+
+    fn cut(spec: PipeSpec, input: &[u8]) -> Vec<String> {
+        let store = Store {
+            dir: std::env::temp_dir(),
+            spill_over: None,
+        };
+        Blocks::new(spec, store, Trickle(input))
+            .map(|b| match b.expect("block").data {
+                BlockData::Memory(bytes) => String::from_utf8(bytes).expect("utf-8"),
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn gnu_sizes_use_1024_for_upper_case_and_1000_for_lower_case() {
+        assert_eq!(parse_gnu_size("--block", "1M").unwrap(), 1 << 20);
+        assert_eq!(parse_gnu_size("--block", "10k").unwrap(), 10_000);
+        assert_eq!(parse_gnu_size("--block", "1.5K").unwrap(), 1536);
+        assert_eq!(parse_gnu_size("--block", "7").unwrap(), 7);
+        assert!(parse_gnu_size("--block", "1X").is_err());
+        assert!(parse_gnu_size("--block", "-1").is_err());
+    }
+
+    #[test]
+    fn blocks_hold_whole_lines_even_when_input_trickles_in() {
+        let spec = PipeSpec {
+            block: 6,
+            ..PipeSpec::new()
+        };
+        assert_eq!(
+            cut(spec, b"a\nbb\nccc\ndddddddd\ne"),
+            ["a\nbb\n", "ccc\n", "dddddddd\n", "e"]
+        );
+    }
+
+    #[test]
+    fn records_split_between_recend_and_recstart() {
+        let spec = PipeSpec {
+            records: Some(1),
+            split: Split::Literal {
+                end: b"}".to_vec(),
+                start: b"{".to_vec(),
+            },
+            ..PipeSpec::new()
+        };
+        assert_eq!(cut(spec, b"{a}{b}x}{c}"), ["{a}", "{b}x}", "{c}"]);
+    }
+
+    #[test]
+    fn the_header_tops_every_block() {
+        let spec = PipeSpec {
+            records: Some(2),
+            header: Header::Lines(1),
+            ..PipeSpec::new()
+        };
+        assert_eq!(cut(spec, b"h\n1\n2\n3\n"), ["h\n1\n2\n", "h\n3\n"]);
+    }
+}
