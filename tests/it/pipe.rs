@@ -491,3 +491,42 @@ fn dry_run_prints_one_command_per_block() {
         "wc -l 1\nwc -l 2\nwc -l 3\n",
     );
 }
+
+#[test]
+fn gil_and_async_modes_cut_the_same_blocks() {
+    let input = seq(100_000);
+    let expected = lines_per_block(&input, &packed(&input, 100 * 1024));
+    for mode in ["gil", "async"] {
+        let ran = troop(
+            &[
+                "run", "-k", "--mode", mode, "--pipe", "--block", "100K", "wc", "-l",
+            ],
+            &input,
+        );
+        ran.assert_ok_with(&expected);
+    }
+}
+
+#[test]
+fn pipepart_parts_can_be_files_or_fifos() {
+    let dir = temp_dir();
+    let input = seq(30_000);
+    write_file(dir.path(), "data", &input);
+    let expected = lines_per_block(&input, &parts(&input, 50_000));
+    for via in ["--cat", "--fifo"] {
+        check(
+            Some(dir.path()),
+            &[
+                "--pipepart",
+                "-a",
+                "data",
+                "--block",
+                "50k",
+                via,
+                "wc -l < {}",
+            ],
+            "",
+            &expected,
+        );
+    }
+}
