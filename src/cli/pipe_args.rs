@@ -18,14 +18,13 @@ pub(super) fn pipe_spec(
     // --cat and --fifo imply --pipe, as in GNU parallel.
     let on = args.pipe || args.pipepart || args.cat || args.fifo;
     if !on {
+        // -N, -L and --header have a meaning of their own without --pipe (arguments per command,
+        // named columns); these do not.
         let needs_pipe = [
             (args.block.is_some(), "--block"),
-            (args.max_replace_args.is_some(), "-N"),
-            (args.max_lines.is_some(), "-L"),
             (args.recend.is_some(), "--recend"),
             (args.recstart.is_some(), "--recstart"),
             (args.regexp, "--regexp"),
-            (args.header.is_some(), "--header"),
             (args.roundrobin, "--roundrobin"),
         ];
         if let Some((_, flag)) = needs_pipe.iter().find(|(given, _)| *given) {
