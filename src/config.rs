@@ -117,6 +117,8 @@ pub struct RunConfig {
     pub limits: Limits,
     /// Output kept in memory per task and stream before it spills to a file.
     pub spill_threshold: u64,
+    /// `--pipe`/`--pipepart`: input is cut into blocks, each the input of one task.
+    pub pipe: Option<crate::input::pipe::PipeSpec>,
 }
 
 impl RunConfig {
@@ -145,6 +147,7 @@ impl RunConfig {
             halt: None,
             limits: Limits::default(),
             spill_threshold: 1 << 20,
+            pipe: None,
         }
     }
 }

@@ -111,6 +111,9 @@ pub struct Scheduler {
     /// One task at a time per worker, none queued behind it: set when the outcome of any task
     /// may stop the run (`--halt`), so that no task starts after the one that stopped it.
     lockstep: bool,
+    /// Tasks carry blocks of input (`--pipe`): one per message, at most two held per worker and
+    /// as few read ahead as keep every worker busy, so memory holds about two blocks per worker.
+    blocks: bool,
 }
 
 impl Scheduler {
@@ -127,7 +130,14 @@ impl Scheduler {
             retries_pending: 0,
             held: false,
             lockstep: false,
+            blocks: false,
         }
+    }
+
+    /// Bounds the tasks read and held as for tasks that carry blocks of input (see `blocks`).
+    pub fn blocks(mut self, on: bool) -> Self {
+        self.blocks = on;
+        self
     }
 
     /// Sends one task at a time to each worker, with none queued behind it (see `lockstep`).
@@ -231,9 +241,12 @@ impl Scheduler {
 
     /// True while the supervisor should read more input.
     pub fn wants_input(&self) -> bool {
-        !self.input_ended
-            && !self.stopping
-            && self.queue.len() < (4 * self.chunk_size() * self.slots.len()).max(256)
+        let limit = if self.blocks {
+            self.slots.len().max(1)
+        } else {
+            (4 * self.chunk_size() * self.slots.len()).max(256)
+        };
+        !self.input_ended && !self.stopping && self.queue.len() < limit
     }
 
     /// Tasks read but not started.
@@ -281,7 +294,7 @@ impl Scheduler {
 
     /// The batch size for the next dispatch.
     pub fn chunk_size(&self) -> usize {
-        if self.lockstep {
+        if self.lockstep || self.blocks {
             return 1;
         }
         match (self.chunk, self.mean_us) {
@@ -299,6 +312,9 @@ impl Scheduler {
     fn cap(&self, chunk: usize) -> usize {
         if self.lockstep {
             return 1;
+        }
+        if self.blocks {
+            return 2;
         }
         let tiny = match (self.chunk, self.mean_us) {
             (Chunk::Fixed(_), _) => true,
@@ -582,6 +598,33 @@ mod tests {
             }],
         );
         assert_eq!(a, vec![Action::Finished]);
+    }
+
+    #[test]
+    fn tasks_with_blocks_go_one_at_a_time_two_per_worker_and_few_are_read_ahead() {
+        let mut s = Scheduler::new(2, Chunk::Auto).blocks(true);
+        run(&mut s, (1..=2).map(Event::Queued));
+        assert!(
+            !s.wants_input(),
+            "two queued blocks are enough for two workers"
+        );
+        run(&mut s, (3..=6).map(Event::Queued));
+        let a = run(&mut s, [Event::WorkerReady(0), Event::WorkerReady(1)]);
+        assert_eq!(
+            dispatched(&a),
+            vec![(0, vec![1]), (0, vec![2]), (1, vec![3]), (1, vec![4])]
+        );
+        // Tiny tasks do not grow the batches.
+        let a = run(
+            &mut s,
+            [Event::TaskDone {
+                worker: 0,
+                id: 1,
+                wall_us: 1,
+            }],
+        );
+        assert_eq!(dispatched(&a), vec![(0, vec![5])]);
+        assert!(s.wants_input());
     }
 
     #[test]

@@ -332,6 +332,51 @@ pub struct RunArgs {
     /// Accepted for GNU parallel's scripts; prints nothing.
     #[arg(long, hide = true)]
     pub bibtex: bool,
+    // --pipe: GNU parallel's second mode, standard input cut into blocks.
+    /// Cut standard input into blocks of whole records (see --block, -N, --recend); each block
+    /// is the standard input of one command.
+    #[arg(long, visible_alias = "spreadstdin", help_heading = "Pipe mode")]
+    pub pipe: bool,
+    /// Like --pipe, for the file given with -a: each command reads its part of the file
+    /// directly, with no copy through troop.
+    #[arg(long, visible_alias = "pipe-part", help_heading = "Pipe mode")]
+    pub pipepart: bool,
+    /// With --pipe: bytes per block; K M G T P are powers of 1024, k m g t p of 1000 [default: 1M]
+    #[arg(
+        long,
+        visible_alias = "block-size",
+        value_name = "SIZE",
+        help_heading = "Pipe mode"
+    )]
+    pub block: Option<String>,
+    /// With --pipe: records end with STRING [default: \n, or nothing when --recstart is given]
+    #[arg(
+        long,
+        value_name = "STRING",
+        allow_hyphen_values = true,
+        help_heading = "Pipe mode"
+    )]
+    pub recend: Option<OsString>,
+    /// With --pipe: records start with STRING.
+    #[arg(
+        long,
+        value_name = "STRING",
+        allow_hyphen_values = true,
+        help_heading = "Pipe mode"
+    )]
+    pub recstart: Option<OsString>,
+    /// With --pipe: --recstart and --recend are regular expressions.
+    #[arg(long, help_heading = "Pipe mode")]
+    pub regexp: bool,
+    /// With --pipe: start one command per worker and deal the blocks out among them.
+    #[arg(long, visible_alias = "round-robin", help_heading = "Pipe mode")]
+    pub roundrobin: bool,
+    /// With --pipe: the block is in a temporary file, named by {}.
+    #[arg(long, conflicts_with = "fifo", help_heading = "Pipe mode")]
+    pub cat: bool,
+    /// With --pipe: the block comes through a named pipe, named by {}.
+    #[arg(long, help_heading = "Pipe mode")]
+    pub fifo: bool,
     /// The command, then input sources: COMMAND… [::: ARG…] [:::: FILE…] [:::+ …] [::::+ …]
     /// Any bytes, UTF-8 or not.
     #[arg(trailing_var_arg = true, value_name = "COMMAND")]

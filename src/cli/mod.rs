@@ -5,6 +5,7 @@
 
 mod args;
 mod gnu;
+mod pipe_args;
 mod validate;
 
 pub use validate::{Command, DemoConfig};

@@ -110,17 +110,26 @@ fn run_config(mut args: RunArgs) -> Result<RunConfig, RunError> {
     if args.max_lines.is_none() {
         args.max_lines = args.max_lines_opt.take();
     }
-    let (framing, options, colsep) = input_framing(&mut args)?;
     let (words, given) = split_sources(std::mem::take(&mut args.command))?;
-    let template = Template::parse_with(&words, &options)?;
-    if let Some(name) = template.kernel_name() {
-        Kernel::check_name(name)?;
-    }
     let mut sources: Vec<(SourceSpec, bool)> = std::mem::take(&mut args.arg_files)
         .into_iter()
         .map(|f| (SourceSpec::File(f), false))
         .collect();
     sources.extend(given);
+    let pipe = super::pipe_args::pipe_spec(&args, &sources)?;
+    if pipe.is_some() {
+        // The blocks are the input: no source is read as arguments, and -N, -L and --header
+        // mean records per block and the block's header, not arguments per command.
+        sources.clear();
+        args.max_replace_args = None;
+        args.max_lines = None;
+        args.header = None;
+    }
+    let (framing, options, colsep) = input_framing(&mut args)?;
+    let template = Template::parse_with(&words, &options)?;
+    if let Some(name) = template.kernel_name() {
+        Kernel::check_name(name)?;
+    }
     let jobs = parse_jobs(args.jobs.as_deref().unwrap_or("100%"), usable_cores())?;
     let grouping = grouping(&args, &template, jobs)?;
     let chunk = match args.chunksize.as_str() {
@@ -141,6 +150,7 @@ fn run_config(mut args: RunArgs) -> Result<RunConfig, RunError> {
         grouping,
     };
     let mut config = RunConfig::new(template, input, jobs);
+    config.pipe = pipe;
     config.mode = match args.mode {
         ModeArg::Process => Mode::Process,
         ModeArg::Thread => Mode::Thread,

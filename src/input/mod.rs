@@ -3,6 +3,7 @@
 
 pub mod framing;
 pub mod group;
+pub mod pipe;
 mod quote;
 pub mod source;
 pub mod template;

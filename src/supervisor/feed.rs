@@ -12,6 +12,7 @@ use super::{Supervisor, Task, TaskState, Timer};
 use crate::config::{Limits, RunConfig};
 use crate::error::RunError;
 use crate::exit::Exit;
+use crate::input::pipe::{self, Block};
 use crate::input::{self, InputError, Record, Rendered, Template};
 use crate::observe::Summary;
 use crate::run_io::RunIo;
@@ -22,13 +23,23 @@ const INPUT_CHUNK: usize = 1024;
 /// How often free memory and load are looked at while they hold tasks back.
 const GATE_INTERVAL: Duration = Duration::from_millis(500);
 
-/// A chunk of input, or the error that ended it.
-pub(super) type InputChunk = Result<Vec<Record>, InputError>;
+/// A chunk of input records, each with the block its command reads (`--pipe`), or the error
+/// that ended the input.
+pub(super) type InputChunk = Result<Vec<(Record, Option<Block>)>, InputError>;
+
+/// Blocks larger than this travel to workers as files in the run's private directory, which the
+/// command then reads directly: it is faster than a pipe fed by the worker, and the block is not
+/// held in memory while its task waits or runs.
+const SPILL_BLOCKS_OVER: usize = 64 * 1024;
 
 impl Supervisor<'_> {
     /// Takes a chunk of input records as tasks, skipping those a resumed job log records.
-    pub(super) fn queue(&mut self, records: Vec<Record>, actions: &mut Vec<Action>) {
-        for record in records {
+    pub(super) fn queue(
+        &mut self,
+        records: Vec<(Record, Option<Block>)>,
+        actions: &mut Vec<Action>,
+    ) {
+        for (record, block) in records {
             let id = self.next_id;
             self.next_id += 1;
             if let Some(done) = &self.done {
@@ -49,6 +60,7 @@ impl Supervisor<'_> {
                 id,
                 Task {
                     record,
+                    block,
                     state: TaskState::Queued,
                     attempts: 0,
                     command: None,
@@ -96,6 +108,7 @@ impl Supervisor<'_> {
                     id,
                     job,
                     timeout_ms,
+                    input: task.block.as_ref().map(Block::task_input),
                 }),
                 Err(message) => refused.push((id, message)),
             }
@@ -280,10 +293,21 @@ fn job_for(rendered: Rendered) -> Result<Job, String> {
 }
 
 /// Reads records on a thread of their own, in chunks, into a bounded channel.
+/// With `--pipe`, the records are blocks of standard input (or parts of the `--pipepart`
+/// file), one per chunk; large blocks are written to files in `rundir`.
 pub(super) fn spawn_input(
     config: &RunConfig,
     stdin: Box<dyn std::io::BufRead + Send>,
+    rundir: &std::path::Path,
+    jobs: usize,
 ) -> Result<Receiver<InputChunk>, RunError> {
+    if let Some(spec) = &config.pipe {
+        let store = pipe::Store {
+            dir: rundir.to_path_buf(),
+            spill_over: (!spec.roundrobin).then_some(SPILL_BLOCKS_OVER),
+        };
+        return spawn_blocks(spec.clone(), store, stdin, jobs);
+    }
     let (tx, rx) = crossbeam_channel::bounded::<InputChunk>(16);
     let spec = config.input.clone();
     std::thread::Builder::new()
@@ -299,7 +323,7 @@ pub(super) fn spawn_input(
             let mut chunk = Vec::new();
             for record in records {
                 match record {
-                    Ok(r) => chunk.push(r),
+                    Ok(r) => chunk.push((r, None)),
                     Err(e) => {
                         let _ = tx.send(Ok(std::mem::take(&mut chunk)));
                         let _ = tx.send(Err(e));
@@ -324,13 +348,114 @@ pub(super) fn spawn_input(
     Ok(rx)
 }
 
+/// Reads blocks on a thread of their own, one per chunk, into a channel that holds one: with
+/// the scheduler's bound on tasks read ahead, memory holds about two blocks per worker.
+fn spawn_blocks(
+    spec: pipe::PipeSpec,
+    store: pipe::Store,
+    stdin: Box<dyn std::io::BufRead + Send>,
+    jobs: usize,
+) -> Result<Receiver<InputChunk>, RunError> {
+    let (tx, rx) = crossbeam_channel::bounded::<InputChunk>(1);
+    std::thread::Builder::new()
+        .name("troop-input".into())
+        .spawn(move || {
+            let send = |block: Block| {
+                let record = Record {
+                    args: block
+                        .path
+                        .iter()
+                        .map(|p| p.as_os_str().as_encoded_bytes().to_vec())
+                        .collect(),
+                    ends: Vec::new(),
+                };
+                tx.send(Ok(vec![(record, Some(block))])).is_ok()
+            };
+            if let Some(path) = spec.part.clone() {
+                match pipe::parts(&spec, &store, &path) {
+                    Ok(blocks) => {
+                        for block in blocks {
+                            if !send(block) {
+                                return;
+                            }
+                        }
+                    }
+                    Err(error) => {
+                        let _ = tx.send(Err(InputError::Open { path, error }));
+                    }
+                }
+                return;
+            }
+            let read_error = |error| InputError::Read {
+                input: "standard input".into(),
+                error,
+            };
+            if spec.roundrobin {
+                let blocks = pipe::Blocks::new(spec, store.clone(), stdin);
+                let mut start = |block| send(block);
+                if let Err(e) = pipe::RoundRobin::new(store, jobs).feed(blocks, &mut start) {
+                    let _ = tx.send(Err(read_error(e)));
+                }
+                return;
+            }
+            for block in pipe::Blocks::new(spec, store, stdin) {
+                match block {
+                    Ok(block) => {
+                        if !send(block) {
+                            return;
+                        }
+                    }
+                    Err(error) => {
+                        let _ = tx.send(Err(read_error(error)));
+                        return;
+                    }
+                }
+            }
+        })
+        .map_err(|error| RunError::Resource {
+            what: "the input thread",
+            error,
+        })?;
+    Ok(rx)
+}
+
 /// Prints what would run, one command per line, and runs nothing.
 pub(super) fn dry_run(
     config: &RunConfig,
     mut io: RunIo,
     started: Instant,
 ) -> Result<Summary, RunError> {
-    let records = input::open(&config.input, io.stdin)?;
+    let records: Box<dyn Iterator<Item = Result<Record, InputError>>> = match &config.pipe {
+        // One command per block, the blocks read and dropped.
+        Some(spec) => {
+            let store = pipe::Store {
+                dir: std::env::temp_dir(),
+                spill_over: None,
+            };
+            let mut spec = spec.clone();
+            spec.via = pipe::Via::Stdin;
+            let blocks: Box<dyn Iterator<Item = std::io::Result<Block>>> = match &spec.part {
+                Some(path) => Box::new(
+                    pipe::parts(&spec, &store, path)
+                        .map_err(|error| InputError::Open {
+                            path: path.clone(),
+                            error,
+                        })?
+                        .into_iter()
+                        .map(Ok),
+                ),
+                None => Box::new(pipe::Blocks::new(spec, store, io.stdin)),
+            };
+            Box::new(blocks.map(|b| {
+                b.map(|_| Record::default())
+                    .map_err(|error| InputError::Read {
+                        input: "standard input".into(),
+                        error,
+                    })
+            }))
+        }
+        None => Box::new(input::open(&config.input, io.stdin)?),
+    };
     let mut total = 0u64;
     for (i, record) in records.enumerate() {
         let record = record?;

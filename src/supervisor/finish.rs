@@ -93,7 +93,8 @@ impl Supervisor<'_> {
                 seq: id,
                 host: ":",
                 usage: &report.usage,
-                send: 0,
+                // The bytes of input the command was given, as GNU parallel logs for --pipe.
+                send: task.block.as_ref().map_or(0, |b| b.len()),
                 receive: report.stdout.len() + report.stderr.len(),
                 outcome: &report.outcome,
                 command,

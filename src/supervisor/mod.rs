@@ -64,6 +64,9 @@ enum TaskState {
 #[derive(Debug)]
 struct Task {
     record: Record,
+    /// The block the command reads (`--pipe`), kept until the task is settled so that a retry
+    /// reads it again.
+    block: Option<crate::input::pipe::Block>,
     state: TaskState,
     /// Attempts started so far.
     attempts: u32,
@@ -174,7 +177,7 @@ pub fn run(
         ..WorkerConfig::default()
     };
     let pool = Pool::new(launcher, jobs, inbox_tx, token, worker_config);
-    let input = match feed::spawn_input(config, io.stdin) {
+    let input = match feed::spawn_input(config, io.stdin, rundir.path(), jobs) {
         Ok(input) => input,
         Err(e) => {
             signals.close();
@@ -186,7 +189,10 @@ pub fn run(
         config,
         jobs,
         // With `--halt`, any task's outcome may stop the run: none may wait behind another.
-        sched: Scheduler::new(jobs, config.chunk).lockstep(config.halt.is_some()),
+        sched: Scheduler::new(jobs, config.chunk)
+            // --roundrobin's tasks read until the input ends: all must run at once.
+            .lockstep(config.halt.is_some() || config.pipe.as_ref().is_some_and(|p| p.roundrobin))
+            .blocks(config.pipe.is_some()),
         pool,
         output: Output::new(io.stdout, io.stderr, config.keep_order)
             .hold_in(rundir.path().to_path_buf()),

@@ -14,6 +14,7 @@ mod lesson;
 mod limits;
 mod modes;
 mod output;
+mod pipe;
 mod safety;
 mod signals;
 mod spill;

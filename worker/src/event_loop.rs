@@ -222,7 +222,7 @@ async fn execute(
             };
             (outcome, Captured::Bytes(out), Captured::EMPTY)
         }
-        job => match command(id, job, config, deadline, send).await {
+        job => match command(id, job, task.input.as_ref(), config, deadline, send).await {
             Ok((outcome, stdout, stderr, used)) => {
                 usage = used;
                 (outcome, stdout, stderr)
@@ -253,11 +253,15 @@ async fn execute(
 async fn command(
     id: u64,
     job: &Job,
+    input: Option<&crate::protocol::TaskInput>,
     config: &WorkerConfig,
     deadline: Option<Instant>,
     send: &dyn Fn(FromWorker) -> bool,
 ) -> std::io::Result<(Outcome, Captured, Captured, Usage)> {
-    let mut child = exec::prepare(job, config).spawn()?;
+    let mut command = exec::prepare(job, config);
+    let pending = crate::task_input::attach(&mut command, input)?;
+    let mut child = command.spawn()?;
+    let _input = pending.start(&mut child);
     let pid = child.id() as i32;
     exec::reaper_watch(pid);
     send(FromWorker::Started { id, pgid: pid });
@@ -469,6 +473,7 @@ mod tests {
             id,
             job,
             timeout_ms: None,
+            input: None,
         }])
     }
 
@@ -544,6 +549,7 @@ mod tests {
                 id: 1,
                 job: Job::Shell("sleep 30".into()),
                 timeout_ms: Some(100),
+                input: None,
             }]))
             .unwrap();
         let r = reports(&rx, 1);

@@ -120,13 +120,28 @@ pub fn run(
     timeout: Option<Duration>,
     on_progress: &mut dyn FnMut(Progress<'_>),
 ) -> Finished {
+    run_with_input(id, job, config, timeout, None, on_progress)
+}
+
+/// [`run`], with `input` for the command to read (see [`crate::task_input`]).
+pub fn run_with_input(
+    id: u64,
+    job: &Job,
+    config: &WorkerConfig,
+    timeout: Option<Duration>,
+    input: Option<&crate::protocol::TaskInput>,
+    on_progress: &mut dyn FnMut(Progress<'_>),
+) -> Finished {
     let start_unix_us = crate::runtime::unix_now_us();
     let started = Instant::now();
     let mut command = prepare(job, config);
-    let child = match command.spawn() {
-        Ok(child) => child,
+    let spawned = crate::task_input::attach(&mut command, input)
+        .and_then(|pending| Ok((command.spawn()?, pending)));
+    let (mut child, pending) = match spawned {
+        Ok(spawned) => spawned,
         Err(err) => return spawn_failed(job, config, &err, start_unix_us, started),
     };
+    let _input = pending.start(&mut child);
     let pgid = child.id() as i32;
     reaper_watch(pgid);
     on_progress(Progress::Spawned { pgid });
@@ -145,7 +160,8 @@ pub fn run(
     }
 }
 
-/// The command for `job` (which must be `Exec` or `Shell`): its own process group, no stdin,
+/// The command for `job` (which must be `Exec` or `Shell`): its own process group, no stdin
+/// (see [`crate::task_input::attach`] for a task that reads input),
 /// piped output, and the configured memory limit and niceness.
 pub fn prepare(job: &Job, config: &WorkerConfig) -> Command {
     let mut command = match job {

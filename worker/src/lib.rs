@@ -4,6 +4,7 @@
 //! - [`transport`]: how those messages travel (ipc-channel, in-process channels).
 //! - [`runtime`]: the serve loop, generic over the transport; thread mode runs it on threads.
 //! - [`exec`]: one command in its own process group, with captured output and usage.
+//! - [`task_input`]: what a command reads (`--pipe` blocks), on stdin, in a file or a fifo.
 //! - [`kernel`]: the built-in `@name` workloads.
 //! - [`gil`]: a global interpreter lock, for the gil mode.
 //! - [`event_loop`]: the async mode: every slot on one thread's event loop.
@@ -16,4 +17,5 @@ pub mod kernel;
 pub mod process;
 pub mod protocol;
 pub mod runtime;
+pub mod task_input;
 pub mod transport;

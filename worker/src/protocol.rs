@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use crate::kernel::Kernel;
 
 /// Bumped on every change to any message in this module.
-pub const PROTOCOL_VERSION: u32 = 4;
+pub const PROTOCOL_VERSION: u32 = 5;
 
 /// The first message from a worker.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,6 +130,44 @@ pub struct TaskSpec {
     pub job: Job,
     /// Stop the task after this many milliseconds.
     pub timeout_ms: Option<u64>,
+    /// What the command reads (`--pipe`, `--pipepart`); none means `/dev/null`.
+    pub input: Option<TaskInput>,
+}
+
+/// The data a command reads, and how it reaches the command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskInput {
+    pub data: InputData,
+    pub via: InputVia,
+}
+
+/// The bytes a command reads: in the message, or a range of a file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum InputData {
+    /// The bytes themselves (a small block).
+    Bytes(Vec<u8>),
+    /// `head` (a header, possibly empty), then `len` bytes of the file at `path` from `offset`.
+    /// The file is only read: a block spilled by the supervisor, or the `--pipepart` input.
+    File {
+        path: String,
+        head: Vec<u8>,
+        offset: u64,
+        len: u64,
+    },
+    /// A named pipe the supervisor writes a stream of blocks into (`--roundrobin`): opened
+    /// for reading and given to the command as it is.
+    Stream { path: String },
+}
+
+/// How the data reaches the command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum InputVia {
+    /// On its standard input.
+    Stdin,
+    /// In a file at this path, which the command names as `{}` (`--cat`); removed afterwards.
+    File(String),
+    /// Through a named pipe at this path, named as `{}` (`--fifo`); removed afterwards.
+    Fifo(String),
 }
 
 /// Messages from the supervisor to a worker.
@@ -334,6 +372,7 @@ mod tests {
             id: 7,
             job: Job::Kernel(Kernel::Noop),
             timeout_ms: None,
+            input: None,
         }]);
         let bytes = postcard::to_stdvec(&msg).unwrap();
         assert!(bytes.len() <= 7, "{} bytes: {:?}", bytes.len(), bytes);

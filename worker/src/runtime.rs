@@ -249,17 +249,26 @@ pub fn execute(
             }
         }
         job => {
-            let finished = exec::run(id, job, config, timeout, &mut |progress| match progress {
-                Progress::Spawned { pgid } => {
-                    exec::CURRENT_PGID.store(pgid, std::sync::atomic::Ordering::SeqCst)
-                }
-                Progress::Started { pgid } => notify(FromWorker::Started { id, pgid }),
-                Progress::Lines { stream, bytes } => notify(FromWorker::Output {
+            let input = task.input.as_ref();
+            let finished =
+                exec::run_with_input(
                     id,
-                    stream,
-                    bytes: bytes.to_vec(),
-                }),
-            });
+                    job,
+                    config,
+                    timeout,
+                    input,
+                    &mut |progress| match progress {
+                        Progress::Spawned { pgid } => {
+                            exec::CURRENT_PGID.store(pgid, std::sync::atomic::Ordering::SeqCst)
+                        }
+                        Progress::Started { pgid } => notify(FromWorker::Started { id, pgid }),
+                        Progress::Lines { stream, bytes } => notify(FromWorker::Output {
+                            id,
+                            stream,
+                            bytes: bytes.to_vec(),
+                        }),
+                    },
+                );
             exec::CURRENT_PGID.store(0, std::sync::atomic::Ordering::SeqCst);
             TaskReport {
                 id,
@@ -296,6 +305,7 @@ mod tests {
                     id,
                     job: Job::Kernel(crate::kernel::Kernel::Noop),
                     timeout_ms: None,
+                    input: None,
                 })
                 .collect(),
         )
