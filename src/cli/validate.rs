@@ -116,6 +116,11 @@ fn run_config(mut args: RunArgs) -> Result<RunConfig, RunError> {
         .map(|f| (SourceSpec::File(f), false))
         .collect();
     sources.extend(given);
+    // A first source that links to the one before it has none to link to: as in GNU parallel,
+    // `:::+` and `::::+` then read as `:::` and `::::`.
+    if let Some(first) = sources.first_mut() {
+        first.1 = false;
+    }
     let pipe = super::pipe_args::pipe_spec(&args, &sources)?;
     if pipe.is_some() {
         // The blocks are the input: no source is read as arguments, and -N, -L and --header
@@ -475,13 +480,6 @@ fn split_sources(words: Vec<OsString>) -> Result<(Vec<OsString>, Sources), RunEr
         };
         if let Some(next) = next {
             close(&group, &mut args, &mut sources, files_in_group)?;
-            let linked = matches!(next, Group::Args(true) | Group::Files(true));
-            if linked && sources.is_empty() {
-                return Err(RunError::Usage(format!(
-                    "`{}` links to the input source before it, but there is none",
-                    word.to_string_lossy()
-                )));
-            }
             group = next;
             files_in_group = 0;
             continue;

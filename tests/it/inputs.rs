@@ -513,3 +513,21 @@ fn help_says_which_templates_input_can_inject_into() {
         }
     }
 }
+
+#[test]
+fn a_first_linked_source_reads_as_a_plain_one() {
+    crate::util::check_like_parallel(
+        None,
+        &["echo", ":::+", "a", "b", ":::+", "1", "2"],
+        "",
+        "a 1\nb 2\n",
+    );
+    let dir = crate::util::temp_dir();
+    crate::util::write_file(dir.path(), "two", "a\nb\n");
+    crate::util::check_like_parallel(
+        Some(dir.path()),
+        &["echo", "::::+", "two", ":::", "x"],
+        "",
+        "a x\nb x\n",
+    );
+}
