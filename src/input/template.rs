@@ -74,6 +74,12 @@ pub enum TemplateError {
          e.g. `@sleep {{}}`"
     )]
     BadKernelName(String),
+    #[error(
+        "`{0}` is a GNU parallel Perl expression, which troop does not run: use a replacement \
+         string such as {{.}} or {{/}}, or do the edit in the command, e.g. \
+         `troop run 'echo \"$(echo {{}} | sed s/a/b/)\"'`"
+    )]
+    PerlExpression(String),
 }
 
 /// Which part of a path-like value a replacement string takes.
@@ -150,6 +156,15 @@ impl Template {
         options: &TemplateOptions,
     ) -> Result<Template, TemplateError> {
         let text = command_text(words, options)?;
+        if options.replace.is_none()
+            && let Some(start) = text.windows(2).position(|w| w == b"{=")
+            && let Some(len) = text[start + 2..].windows(2).position(|w| w == b"=}")
+        {
+            let expression = &text[start..start + 2 + len + 2];
+            return Err(TemplateError::PerlExpression(
+                String::from_utf8_lossy(expression).into_owned(),
+            ));
+        }
         let mut names = Vec::new();
         let segments = parse_segments(&text, options, &mut names);
         let mut template = Template::parse_segments(&text, segments)?;
@@ -1028,9 +1043,17 @@ mod tests {
         assert_eq!(shell("echo ${HOME} {}", "v"), "echo ${HOME} v");
         assert_eq!(shell("awk '{print $1}' {}", "v"), "awk '{print $1}' v");
         assert_eq!(shell("echo {{}} {}} {{}", "v"), "echo {v} v} {v");
-        for literal in "{0} {-0} {-} {=1=} {..} {+/} {1#} {a} {1x} {".split(' ') {
+        for literal in "{0} {-0} {-} {..} {+/} {1#} {a} {1x} {".split(' ') {
             let text = format!("echo {literal} {{}}");
             assert_eq!(shell(&text, "v"), format!("echo {literal} v"), "{literal}");
+        }
+    }
+
+    #[test]
+    fn perl_expressions_are_refused() {
+        for text in ["echo {=1=}", "echo {= s/a/b/ =} {}", "x{=uc=}y"] {
+            let err = Template::parse(&[text.to_string()]).expect_err(text);
+            assert!(matches!(err, TemplateError::PerlExpression(_)), "{text}: {err:?}");
         }
     }
 

@@ -252,3 +252,10 @@ fn a_task_stopped_by_a_percentage_timeout_prints_one_line_naming_it() {
         ran.stderr
     );
 }
+
+#[test]
+fn a_perl_expression_is_refused_rather_than_passed_as_text() {
+    let ran = troop(&["run", "echo", "{= s/a/b/ =}", ":::", "aa"], "");
+    assert_usage_error(&ran, &["{= s/a/b/ =}", "Perl expression"]);
+    troop(&["run", "echo", "{=}", ":::", "a"], "").assert_ok_with("{=} a\n");
+}
