@@ -1053,7 +1053,10 @@ mod tests {
     fn perl_expressions_are_refused() {
         for text in ["echo {=1=}", "echo {= s/a/b/ =} {}", "x{=uc=}y"] {
             let err = Template::parse(&[text.to_string()]).expect_err(text);
-            assert!(matches!(err, TemplateError::PerlExpression(_)), "{text}: {err:?}");
+            assert!(
+                matches!(err, TemplateError::PerlExpression(_)),
+                "{text}: {err:?}"
+            );
         }
     }
 

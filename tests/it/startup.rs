@@ -640,11 +640,13 @@ fn a_kernel_that_overruns_its_timeout_is_stopped_by_replacing_its_worker() {
     let mut run = Background::start_command(command);
     let troop = run.pid();
     let mut worker = None;
-    let busy = wait_until(Duration::from_secs(10), || {
+    // Busy in its kernel: it has spent far more CPU than starting takes (a worker that runs
+    // may still be starting, before its hello, and would then not be replaced but retired).
+    let busy = wait_until(Duration::from_secs(20), || {
         worker = troop_workers(troop).into_iter().next();
         worker
             .as_ref()
-            .is_some_and(|w| worker_busy(w.pid) == Some(true))
+            .is_some_and(|w| worker_busy(w.pid) == Some(true) && cpu_ticks(w.pid) >= 20)
     });
     assert!(
         busy,
@@ -676,4 +678,23 @@ fn a_kernel_that_overruns_its_timeout_is_stopped_by_replacing_its_worker() {
     assert_eq!(spin.signal, 9, "{rows:?}");
     let next = rows.iter().find(|r| r.seq == 2).unwrap();
     assert_eq!((next.exitval, next.signal), (0, 0), "{rows:?}");
+}
+
+/// The CPU time process `pid` has used, in clock ticks (user and system).
+fn cpu_ticks(pid: i32) -> u64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0;
+    };
+    let Some(close) = stat.rfind(')') else {
+        return 0;
+    };
+    // After the command name: state is field 3, utime 14 and stime 15.
+    let fields: Vec<&str> = stat[close + 2..].split(' ').collect();
+    let tick = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    tick(11) + tick(12)
 }
