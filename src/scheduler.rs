@@ -63,6 +63,8 @@ pub enum Event {
         worker: WorkerId,
         tasks: Vec<TaskId>,
     },
+    /// The delay after the last start (`--delay`) has passed: the next task may start.
+    PaceElapsed,
 }
 
 /// Something the supervisor must do.
@@ -79,6 +81,8 @@ pub enum Action {
     StartWorker(WorkerId),
     /// Ask the worker to give back the tasks it holds but has not started.
     Withdraw(WorkerId),
+    /// A task started under `--delay`: tell the scheduler [`Event::PaceElapsed`] after the delay.
+    Pace,
     /// Every task has ended (or will not start): shut the pool down.
     Finished,
 }
@@ -114,6 +118,19 @@ pub struct Scheduler {
     /// Tasks carry blocks of input (`--pipe`): one per message, at most two held per worker and
     /// as few read ahead as keep every worker busy, so memory holds about two blocks per worker.
     blocks: bool,
+    /// `--delay`: tasks start one at a time, each after [`Event::PaceElapsed`] for the one before.
+    pace: Pace,
+}
+
+/// Whether tasks start at a pace, and where the pace stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pace {
+    /// Tasks start as soon as a worker can take them.
+    Free,
+    /// The next task may start.
+    Ready,
+    /// A task started; the next waits for the delay to pass.
+    Waiting,
 }
 
 impl Scheduler {
@@ -131,7 +148,15 @@ impl Scheduler {
             held: false,
             lockstep: false,
             blocks: false,
+            pace: Pace::Free,
         }
+    }
+
+    /// Starts tasks one at a time with a delay between starts (`--delay`): each start asks for
+    /// [`Action::Pace`], and the next waits for [`Event::PaceElapsed`].
+    pub fn paced(mut self, on: bool) -> Self {
+        self.pace = if on { Pace::Ready } else { Pace::Free };
+        self
     }
 
     /// Bounds the tasks read and held as for tasks that carry blocks of input (see `blocks`).
@@ -228,6 +253,11 @@ impl Scheduler {
                 self.queue.push_front(id);
             }
             Event::Hold(held) => self.held = held,
+            Event::PaceElapsed => {
+                if self.pace == Pace::Waiting {
+                    self.pace = Pace::Ready;
+                }
+            }
             Event::Withdrawn { worker, tasks } => {
                 if let Slot::Ready { in_flight } = &mut self.slots[worker as usize] {
                     in_flight.retain(|t| !tasks.contains(t));
@@ -294,7 +324,7 @@ impl Scheduler {
 
     /// The batch size for the next dispatch.
     pub fn chunk_size(&self) -> usize {
-        if self.lockstep || self.blocks {
+        if self.lockstep || self.blocks || self.pace != Pace::Free {
             return 1;
         }
         match (self.chunk, self.mean_us) {
@@ -310,7 +340,7 @@ impl Scheduler {
     /// batches, and never fewer than [`MIN_PIPELINE`], so even one task per message keeps the
     /// worker busy while replies travel.
     fn cap(&self, chunk: usize) -> usize {
-        if self.lockstep {
+        if self.lockstep || self.pace != Pace::Free {
             return 1;
         }
         if self.blocks {
@@ -337,7 +367,10 @@ impl Scheduler {
                 let Slot::Ready { in_flight } = slot else {
                     continue;
                 };
-                while !self.queue.is_empty() && in_flight.len() + chunk <= cap {
+                while !self.queue.is_empty()
+                    && in_flight.len() + chunk <= cap
+                    && self.pace != Pace::Waiting
+                {
                     let n = chunk.min(self.queue.len());
                     if n < chunk && !in_flight.is_empty() && !self.input_ended {
                         // A busy worker waits for a full batch rather than get many small ones.
@@ -349,6 +382,10 @@ impl Scheduler {
                         worker: w as WorkerId,
                         tasks,
                     });
+                    if self.pace == Pace::Ready {
+                        self.pace = Pace::Waiting;
+                        actions.push(Action::Pace);
+                    }
                 }
             }
         }
@@ -428,6 +465,33 @@ mod tests {
         assert_eq!(d[0].1.len(), MAX_CHUNK);
         assert_eq!(d[0].1[0], 2);
         assert_eq!(s.in_flight(), 2 * MAX_CHUNK);
+    }
+
+    #[test]
+    fn a_delay_starts_one_task_per_elapsed_pace() {
+        let mut s = Scheduler::new(3, Chunk::Fixed(8)).paced(true);
+        run(
+            &mut s,
+            (1..=4).map(Event::Queued).chain([Event::InputEnded]),
+        );
+        let a = run(&mut s, [0, 1, 2].map(Event::WorkerReady));
+        assert_eq!(dispatched(&a), vec![(0, vec![1])]);
+        assert_eq!(a.iter().filter(|x| **x == Action::Pace).count(), 1);
+        let a = run(&mut s, [Event::PaceElapsed]);
+        assert_eq!(dispatched(&a), vec![(1, vec![2])]);
+        assert!(a.contains(&Action::Pace));
+        // A task that ends frees its worker, but the next start still waits for the pace.
+        let a = run(
+            &mut s,
+            [Event::TaskDone {
+                worker: 0,
+                id: 1,
+                wall_us: 1,
+            }],
+        );
+        assert!(dispatched(&a).is_empty(), "{a:?}");
+        let a = run(&mut s, [Event::PaceElapsed]);
+        assert_eq!(dispatched(&a), vec![(0, vec![3])]);
     }
 
     #[test]

@@ -136,6 +136,11 @@ pub fn run(
         )?),
     };
     let jobs = worker_count(config)?;
+    if let Some(dir) = &config.tmpdir {
+        // Commands see the directory as their TMPDIR, as with GNU parallel's --tmpdir.
+        // SAFETY: the run has started no thread yet; nothing reads the environment meanwhile.
+        unsafe { std::env::set_var("TMPDIR", dir) };
+    }
     // Forking comes first, while this process is still single-threaded.
     let token = feed::new_token()?;
     let launcher = match (config.mode, config.start) {
@@ -151,10 +156,11 @@ pub fn run(
     // which kills them when the run ends.
     // SAFETY: prctl(PR_SET_CHILD_SUBREAPER) has no memory effects.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-    let rundir = RunDir::create(&token).map_err(|e| {
+    let tmpdir = config.tmpdir.clone().unwrap_or_else(std::env::temp_dir);
+    let rundir = RunDir::create_in(&tmpdir, &token).map_err(|e| {
         RunError::Usage(format!(
             "cannot create a private directory in {}: {e}",
-            std::env::temp_dir().display()
+            tmpdir.display()
         ))
     })?;
     // In-process commands have no worker process to die with troop: a reaper outlives troop.
@@ -192,7 +198,8 @@ pub fn run(
         sched: Scheduler::new(jobs, config.chunk)
             // --roundrobin's tasks read until the input ends: all must run at once.
             .lockstep(config.halt.is_some() || config.pipe.as_ref().is_some_and(|p| p.roundrobin))
-            .blocks(config.pipe.is_some()),
+            .blocks(config.pipe.is_some())
+            .paced(config.sched.delay.is_some()),
         pool,
         output: Output::new(io.stdout, io.stderr, config.keep_order)
             .hold_in(rundir.path().to_path_buf()),
@@ -529,6 +536,7 @@ impl Supervisor<'_> {
                 Timer::PercentCheck => self.check_percent_timeouts(),
                 Timer::Stragglers => self.kill_stragglers(),
                 Timer::Gate => self.check_gates(actions),
+                Timer::Pace => self.sched.apply(Event::PaceElapsed, actions),
                 Timer::Sweep => {
                     self.pool.sweep_orphans();
                 }
@@ -668,6 +676,11 @@ impl Supervisor<'_> {
                 Action::Withdraw(w) => {
                     // A worker that is gone gives its tasks back through its death.
                     let _ = self.pool.send(w, ToWorker::Withdraw);
+                }
+                Action::Pace => {
+                    if let Some(delay) = self.config.sched.delay {
+                        self.timers.add(Instant::now() + delay, Timer::Pace);
+                    }
                 }
                 Action::Finished => self.finished = true,
             }
