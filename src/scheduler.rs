@@ -65,6 +65,9 @@ pub enum Event {
     },
     /// The delay after the last start (`--delay`) has passed: the next task may start.
     PaceElapsed,
+    /// The pool should have this many workers (`-j FILE` changed): new slots start, or slots
+    /// stop taking tasks and retire once they hold none.
+    Resize(usize),
 }
 
 /// Something the supervisor must do.
@@ -81,6 +84,8 @@ pub enum Action {
     StartWorker(WorkerId),
     /// Ask the worker to give back the tasks it holds but has not started.
     Withdraw(WorkerId),
+    /// Stop worker `w`, which holds no task, and forget its slot: the pool shrank.
+    RetireWorker(WorkerId),
     /// A task started under `--delay`: tell the scheduler [`Event::PaceElapsed`] after the delay.
     Pace,
     /// Every task has ended (or will not start): shut the pool down.
@@ -94,8 +99,33 @@ enum Slot {
     Starting,
     /// Up, with these tasks sent and not yet reported, in the order sent.
     Ready { in_flight: VecDeque<TaskId> },
+    /// Up, taking no new task: it retires once the tasks it holds are reported (the pool
+    /// shrank).
+    Leaving { in_flight: VecDeque<TaskId> },
     /// Given up on: no worker, no tasks.
     Retired,
+}
+
+impl Slot {
+    /// The tasks a worker that is up holds.
+    fn held(&self) -> Option<&VecDeque<TaskId>> {
+        match self {
+            Slot::Ready { in_flight } | Slot::Leaving { in_flight } => Some(in_flight),
+            Slot::Starting | Slot::Retired => None,
+        }
+    }
+
+    fn held_mut(&mut self) -> Option<&mut VecDeque<TaskId>> {
+        match self {
+            Slot::Ready { in_flight } | Slot::Leaving { in_flight } => Some(in_flight),
+            Slot::Starting | Slot::Retired => None,
+        }
+    }
+
+    /// Starting or up, and taking tasks.
+    fn active(&self) -> bool {
+        matches!(self, Slot::Starting | Slot::Ready { .. })
+    }
 }
 
 /// The scheduler's state.
@@ -182,8 +212,10 @@ impl Scheduler {
     pub fn apply(&mut self, event: Event, actions: &mut Vec<Action>) {
         match event {
             Event::WorkerReady(w) => {
-                self.slots[w as usize] = Slot::Ready {
-                    in_flight: VecDeque::new(),
+                if self.slots[w as usize] == Slot::Starting {
+                    self.slots[w as usize] = Slot::Ready {
+                        in_flight: VecDeque::new(),
+                    }
                 }
             }
             Event::Queued(id) => self.queue.push_back(id),
@@ -193,7 +225,7 @@ impl Scheduler {
                 id,
                 wall_us,
             } => {
-                if let Slot::Ready { in_flight } = &mut self.slots[worker as usize] {
+                if let Some(in_flight) = self.slots[worker as usize].held_mut() {
                     if in_flight.front() == Some(&id) {
                         in_flight.pop_front();
                     } else if let Some(pos) = in_flight.iter().position(|&t| t == id) {
@@ -208,7 +240,8 @@ impl Scheduler {
             }
             Event::WorkerLost(w) => {
                 let slot = std::mem::replace(&mut self.slots[w as usize], Slot::Starting);
-                if let Slot::Ready { mut in_flight } = slot {
+                let leaving = matches!(slot, Slot::Leaving { .. });
+                if let Slot::Ready { mut in_flight } | Slot::Leaving { mut in_flight } = slot {
                     // Tasks run in the order sent: the first was running, the rest never started.
                     if let Some(running) = in_flight.pop_front() {
                         actions.push(Action::Lost(running));
@@ -217,7 +250,10 @@ impl Scheduler {
                         self.queue.push_front(id);
                     }
                 }
-                if !(self.stopping
+                if leaving {
+                    // The pool shrank: the slot is not filled again.
+                    self.slots[w as usize] = Slot::Retired;
+                } else if !(self.stopping
                     || self.input_ended && self.queue.is_empty() && self.retries_pending == 0)
                 {
                     actions.push(Action::StartWorker(w));
@@ -230,7 +266,7 @@ impl Scheduler {
             }
             Event::WorkerRetired(w) => {
                 let slot = std::mem::replace(&mut self.slots[w as usize], Slot::Retired);
-                if let Slot::Ready { in_flight } = slot {
+                if let Slot::Ready { in_flight } | Slot::Leaving { in_flight } = slot {
                     for id in in_flight.into_iter().rev() {
                         self.queue.push_front(id);
                     }
@@ -241,7 +277,7 @@ impl Scheduler {
                     self.stopping = true;
                     // Tasks a worker holds behind its running one must not start either.
                     for (w, slot) in self.slots.iter().enumerate() {
-                        if matches!(slot, Slot::Ready { in_flight } if in_flight.len() > 1) {
+                        if slot.held().is_some_and(|held| held.len() > 1) {
                             actions.push(Action::Withdraw(w as WorkerId));
                         }
                     }
@@ -258,8 +294,9 @@ impl Scheduler {
                     self.pace = Pace::Ready;
                 }
             }
+            Event::Resize(n) => self.resize(n.max(1), actions),
             Event::Withdrawn { worker, tasks } => {
-                if let Slot::Ready { in_flight } = &mut self.slots[worker as usize] {
+                if let Some(in_flight) = self.slots[worker as usize].held_mut() {
                     in_flight.retain(|t| !tasks.contains(t));
                 }
                 for &id in tasks.iter().rev() {
@@ -269,12 +306,70 @@ impl Scheduler {
         }
     }
 
+    /// Grows or shrinks the slots taking tasks to `n`. Growing takes back slots that are
+    /// leaving, then starts new ones; shrinking gives up slots still starting first, then idle
+    /// ones (retired at once), then busy ones (retired when their tasks are reported).
+    fn resize(&mut self, n: usize, actions: &mut Vec<Action>) {
+        let mut active = self.active_slots();
+        for slot in self.slots.iter_mut().rev() {
+            if active >= n {
+                break;
+            }
+            if let Slot::Leaving { in_flight } = slot {
+                *slot = Slot::Ready {
+                    in_flight: std::mem::take(in_flight),
+                };
+                active += 1;
+            }
+        }
+        while active < n {
+            self.slots.push(Slot::Starting);
+            actions.push(Action::StartWorker((self.slots.len() - 1) as WorkerId));
+            active += 1;
+        }
+        let ranked = |slot: &Slot| match slot {
+            Slot::Starting => Some(0),
+            Slot::Ready { in_flight } if in_flight.is_empty() => Some(1),
+            Slot::Ready { .. } => Some(2),
+            Slot::Leaving { .. } | Slot::Retired => None,
+        };
+        while active > n {
+            let Some(w) = (0..self.slots.len())
+                .rev()
+                .filter_map(|w| ranked(&self.slots[w]).map(|rank| (rank, w)))
+                .min_by_key(|&(rank, w)| (rank, std::cmp::Reverse(w)))
+                .map(|(_, w)| w)
+            else {
+                break;
+            };
+            self.slots[w] = match std::mem::replace(&mut self.slots[w], Slot::Retired) {
+                Slot::Ready { in_flight } if !in_flight.is_empty() => Slot::Leaving { in_flight },
+                _ => {
+                    actions.push(Action::RetireWorker(w as WorkerId));
+                    Slot::Retired
+                }
+            };
+            active -= 1;
+        }
+    }
+
+    /// Slots starting or taking tasks.
+    fn active_slots(&self) -> usize {
+        self.slots.iter().filter(|s| s.active()).count()
+    }
+
+    /// The worker slots so far, retired ones included: the next slot started is this number.
+    pub fn slot_count(&self) -> usize {
+        self.slots.len()
+    }
+
     /// True while the supervisor should read more input.
     pub fn wants_input(&self) -> bool {
+        let active = self.active_slots();
         let limit = if self.blocks {
-            self.slots.len().max(1)
+            active.max(1)
         } else {
-            (4 * self.chunk_size() * self.slots.len()).max(256)
+            (4 * self.chunk_size() * active).max(256)
         };
         !self.input_ended && !self.stopping && self.queue.len() < limit
     }
@@ -288,19 +383,15 @@ impl Scheduler {
     pub fn in_flight(&self) -> usize {
         self.slots
             .iter()
-            .map(|s| match s {
-                Slot::Ready { in_flight } => in_flight.len(),
-                Slot::Starting | Slot::Retired => 0,
-            })
+            .map(|s| s.held().map_or(0, VecDeque::len))
             .sum()
     }
 
     /// The task worker `worker` runs (or is about to run): the first of those it holds.
     pub fn head(&self, worker: WorkerId) -> Option<TaskId> {
-        match &self.slots[worker as usize] {
-            Slot::Ready { in_flight } => in_flight.front().copied(),
-            Slot::Starting | Slot::Retired => None,
-        }
+        self.slots[worker as usize]
+            .held()
+            .and_then(|held| held.front().copied())
     }
 
     /// The workers that hold tasks.
@@ -308,7 +399,7 @@ impl Scheduler {
         self.slots
             .iter()
             .enumerate()
-            .filter(|(_, s)| matches!(s, Slot::Ready { in_flight } if !in_flight.is_empty()))
+            .filter(|(_, s)| s.held().is_some_and(|held| !held.is_empty()))
             .map(|(w, _)| w as WorkerId)
             .collect()
     }
@@ -318,7 +409,7 @@ impl Scheduler {
     pub fn running(&self) -> usize {
         self.slots
             .iter()
-            .filter(|s| matches!(s, Slot::Ready { in_flight } if !in_flight.is_empty()))
+            .filter(|s| s.held().is_some_and(|held| !held.is_empty()))
             .count()
     }
 
@@ -387,6 +478,13 @@ impl Scheduler {
                         actions.push(Action::Pace);
                     }
                 }
+            }
+        }
+        // A slot leaving the pool retires once it holds nothing.
+        for (w, slot) in self.slots.iter_mut().enumerate() {
+            if matches!(slot, Slot::Leaving { in_flight } if in_flight.is_empty()) {
+                *slot = Slot::Retired;
+                actions.push(Action::RetireWorker(w as WorkerId));
             }
         }
         // A run that stops does not wait for workers still starting: they have nothing to do.
@@ -492,6 +590,94 @@ mod tests {
         assert!(dispatched(&a).is_empty(), "{a:?}");
         let a = run(&mut s, [Event::PaceElapsed]);
         assert_eq!(dispatched(&a), vec![(0, vec![3])]);
+    }
+
+    fn retired(actions: &[Action]) -> Vec<WorkerId> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::RetireWorker(w) => Some(*w),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn done(worker: WorkerId, id: TaskId) -> Event {
+        Event::TaskDone {
+            worker,
+            id,
+            wall_us: 500_000,
+        }
+    }
+
+    #[test]
+    fn growing_starts_new_slots_that_take_tasks() {
+        let mut s = Scheduler::new(1, Chunk::Auto);
+        run(&mut s, (1..=5).map(Event::Queued));
+        let a = run(&mut s, [Event::WorkerReady(0)]);
+        assert_eq!(dispatched(&a), vec![(0, vec![1])]);
+        let a = run(&mut s, [Event::Resize(3)]);
+        assert_eq!(
+            a,
+            vec![Action::StartWorker(1), Action::StartWorker(2)],
+            "two new slots start"
+        );
+        let a = run(&mut s, [Event::WorkerReady(1), Event::WorkerReady(2)]);
+        assert_eq!(dispatched(&a), vec![(1, vec![2]), (2, vec![3])]);
+        assert_eq!(s.running(), 3);
+    }
+
+    #[test]
+    fn shrinking_retires_idle_slots_at_once_and_busy_ones_when_their_task_ends() {
+        let mut s = Scheduler::new(3, Chunk::Auto);
+        run(&mut s, (0..3).map(Event::WorkerReady));
+        let a = run(&mut s, (1..=2).map(Event::Queued));
+        assert_eq!(dispatched(&a), vec![(0, vec![1]), (1, vec![2])]);
+        // Slot 2 is idle, slot 1 busy: going to 1 worker retires 2 now and 1 after its task.
+        let a = run(&mut s, [Event::Resize(1)]);
+        assert_eq!(retired(&a), vec![2]);
+        run(&mut s, (3..=6).map(Event::Queued));
+        let a = run(&mut s, [done(1, 2)]);
+        assert_eq!(retired(&a), vec![1]);
+        assert!(
+            dispatched(&a).is_empty(),
+            "a leaving slot takes no task: {a:?}"
+        );
+        let a = run(&mut s, [done(0, 1)]);
+        assert_eq!(dispatched(&a), vec![(0, vec![3])]);
+        assert_eq!(s.running(), 1);
+        // Growing again starts a fresh slot; the retired ones stay retired.
+        let a = run(&mut s, [Event::Resize(2)]);
+        assert_eq!(a, vec![Action::StartWorker(3)]);
+    }
+
+    #[test]
+    fn growing_takes_back_a_leaving_slot_first() {
+        let mut s = Scheduler::new(2, Chunk::Auto);
+        run(&mut s, (0..2).map(Event::WorkerReady));
+        run(&mut s, (1..=4).map(Event::Queued));
+        let a = run(&mut s, [Event::Resize(1)]);
+        assert!(retired(&a).is_empty(), "both are busy: {a:?}");
+        let a = run(&mut s, [Event::Resize(2)]);
+        assert!(a.is_empty(), "the leaving slot stays: {a:?}");
+        let a = run(&mut s, [done(1, 2)]);
+        assert_eq!(dispatched(&a), vec![(1, vec![3])]);
+    }
+
+    #[test]
+    fn a_run_that_shrinks_still_finishes() {
+        let mut s = Scheduler::new(2, Chunk::Auto);
+        run(&mut s, (0..2).map(Event::WorkerReady));
+        run(
+            &mut s,
+            [Event::Queued(1), Event::Queued(2), Event::InputEnded],
+        );
+        run(&mut s, [Event::Resize(1)]);
+        let a = run(&mut s, [done(1, 2)]);
+        assert_eq!(retired(&a), vec![1]);
+        assert!(!a.contains(&Action::Finished));
+        let a = run(&mut s, [done(0, 1)]);
+        assert!(a.contains(&Action::Finished), "{a:?}");
     }
 
     #[test]

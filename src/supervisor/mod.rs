@@ -194,6 +194,8 @@ pub fn run(
     let mut sup = Supervisor {
         config,
         jobs,
+        max_jobs: crate::pool::budget::budget(config.mode != Mode::Process)
+            .map_or(crate::jobs::MAX_WORKERS, |b| b.workers.max(jobs)),
         // With `--halt`, any task's outcome may stop the run: none may wait behind another.
         sched: Scheduler::new(jobs, config.chunk)
             // --roundrobin's tasks read until the input ends: all must run at once.
@@ -279,6 +281,8 @@ struct Supervisor<'a> {
     config: &'a RunConfig,
     /// Workers in the pool: `-j`, or fewer where the file-handle limit says so.
     jobs: usize,
+    /// The most workers the file-handle limit allows (`-j FILE` grows the pool up to it).
+    max_jobs: usize,
     sched: Scheduler,
     pool: Pool,
     output: Output,
@@ -337,6 +341,10 @@ impl Supervisor<'_> {
             // Workers start one at a time between events, so that a signal is heard at once
             // even while a large pool is starting; a run that stops starts no more.
             if let Some(w) = self.unstarted.next() {
+                if self.pool.is_retired(w) {
+                    // The pool shrank (`-j FILE`) before this slot started.
+                    continue;
+                }
                 if self.stopping == Stopping::No {
                     self.start_worker(w, &mut actions)?;
                     if self.unstarted.is_empty() && self.pool.live() == 0 {
@@ -391,12 +399,41 @@ impl Supervisor<'_> {
         Ok(())
     }
 
+    /// Stops worker `w`, which holds no task, for good: the pool shrank.
+    fn retire_worker(&mut self, w: u32) {
+        if self.starting.remove(&w).is_none() {
+            let _ = self.pool.send(w, ToWorker::Shutdown);
+        }
+        self.pool.retire(w);
+    }
+
+    /// With `-j FILE`: reads the number of workers again, as GNU parallel does each time a task
+    /// ends, and grows or shrinks the pool to it. A file that cannot be read or holds no number
+    /// leaves the pool as it is.
+    fn reread_jobs(&mut self, actions: &mut Vec<Action>) {
+        let Some(path) = &self.config.sched.jobs_file else {
+            return;
+        };
+        let Ok(text) = std::fs::read_to_string(path) else {
+            return;
+        };
+        let Ok(n) = crate::jobs::parse_jobs(text.trim(), crate::jobs::usable_cores()) else {
+            return;
+        };
+        let n = n.min(self.max_jobs);
+        if n != self.jobs && self.stopping == Stopping::No {
+            self.jobs = n;
+            self.sched.apply(Event::Resize(n), actions);
+        }
+    }
+
     fn input_ended(&mut self, actions: &mut Vec<Action>) {
         self.tally.total = Some(self.next_id - 1 - self.skipped);
         self.sched.handle(Event::InputEnded, actions);
     }
 
     fn start_worker(&mut self, w: u32, actions: &mut Vec<Action>) -> Result<(), RunError> {
+        self.pool.grow(w as usize + 1);
         match self.pool.start(w) {
             Ok(()) => {
                 self.starting.insert(w, Instant::now() + START_DEADLINE);
@@ -587,6 +624,7 @@ impl Supervisor<'_> {
                 if let Some(next) = self.sched.head(index) {
                     self.mark_started(next);
                 }
+                self.reread_jobs(actions);
                 self.sched.fill(actions);
             }
             Msg::Worker(index, FromWorker::Started { id, pgid }) => self.started(index, id, pgid),
@@ -677,6 +715,7 @@ impl Supervisor<'_> {
                     // A worker that is gone gives its tasks back through its death.
                     let _ = self.pool.send(w, ToWorker::Withdraw);
                 }
+                Action::RetireWorker(w) => self.retire_worker(w),
                 Action::Pace => {
                     if let Some(delay) = self.config.sched.delay {
                         self.timers.add(Instant::now() + delay, Timer::Pace);

@@ -272,3 +272,71 @@ fn bad_scheduling_values_are_refused_naming_the_option() {
     check_refused(&["--env", "A B", "echo", ":::", "1"], "--env");
     check_refused(&["-P", "many", "echo", ":::", "1"], "many");
 }
+
+/// The `{%}` slot each of the tasks `first..` ran in, from lines `N SLOT`.
+fn slots_from(stdout: &str, first: u32) -> Vec<String> {
+    stdout
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .filter(|(n, _)| n.parse::<u32>().is_ok_and(|n| n >= first))
+        .map(|(_, slot)| slot.to_string())
+        .collect()
+}
+
+/// `troop run -j FILE`: the file is read again when a task ends. The first task writes `after`
+/// into the file; every other task takes 0.3 s.
+fn jobs_file_run(mode: &str, before: &str, after: &str) -> String {
+    let dir = temp_dir();
+    let file = dir.path().join("jobs");
+    std::fs::write(&file, format!("{before}\n")).expect("write");
+    let file = file.to_string_lossy().into_owned();
+    let command =
+        format!("if [ {{}} = 1 ]; then echo {after} > {file}; else sleep 0.3; fi; echo {{}} {{%}}");
+    let args = [
+        "-k", "-j", &file, &command, ":::", "1", "2", "3", "4", "5", "6", "7",
+    ];
+    let mut ours = vec!["run", "--mode", mode];
+    ours.extend_from_slice(&args);
+    let ran = troop(&ours, "");
+    ran.assert_code(0);
+    ran.stdout
+}
+
+#[test]
+fn jobs_file_grows_the_pool_when_a_task_ends() {
+    for mode in MODES {
+        let out = jobs_file_run(mode, "1", "3");
+        let mut slots = slots_from(&out, 3);
+        slots.sort();
+        slots.dedup();
+        assert!(
+            slots.len() > 1,
+            "{mode}: after the file said 3, tasks ran in more than one slot:\n{out}"
+        );
+    }
+    // GNU parallel re-reads the file only when its modification time (in whole seconds)
+    // changed, so within the first second it may not grow at all: no cross-check here.
+}
+
+#[test]
+fn jobs_file_shrinks_the_pool_when_a_task_ends() {
+    for mode in MODES {
+        let out = jobs_file_run(mode, "3", "1");
+        let mut slots = slots_from(&out, 4);
+        assert_eq!(slots.len(), 4, "{mode}: every task ran:\n{out}");
+        slots.dedup();
+        assert_eq!(
+            slots.len(),
+            1,
+            "{mode}: after the file said 1, the tasks left ran in one slot:\n{out}"
+        );
+    }
+}
+
+#[test]
+fn a_jobs_file_without_a_number_is_refused() {
+    let dir = temp_dir();
+    let file = dir.path().join("jobs");
+    std::fs::write(&file, "many\n").expect("write");
+    check_refused(&["-j", &file.to_string_lossy(), "echo", ":::", "1"], "-j");
+}
