@@ -170,7 +170,11 @@ fn run_config(mut args: RunArgs) -> Result<RunConfig, RunError> {
         delay: args
             .delay
             .as_deref()
-            .map(|d| units::parse_duration(d).map_err(|e| usage_of("--delay", e)))
+            .map(|d| {
+                units::parse_duration(d)
+                    .or_else(|e| compound_duration(d).ok_or(e))
+                    .map_err(|e| usage_of("--delay", e))
+            })
             .transpose()?
             .filter(|d| !d.is_zero()),
         shuf: args.shuf,
@@ -294,6 +298,33 @@ fn jobs_of(given: Option<&str>) -> Result<(usize, Option<std::path::PathBuf>), R
         return Ok((jobs, Some(path.to_path_buf())));
     }
     Ok((parse_jobs(given, usable_cores())?, None))
+}
+
+/// GNU parallel's compound durations: numbers each followed by `d`, `h`, `m` or `s` (the last
+/// may have none), as in `1d3.5h16.6m4s`.
+fn compound_duration(text: &str) -> Option<std::time::Duration> {
+    static PART: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"^(?:([0-9]*\.?[0-9]+)([dhms]))*([0-9]*\.?[0-9]+)?$")
+            .expect("a valid regular expression")
+    });
+    static EACH: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"([0-9]*\.?[0-9]+)([dhms]?)").expect("a valid regular expression")
+    });
+    let text = text.trim();
+    if text.is_empty() || !PART.is_match(text) {
+        return None;
+    }
+    let mut secs = 0.0;
+    for part in EACH.captures_iter(text) {
+        let n: f64 = part[1].parse().ok()?;
+        secs += n * match &part[2] {
+            "d" => 86_400.0,
+            "h" => 3_600.0,
+            "m" => 60.0,
+            _ => 1.0,
+        };
+    }
+    std::time::Duration::try_from_secs_f64(secs).ok()
 }
 
 /// `--tmpdir DIR`: an existing directory.
@@ -649,6 +680,26 @@ mod tests {
     fn a_link_needs_a_source_before_it() {
         let err = split(&["echo", ":::+", "a"]).unwrap_err().to_string();
         assert!(err.contains("`:::+`"), "{err}");
+    }
+
+    #[test]
+    fn compound_durations_add_up_as_in_gnu_parallel() {
+        let secs = |t: &str| compound_duration(t).map(|d| d.as_secs_f64());
+        assert_eq!(secs("1d3.5h16.6m4s"), Some(100_000.0));
+        assert_eq!(secs("1m30"), Some(90.0));
+        assert_eq!(secs("2"), Some(2.0));
+        assert_eq!(secs("1x"), None);
+        assert_eq!(secs("s"), None);
+        assert_eq!(secs(""), None);
+    }
+
+    #[test]
+    fn quoted_words_keep_their_replacement_strings() {
+        assert_eq!(quote_word(b"a  b"), "'a  b'");
+        assert_eq!(quote_word(b"{}x"), "{}x");
+        assert_eq!(quote_word(b"$a{1}"), "'$a'{1}");
+        assert_eq!(quote_word(b""), "''");
+        assert_eq!(shell_quote(b"it's"), "'it'\"'\"'s'".as_bytes());
     }
 
     #[test]
