@@ -123,7 +123,12 @@ fn run_config(mut args: RunArgs) -> Result<RunConfig, RunError> {
         (true, false) => Some(ShellQuote::Command),
     };
     if args.quote {
-        words = words.iter().map(|w| quote_word(w.as_bytes())).collect();
+        let custom = args.replace_str.as_ref().or(args.replace.as_ref());
+        let custom = custom.map(|r| r.as_bytes());
+        words = words
+            .iter()
+            .map(|w| quote_word(w.as_bytes(), custom))
+            .collect();
     }
     let mut sources: Vec<(SourceSpec, bool)> = std::mem::take(&mut args.arg_files)
         .into_iter()
@@ -339,20 +344,34 @@ fn tmpdir(dir: Option<std::path::PathBuf>) -> Result<Option<std::path::PathBuf>,
 }
 
 /// `-q`: one command word as one shell word. Its text is quoted for the shell, except the
-/// replacement strings in it, whose values the template quotes.
-fn quote_word(word: &[u8]) -> OsString {
+/// replacement strings in it (and `custom`, the string of `-I`), whose values the template
+/// quotes.
+fn quote_word(word: &[u8], custom: Option<&[u8]>) -> OsString {
     static REPL: std::sync::LazyLock<regex::bytes::Regex> = std::sync::LazyLock::new(|| {
         regex::bytes::Regex::new(r"\{(?:[0-9]+|[A-Za-z_][A-Za-z0-9_]*|#|%)?(?:\.|/|//|/\.)?\}")
             .expect("a valid regular expression")
     });
+    let mut tokens: Vec<(usize, usize)> =
+        REPL.find_iter(word).map(|m| (m.start(), m.end())).collect();
+    if let Some(custom) = custom.filter(|c| !c.is_empty()) {
+        let mut from = 0;
+        while let Some(i) = memchr::memmem::find(&word[from..], custom) {
+            tokens.push((from + i, from + i + custom.len()));
+            from += i + custom.len();
+        }
+        tokens.sort_unstable();
+    }
     let mut out = Vec::new();
     let mut at = 0;
-    for m in REPL.find_iter(word) {
-        if m.start() > at {
-            out.extend(shell_quote(&word[at..m.start()]));
+    for (start, end) in tokens {
+        if start < at {
+            continue;
         }
-        out.extend_from_slice(m.as_bytes());
-        at = m.end();
+        if start > at {
+            out.extend(shell_quote(&word[at..start]));
+        }
+        out.extend_from_slice(&word[start..end]);
+        at = end;
     }
     if at < word.len() || word.is_empty() {
         out.extend(shell_quote(&word[at..]));
@@ -695,10 +714,11 @@ mod tests {
 
     #[test]
     fn quoted_words_keep_their_replacement_strings() {
-        assert_eq!(quote_word(b"a  b"), "'a  b'");
-        assert_eq!(quote_word(b"{}x"), "{}x");
-        assert_eq!(quote_word(b"$a{1}"), "'$a'{1}");
-        assert_eq!(quote_word(b""), "''");
+        assert_eq!(quote_word(b"a  b", None), "'a  b'");
+        assert_eq!(quote_word(b"{}x", None), "{}x");
+        assert_eq!(quote_word(b"$a{1}", None), "'$a'{1}");
+        assert_eq!(quote_word(b"", None), "''");
+        assert_eq!(quote_word(b"a XX;", Some(b"XX")), "'a 'XX';'");
         assert_eq!(shell_quote(b"it's"), "'it'\"'\"'s'".as_bytes());
     }
 

@@ -475,6 +475,14 @@ pub(super) fn dry_run(
                     })
             }))
         }
+        None if config.sched.shuf => {
+            let mut all = input::open(&config.input, io.stdin)?.collect::<Result<Vec<_>, _>>()?;
+            shuffle(
+                &mut all,
+                u64::from_str_radix(&new_token()?[..16], 16).unwrap_or(1),
+            );
+            Box::new(all.into_iter().map(Ok))
+        }
         None => Box::new(input::open(&config.input, io.stdin)?),
     };
     let mut total = 0u64;

@@ -203,6 +203,11 @@ fn quote_passes_each_command_word_as_one_word() {
         "",
         "p q|p qx\n",
     );
+    check(
+        &["-q", "-I", "XX", "echo", "a XX;", ":::", "p q"],
+        "",
+        "a p q;\n",
+    );
     check(&["--quote", "printf", "%s;\\n", ":::", "a;b"], "", "a;b;\n");
 }
 
