@@ -119,6 +119,32 @@ pub struct RunConfig {
     pub spill_threshold: u64,
     /// `--pipe`/`--pipepart`: input is cut into blocks, each the input of one task.
     pub pipe: Option<crate::input::pipe::PipeSpec>,
+    /// Scheduling: `--delay`, `--shuf`, `-j FILE`.
+    pub sched: SchedOptions,
+    /// `--shellquote`: print each command line quoted for the shell, and run nothing.
+    pub shellquote: Option<ShellQuote>,
+    /// Where the run's private directory goes (`--tmpdir`); `$TMPDIR` when not given.
+    pub tmpdir: Option<PathBuf>,
+}
+
+/// What `--shellquote` quotes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShellQuote {
+    /// No command was given: each input, its values joined with spaces.
+    Input,
+    /// The command line each input makes.
+    Command,
+}
+
+/// How tasks are ordered and paced, and where the number of workers comes from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SchedOptions {
+    /// The least time between the starts of two tasks.
+    pub delay: Option<std::time::Duration>,
+    /// Run the tasks in random order, all input read first.
+    pub shuf: bool,
+    /// `-j FILE`: the number of workers is read from this file, again each time a task ends.
+    pub jobs_file: Option<PathBuf>,
 }
 
 impl RunConfig {
@@ -148,6 +174,9 @@ impl RunConfig {
             limits: Limits::default(),
             spill_threshold: 1 << 20,
             pipe: None,
+            sched: SchedOptions::default(),
+            tmpdir: None,
+            shellquote: None,
         }
     }
 }

@@ -14,7 +14,12 @@ pub struct RunDir {
 impl RunDir {
     /// Creates `$TMPDIR/troop-<pid>-<random>` with mode 0700, whatever the umask.
     pub fn create(random: &str) -> io::Result<RunDir> {
-        let path = std::env::temp_dir().join(format!(
+        RunDir::create_in(&std::env::temp_dir(), random)
+    }
+
+    /// Creates `DIR/troop-<pid>-<random>` with mode 0700, whatever the umask (`--tmpdir DIR`).
+    pub fn create_in(dir: &Path, random: &str) -> io::Result<RunDir> {
+        let path = dir.join(format!(
             "troop-{}-{}",
             std::process::id(),
             &random[..8.min(random.len())]
@@ -52,5 +57,13 @@ mod tests {
         let path = dir.path().to_path_buf();
         drop(dir);
         assert!(!path.exists());
+    }
+
+    #[test]
+    fn goes_in_the_directory_given() {
+        let parent = tempfile::tempdir().unwrap();
+        let dir = RunDir::create_in(parent.path(), "0123456789abcdef").unwrap();
+        assert_eq!(dir.path().parent(), Some(parent.path()));
+        assert!(dir.path().is_dir());
     }
 }

@@ -63,6 +63,11 @@ pub enum Event {
         worker: WorkerId,
         tasks: Vec<TaskId>,
     },
+    /// The delay after the last start (`--delay`) has passed: the next task may start.
+    PaceElapsed,
+    /// The pool should have this many workers (`-j FILE` changed): new slots start, or slots
+    /// stop taking tasks and retire once they hold none.
+    Resize(usize),
 }
 
 /// Something the supervisor must do.
@@ -79,6 +84,10 @@ pub enum Action {
     StartWorker(WorkerId),
     /// Ask the worker to give back the tasks it holds but has not started.
     Withdraw(WorkerId),
+    /// Stop worker `w`, which holds no task, and forget its slot: the pool shrank.
+    RetireWorker(WorkerId),
+    /// A task started under `--delay`: tell the scheduler [`Event::PaceElapsed`] after the delay.
+    Pace,
     /// Every task has ended (or will not start): shut the pool down.
     Finished,
 }
@@ -90,8 +99,33 @@ enum Slot {
     Starting,
     /// Up, with these tasks sent and not yet reported, in the order sent.
     Ready { in_flight: VecDeque<TaskId> },
+    /// Up, taking no new task: it retires once the tasks it holds are reported (the pool
+    /// shrank).
+    Leaving { in_flight: VecDeque<TaskId> },
     /// Given up on: no worker, no tasks.
     Retired,
+}
+
+impl Slot {
+    /// The tasks a worker that is up holds.
+    fn held(&self) -> Option<&VecDeque<TaskId>> {
+        match self {
+            Slot::Ready { in_flight } | Slot::Leaving { in_flight } => Some(in_flight),
+            Slot::Starting | Slot::Retired => None,
+        }
+    }
+
+    fn held_mut(&mut self) -> Option<&mut VecDeque<TaskId>> {
+        match self {
+            Slot::Ready { in_flight } | Slot::Leaving { in_flight } => Some(in_flight),
+            Slot::Starting | Slot::Retired => None,
+        }
+    }
+
+    /// Starting or up, and taking tasks.
+    fn active(&self) -> bool {
+        matches!(self, Slot::Starting | Slot::Ready { .. })
+    }
 }
 
 /// The scheduler's state.
@@ -114,6 +148,19 @@ pub struct Scheduler {
     /// Tasks carry blocks of input (`--pipe`): one per message, at most two held per worker and
     /// as few read ahead as keep every worker busy, so memory holds about two blocks per worker.
     blocks: bool,
+    /// `--delay`: tasks start one at a time, each after [`Event::PaceElapsed`] for the one before.
+    pace: Pace,
+}
+
+/// Whether tasks start at a pace, and where the pace stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pace {
+    /// Tasks start as soon as a worker can take them.
+    Free,
+    /// The next task may start.
+    Ready,
+    /// A task started; the next waits for the delay to pass.
+    Waiting,
 }
 
 impl Scheduler {
@@ -131,7 +178,15 @@ impl Scheduler {
             held: false,
             lockstep: false,
             blocks: false,
+            pace: Pace::Free,
         }
+    }
+
+    /// Starts tasks one at a time with a delay between starts (`--delay`): each start asks for
+    /// [`Action::Pace`], and the next waits for [`Event::PaceElapsed`].
+    pub fn paced(mut self, on: bool) -> Self {
+        self.pace = if on { Pace::Ready } else { Pace::Free };
+        self
     }
 
     /// Bounds the tasks read and held as for tasks that carry blocks of input (see `blocks`).
@@ -157,8 +212,10 @@ impl Scheduler {
     pub fn apply(&mut self, event: Event, actions: &mut Vec<Action>) {
         match event {
             Event::WorkerReady(w) => {
-                self.slots[w as usize] = Slot::Ready {
-                    in_flight: VecDeque::new(),
+                if self.slots[w as usize] == Slot::Starting {
+                    self.slots[w as usize] = Slot::Ready {
+                        in_flight: VecDeque::new(),
+                    }
                 }
             }
             Event::Queued(id) => self.queue.push_back(id),
@@ -168,7 +225,7 @@ impl Scheduler {
                 id,
                 wall_us,
             } => {
-                if let Slot::Ready { in_flight } = &mut self.slots[worker as usize] {
+                if let Some(in_flight) = self.slots[worker as usize].held_mut() {
                     if in_flight.front() == Some(&id) {
                         in_flight.pop_front();
                     } else if let Some(pos) = in_flight.iter().position(|&t| t == id) {
@@ -183,7 +240,8 @@ impl Scheduler {
             }
             Event::WorkerLost(w) => {
                 let slot = std::mem::replace(&mut self.slots[w as usize], Slot::Starting);
-                if let Slot::Ready { mut in_flight } = slot {
+                let leaving = matches!(slot, Slot::Leaving { .. });
+                if let Slot::Ready { mut in_flight } | Slot::Leaving { mut in_flight } = slot {
                     // Tasks run in the order sent: the first was running, the rest never started.
                     if let Some(running) = in_flight.pop_front() {
                         actions.push(Action::Lost(running));
@@ -192,7 +250,10 @@ impl Scheduler {
                         self.queue.push_front(id);
                     }
                 }
-                if !(self.stopping
+                if leaving {
+                    // The pool shrank: the slot is not filled again.
+                    self.slots[w as usize] = Slot::Retired;
+                } else if !(self.stopping
                     || self.input_ended && self.queue.is_empty() && self.retries_pending == 0)
                 {
                     actions.push(Action::StartWorker(w));
@@ -205,7 +266,7 @@ impl Scheduler {
             }
             Event::WorkerRetired(w) => {
                 let slot = std::mem::replace(&mut self.slots[w as usize], Slot::Retired);
-                if let Slot::Ready { in_flight } = slot {
+                if let Slot::Ready { in_flight } | Slot::Leaving { in_flight } = slot {
                     for id in in_flight.into_iter().rev() {
                         self.queue.push_front(id);
                     }
@@ -216,7 +277,7 @@ impl Scheduler {
                     self.stopping = true;
                     // Tasks a worker holds behind its running one must not start either.
                     for (w, slot) in self.slots.iter().enumerate() {
-                        if matches!(slot, Slot::Ready { in_flight } if in_flight.len() > 1) {
+                        if slot.held().is_some_and(|held| held.len() > 1) {
                             actions.push(Action::Withdraw(w as WorkerId));
                         }
                     }
@@ -228,8 +289,14 @@ impl Scheduler {
                 self.queue.push_front(id);
             }
             Event::Hold(held) => self.held = held,
+            Event::PaceElapsed => {
+                if self.pace == Pace::Waiting {
+                    self.pace = Pace::Ready;
+                }
+            }
+            Event::Resize(n) => self.resize(n.max(1), actions),
             Event::Withdrawn { worker, tasks } => {
-                if let Slot::Ready { in_flight } = &mut self.slots[worker as usize] {
+                if let Some(in_flight) = self.slots[worker as usize].held_mut() {
                     in_flight.retain(|t| !tasks.contains(t));
                 }
                 for &id in tasks.iter().rev() {
@@ -239,12 +306,70 @@ impl Scheduler {
         }
     }
 
+    /// Grows or shrinks the slots taking tasks to `n`. Growing takes back slots that are
+    /// leaving, then starts new ones; shrinking gives up slots still starting first, then idle
+    /// ones (retired at once), then busy ones (retired when their tasks are reported).
+    fn resize(&mut self, n: usize, actions: &mut Vec<Action>) {
+        let mut active = self.active_slots();
+        for slot in self.slots.iter_mut().rev() {
+            if active >= n {
+                break;
+            }
+            if let Slot::Leaving { in_flight } = slot {
+                *slot = Slot::Ready {
+                    in_flight: std::mem::take(in_flight),
+                };
+                active += 1;
+            }
+        }
+        while active < n {
+            self.slots.push(Slot::Starting);
+            actions.push(Action::StartWorker((self.slots.len() - 1) as WorkerId));
+            active += 1;
+        }
+        let ranked = |slot: &Slot| match slot {
+            Slot::Starting => Some(0),
+            Slot::Ready { in_flight } if in_flight.is_empty() => Some(1),
+            Slot::Ready { .. } => Some(2),
+            Slot::Leaving { .. } | Slot::Retired => None,
+        };
+        while active > n {
+            let Some(w) = (0..self.slots.len())
+                .rev()
+                .filter_map(|w| ranked(&self.slots[w]).map(|rank| (rank, w)))
+                .min_by_key(|&(rank, w)| (rank, std::cmp::Reverse(w)))
+                .map(|(_, w)| w)
+            else {
+                break;
+            };
+            self.slots[w] = match std::mem::replace(&mut self.slots[w], Slot::Retired) {
+                Slot::Ready { in_flight } if !in_flight.is_empty() => Slot::Leaving { in_flight },
+                _ => {
+                    actions.push(Action::RetireWorker(w as WorkerId));
+                    Slot::Retired
+                }
+            };
+            active -= 1;
+        }
+    }
+
+    /// Slots starting or taking tasks.
+    fn active_slots(&self) -> usize {
+        self.slots.iter().filter(|s| s.active()).count()
+    }
+
+    /// The worker slots so far, retired ones included: the next slot started is this number.
+    pub fn slot_count(&self) -> usize {
+        self.slots.len()
+    }
+
     /// True while the supervisor should read more input.
     pub fn wants_input(&self) -> bool {
+        let active = self.active_slots();
         let limit = if self.blocks {
-            self.slots.len().max(1)
+            active.max(1)
         } else {
-            (4 * self.chunk_size() * self.slots.len()).max(256)
+            (4 * self.chunk_size() * active).max(256)
         };
         !self.input_ended && !self.stopping && self.queue.len() < limit
     }
@@ -258,19 +383,15 @@ impl Scheduler {
     pub fn in_flight(&self) -> usize {
         self.slots
             .iter()
-            .map(|s| match s {
-                Slot::Ready { in_flight } => in_flight.len(),
-                Slot::Starting | Slot::Retired => 0,
-            })
+            .map(|s| s.held().map_or(0, VecDeque::len))
             .sum()
     }
 
     /// The task worker `worker` runs (or is about to run): the first of those it holds.
     pub fn head(&self, worker: WorkerId) -> Option<TaskId> {
-        match &self.slots[worker as usize] {
-            Slot::Ready { in_flight } => in_flight.front().copied(),
-            Slot::Starting | Slot::Retired => None,
-        }
+        self.slots[worker as usize]
+            .held()
+            .and_then(|held| held.front().copied())
     }
 
     /// The workers that hold tasks.
@@ -278,7 +399,7 @@ impl Scheduler {
         self.slots
             .iter()
             .enumerate()
-            .filter(|(_, s)| matches!(s, Slot::Ready { in_flight } if !in_flight.is_empty()))
+            .filter(|(_, s)| s.held().is_some_and(|held| !held.is_empty()))
             .map(|(w, _)| w as WorkerId)
             .collect()
     }
@@ -288,13 +409,13 @@ impl Scheduler {
     pub fn running(&self) -> usize {
         self.slots
             .iter()
-            .filter(|s| matches!(s, Slot::Ready { in_flight } if !in_flight.is_empty()))
+            .filter(|s| s.held().is_some_and(|held| !held.is_empty()))
             .count()
     }
 
     /// The batch size for the next dispatch.
     pub fn chunk_size(&self) -> usize {
-        if self.lockstep || self.blocks {
+        if self.lockstep || self.blocks || self.pace != Pace::Free {
             return 1;
         }
         match (self.chunk, self.mean_us) {
@@ -310,7 +431,7 @@ impl Scheduler {
     /// batches, and never fewer than [`MIN_PIPELINE`], so even one task per message keeps the
     /// worker busy while replies travel.
     fn cap(&self, chunk: usize) -> usize {
-        if self.lockstep {
+        if self.lockstep || self.pace != Pace::Free {
             return 1;
         }
         if self.blocks {
@@ -337,7 +458,10 @@ impl Scheduler {
                 let Slot::Ready { in_flight } = slot else {
                     continue;
                 };
-                while !self.queue.is_empty() && in_flight.len() + chunk <= cap {
+                while !self.queue.is_empty()
+                    && in_flight.len() + chunk <= cap
+                    && self.pace != Pace::Waiting
+                {
                     let n = chunk.min(self.queue.len());
                     if n < chunk && !in_flight.is_empty() && !self.input_ended {
                         // A busy worker waits for a full batch rather than get many small ones.
@@ -349,7 +473,18 @@ impl Scheduler {
                         worker: w as WorkerId,
                         tasks,
                     });
+                    if self.pace == Pace::Ready {
+                        self.pace = Pace::Waiting;
+                        actions.push(Action::Pace);
+                    }
                 }
+            }
+        }
+        // A slot leaving the pool retires once it holds nothing.
+        for (w, slot) in self.slots.iter_mut().enumerate() {
+            if matches!(slot, Slot::Leaving { in_flight } if in_flight.is_empty()) {
+                *slot = Slot::Retired;
+                actions.push(Action::RetireWorker(w as WorkerId));
             }
         }
         // A run that stops does not wait for workers still starting: they have nothing to do.
@@ -428,6 +563,121 @@ mod tests {
         assert_eq!(d[0].1.len(), MAX_CHUNK);
         assert_eq!(d[0].1[0], 2);
         assert_eq!(s.in_flight(), 2 * MAX_CHUNK);
+    }
+
+    #[test]
+    fn a_delay_starts_one_task_per_elapsed_pace() {
+        let mut s = Scheduler::new(3, Chunk::Fixed(8)).paced(true);
+        run(
+            &mut s,
+            (1..=4).map(Event::Queued).chain([Event::InputEnded]),
+        );
+        let a = run(&mut s, [0, 1, 2].map(Event::WorkerReady));
+        assert_eq!(dispatched(&a), vec![(0, vec![1])]);
+        assert_eq!(a.iter().filter(|x| **x == Action::Pace).count(), 1);
+        let a = run(&mut s, [Event::PaceElapsed]);
+        assert_eq!(dispatched(&a), vec![(1, vec![2])]);
+        assert!(a.contains(&Action::Pace));
+        // A task that ends frees its worker, but the next start still waits for the pace.
+        let a = run(
+            &mut s,
+            [Event::TaskDone {
+                worker: 0,
+                id: 1,
+                wall_us: 1,
+            }],
+        );
+        assert!(dispatched(&a).is_empty(), "{a:?}");
+        let a = run(&mut s, [Event::PaceElapsed]);
+        assert_eq!(dispatched(&a), vec![(0, vec![3])]);
+    }
+
+    fn retired(actions: &[Action]) -> Vec<WorkerId> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::RetireWorker(w) => Some(*w),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn done(worker: WorkerId, id: TaskId) -> Event {
+        Event::TaskDone {
+            worker,
+            id,
+            wall_us: 500_000,
+        }
+    }
+
+    #[test]
+    fn growing_starts_new_slots_that_take_tasks() {
+        let mut s = Scheduler::new(1, Chunk::Auto);
+        run(&mut s, (1..=5).map(Event::Queued));
+        let a = run(&mut s, [Event::WorkerReady(0)]);
+        assert_eq!(dispatched(&a), vec![(0, vec![1])]);
+        let a = run(&mut s, [Event::Resize(3)]);
+        assert_eq!(
+            a,
+            vec![Action::StartWorker(1), Action::StartWorker(2)],
+            "two new slots start"
+        );
+        let a = run(&mut s, [Event::WorkerReady(1), Event::WorkerReady(2)]);
+        assert_eq!(dispatched(&a), vec![(1, vec![2]), (2, vec![3])]);
+        assert_eq!(s.running(), 3);
+    }
+
+    #[test]
+    fn shrinking_retires_idle_slots_at_once_and_busy_ones_when_their_task_ends() {
+        let mut s = Scheduler::new(3, Chunk::Auto);
+        run(&mut s, (0..3).map(Event::WorkerReady));
+        let a = run(&mut s, (1..=2).map(Event::Queued));
+        assert_eq!(dispatched(&a), vec![(0, vec![1]), (1, vec![2])]);
+        // Slot 2 is idle, slot 1 busy: going to 1 worker retires 2 now and 1 after its task.
+        let a = run(&mut s, [Event::Resize(1)]);
+        assert_eq!(retired(&a), vec![2]);
+        run(&mut s, (3..=6).map(Event::Queued));
+        let a = run(&mut s, [done(1, 2)]);
+        assert_eq!(retired(&a), vec![1]);
+        assert!(
+            dispatched(&a).is_empty(),
+            "a leaving slot takes no task: {a:?}"
+        );
+        let a = run(&mut s, [done(0, 1)]);
+        assert_eq!(dispatched(&a), vec![(0, vec![3])]);
+        assert_eq!(s.running(), 1);
+        // Growing again starts a fresh slot; the retired ones stay retired.
+        let a = run(&mut s, [Event::Resize(2)]);
+        assert_eq!(a, vec![Action::StartWorker(3)]);
+    }
+
+    #[test]
+    fn growing_takes_back_a_leaving_slot_first() {
+        let mut s = Scheduler::new(2, Chunk::Auto);
+        run(&mut s, (0..2).map(Event::WorkerReady));
+        run(&mut s, (1..=4).map(Event::Queued));
+        let a = run(&mut s, [Event::Resize(1)]);
+        assert!(retired(&a).is_empty(), "both are busy: {a:?}");
+        let a = run(&mut s, [Event::Resize(2)]);
+        assert!(a.is_empty(), "the leaving slot stays: {a:?}");
+        let a = run(&mut s, [done(1, 2)]);
+        assert_eq!(dispatched(&a), vec![(1, vec![3])]);
+    }
+
+    #[test]
+    fn a_run_that_shrinks_still_finishes() {
+        let mut s = Scheduler::new(2, Chunk::Auto);
+        run(&mut s, (0..2).map(Event::WorkerReady));
+        run(
+            &mut s,
+            [Event::Queued(1), Event::Queued(2), Event::InputEnded],
+        );
+        run(&mut s, [Event::Resize(1)]);
+        let a = run(&mut s, [done(1, 2)]);
+        assert_eq!(retired(&a), vec![1]);
+        assert!(!a.contains(&Action::Finished));
+        let a = run(&mut s, [done(0, 1)]);
+        assert!(a.contains(&Action::Finished), "{a:?}");
     }
 
     #[test]

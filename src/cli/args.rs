@@ -83,6 +83,8 @@ pub struct RunArgs {
     #[arg(
         short = 'j',
         long = "jobs",
+        short_alias = 'P',
+        alias = "max-procs",
         value_name = "N",
         allow_hyphen_values = true
     )]
@@ -377,6 +379,35 @@ pub struct RunArgs {
     /// With --pipe: the block comes through a named pipe, named by {}.
     #[arg(long, help_heading = "Pipe mode")]
     pub fifo: bool,
+    // Scheduling and the shell, with GNU parallel's meaning.
+    /// Wait DURATION between the starts of two tasks (0.5, 2s, 1m; a bare number is seconds).
+    #[arg(
+        long,
+        value_name = "DURATION",
+        help_heading = "Scheduling and the shell"
+    )]
+    pub delay: Option<String>,
+    /// Run the tasks in random order: all input is read first; `{#}` numbers them in the order run.
+    #[arg(long, help_heading = "Scheduling and the shell")]
+    pub shuf: bool,
+    /// Quote the command, so that no shell interprets it: each word is passed as one word.
+    #[arg(short = 'q', long = "quote", help_heading = "Scheduling and the shell")]
+    pub quote: bool,
+    /// Print each input quoted for the shell, and run nothing.
+    #[arg(long, help_heading = "Scheduling and the shell")]
+    pub shellquote: bool,
+    /// Put the run's private directory (spilled output, blocks) in DIR [default: $TMPDIR, else /tmp]
+    #[arg(
+        long,
+        visible_alias = "tempdir",
+        value_name = "DIR",
+        help_heading = "Scheduling and the shell"
+    )]
+    pub tmpdir: Option<PathBuf>,
+    /// Pass the environment variable VAR to the commands; on this machine every variable is
+    /// passed anyway (`_` names them all).
+    #[arg(long, value_name = "VAR", help_heading = "Scheduling and the shell")]
+    pub env: Vec<String>,
     /// The command, then input sources: COMMAND… [::: ARG…] [:::: FILE…] [:::+ …] [::::+ …]
     /// Any bytes, UTF-8 or not.
     #[arg(trailing_var_arg = true, value_name = "COMMAND")]

@@ -8,7 +8,7 @@ mod gnu;
 mod pipe_args;
 mod validate;
 
-pub use validate::{Command, DemoConfig};
+pub use validate::{Command, DemoConfig, shell_quote};
 
 use std::ffi::OsString;
 

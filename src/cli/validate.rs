@@ -8,7 +8,9 @@ use troop_worker::kernel::Kernel;
 
 use super::args::{BenchArgs, Cli, DemoArgs, KernelArg, ModeArg, RunArgs, StartArg, Sub};
 use crate::bench::{self, BenchConfig, Format};
-use crate::config::{Chunk, Limits, Mode, OutputMode, Resume, RunConfig, StartMethod};
+use crate::config::{
+    Chunk, Limits, Mode, OutputMode, Resume, RunConfig, SchedOptions, ShellQuote, StartMethod,
+};
 pub use crate::demo::DemoConfig;
 use crate::error::RunError;
 use crate::input::framing::parse_delimiter;
@@ -110,7 +112,24 @@ fn run_config(mut args: RunArgs) -> Result<RunConfig, RunError> {
     if args.max_lines.is_none() {
         args.max_lines = args.max_lines_opt.take();
     }
-    let (words, given) = split_sources(std::mem::take(&mut args.command))?;
+    let (mut words, given) = split_sources(std::mem::take(&mut args.command))?;
+    let shellquote = match (args.shellquote, words.is_empty()) {
+        (false, _) => None,
+        (true, true) => {
+            // The input is the command line to quote: a placeholder keeps the template valid.
+            words.push("{}".into());
+            Some(ShellQuote::Input)
+        }
+        (true, false) => Some(ShellQuote::Command),
+    };
+    if args.quote {
+        let custom = args.replace_str.as_ref().or(args.replace.as_ref());
+        let custom = custom.map(|r| r.as_bytes());
+        words = words
+            .iter()
+            .map(|w| quote_word(w.as_bytes(), custom))
+            .collect();
+    }
     let mut sources: Vec<(SourceSpec, bool)> = std::mem::take(&mut args.arg_files)
         .into_iter()
         .map(|f| (SourceSpec::File(f), false))
@@ -135,7 +154,7 @@ fn run_config(mut args: RunArgs) -> Result<RunConfig, RunError> {
     if let Some(name) = template.kernel_name() {
         Kernel::check_name(name)?;
     }
-    let jobs = parse_jobs(args.jobs.as_deref().unwrap_or("100%"), usable_cores())?;
+    let (jobs, jobs_file) = jobs_of(args.jobs.as_deref())?;
     let grouping = grouping(&args, &template, jobs)?;
     let chunk = match args.chunksize.as_str() {
         "auto" => Chunk::Auto,
@@ -156,6 +175,34 @@ fn run_config(mut args: RunArgs) -> Result<RunConfig, RunError> {
     };
     let mut config = RunConfig::new(template, input, jobs);
     config.pipe = pipe;
+    config.shellquote = shellquote;
+    config.sched = SchedOptions {
+        delay: args
+            .delay
+            .as_deref()
+            .map(|d| {
+                units::parse_duration(d)
+                    .or_else(|e| compound_duration(d).ok_or(e))
+                    .map_err(|e| usage_of("--delay", e))
+            })
+            .transpose()?
+            .filter(|d| !d.is_zero()),
+        shuf: args.shuf,
+        jobs_file,
+    };
+    config.tmpdir = tmpdir(args.tmpdir.take())?;
+    for var in &args.env {
+        // Every variable reaches local commands anyway; a name must still be a name.
+        let name_ok = !var.is_empty()
+            && var
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'*' || b == b'?');
+        if !name_ok {
+            return Err(RunError::Usage(format!(
+                "invalid --env `{var}`: give the name of an environment variable, or `_`"
+            )));
+        }
+    }
     config.mode = match args.mode {
         ModeArg::Process => Mode::Process,
         ModeArg::Thread => Mode::Thread,
@@ -175,7 +222,7 @@ fn run_config(mut args: RunArgs) -> Result<RunConfig, RunError> {
         OutputMode::Group
     };
     config.tag = args.tag;
-    config.dry_run = args.dry_run;
+    config.dry_run = args.dry_run || shellquote.is_some();
     config.chunk = chunk;
     config.joblog = args.joblog;
     config.joblog_json = args.joblog_json;
@@ -241,6 +288,129 @@ fn run_config(mut args: RunArgs) -> Result<RunConfig, RunError> {
         )));
     }
     Ok(config)
+}
+
+/// `-j`: a number of workers (see [`parse_jobs`]), or a file that holds one, read again while the
+/// run goes on.
+fn jobs_of(given: Option<&str>) -> Result<(usize, Option<std::path::PathBuf>), RunError> {
+    let given = given.unwrap_or("100%");
+    let path = std::path::Path::new(given);
+    if path.is_file() {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            RunError::Usage(format!("invalid -j `{given}`: cannot read the file: {e}"))
+        })?;
+        let jobs = parse_jobs(text.trim(), usable_cores()).map_err(|_| {
+            RunError::Usage(format!(
+                "invalid -j `{given}`: the file holds `{}`, not a number of jobs (N, N%, +N or -N)",
+                text.trim()
+            ))
+        })?;
+        return Ok((jobs, Some(path.to_path_buf())));
+    }
+    Ok((parse_jobs(given, usable_cores())?, None))
+}
+
+/// GNU parallel's compound durations: numbers each followed by `d`, `h`, `m` or `s` (the last
+/// may have none), as in `1d3.5h16.6m4s`.
+fn compound_duration(text: &str) -> Option<std::time::Duration> {
+    static PART: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"^(?:([0-9]*\.?[0-9]+)([dhms]))*([0-9]*\.?[0-9]+)?$")
+            .expect("a valid regular expression")
+    });
+    static EACH: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"([0-9]*\.?[0-9]+)([dhms]?)").expect("a valid regular expression")
+    });
+    let text = text.trim();
+    if text.is_empty() || !PART.is_match(text) {
+        return None;
+    }
+    let mut secs = 0.0;
+    for part in EACH.captures_iter(text) {
+        let n: f64 = part[1].parse().ok()?;
+        secs += n * match &part[2] {
+            "d" => 86_400.0,
+            "h" => 3_600.0,
+            "m" => 60.0,
+            _ => 1.0,
+        };
+    }
+    std::time::Duration::try_from_secs_f64(secs).ok()
+}
+
+/// `--tmpdir DIR`: an existing directory.
+fn tmpdir(dir: Option<std::path::PathBuf>) -> Result<Option<std::path::PathBuf>, RunError> {
+    match dir {
+        Some(d) if !d.is_dir() => Err(RunError::Usage(format!(
+            "invalid --tmpdir `{}`: not a directory",
+            d.display()
+        ))),
+        d => Ok(d),
+    }
+}
+
+/// `-q`: one command word as one shell word. Its text is quoted for the shell, except the
+/// replacement strings in it (and `custom`, the string of `-I`), whose values the template
+/// quotes.
+fn quote_word(word: &[u8], custom: Option<&[u8]>) -> OsString {
+    static REPL: std::sync::LazyLock<regex::bytes::Regex> = std::sync::LazyLock::new(|| {
+        regex::bytes::Regex::new(r"\{(?:[0-9]+|[A-Za-z_][A-Za-z0-9_]*|#|%)?(?:\.|/|//|/\.)?\}")
+            .expect("a valid regular expression")
+    });
+    let mut tokens: Vec<(usize, usize)> =
+        REPL.find_iter(word).map(|m| (m.start(), m.end())).collect();
+    if let Some(custom) = custom.filter(|c| !c.is_empty()) {
+        let mut from = 0;
+        while let Some(i) = memchr::memmem::find(&word[from..], custom) {
+            tokens.push((from + i, from + i + custom.len()));
+            from += i + custom.len();
+        }
+        tokens.sort_unstable();
+    }
+    let mut out = Vec::new();
+    let mut at = 0;
+    for (start, end) in tokens {
+        if start < at {
+            continue;
+        }
+        if start > at {
+            out.extend(shell_quote(&word[at..start]));
+        }
+        out.extend_from_slice(&word[start..end]);
+        at = end;
+    }
+    if at < word.len() || word.is_empty() {
+        out.extend(shell_quote(&word[at..]));
+    }
+    OsString::from_vec(out)
+}
+
+/// Quotes `text` for a POSIX shell as GNU parallel does: bare when it holds only letters, digits
+/// and `-_.+/`, else in single quotes, each `'` written as `'"'"'`.
+pub fn shell_quote(text: &[u8]) -> Vec<u8> {
+    if text.is_empty() {
+        return b"''".to_vec();
+    }
+    let plain = |b: &u8| b.is_ascii_alphanumeric() || b"-_.+/".contains(b);
+    if text.iter().all(plain) {
+        return text.to_vec();
+    }
+    let mut out = vec![b'\''];
+    for &b in text {
+        if b == b'\'' {
+            out.extend_from_slice(b"'\"'\"'");
+        } else {
+            out.push(b);
+        }
+    }
+    out.push(b'\'');
+    // Quotes that enclose nothing at either end are dropped.
+    if out.starts_with(b"''") {
+        out.drain(..2);
+    }
+    if out.ends_with(b"''") {
+        out.truncate(out.len() - 2);
+    }
+    out
 }
 
 /// The smallest `--memory-limit`: less address space than this cannot start a shell.
@@ -527,6 +697,27 @@ mod tests {
     fn a_link_needs_a_source_before_it() {
         let err = split(&["echo", ":::+", "a"]).unwrap_err().to_string();
         assert!(err.contains("`:::+`"), "{err}");
+    }
+
+    #[test]
+    fn compound_durations_add_up_as_in_gnu_parallel() {
+        let secs = |t: &str| compound_duration(t).map(|d| d.as_secs_f64());
+        assert_eq!(secs("1d3.5h16.6m4s"), Some(100_000.0));
+        assert_eq!(secs("1m30"), Some(90.0));
+        assert_eq!(secs("2"), Some(2.0));
+        assert_eq!(secs("1x"), None);
+        assert_eq!(secs("s"), None);
+        assert_eq!(secs(""), None);
+    }
+
+    #[test]
+    fn quoted_words_keep_their_replacement_strings() {
+        assert_eq!(quote_word(b"a  b", None), "'a  b'");
+        assert_eq!(quote_word(b"{}x", None), "{}x");
+        assert_eq!(quote_word(b"$a{1}", None), "'$a'{1}");
+        assert_eq!(quote_word(b"", None), "''");
+        assert_eq!(quote_word(b"a XX;", Some(b"XX")), "'a 'XX';'");
+        assert_eq!(shell_quote(b"it's"), "'it'\"'\"'s'".as_bytes());
     }
 
     #[test]

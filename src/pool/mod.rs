@@ -166,6 +166,14 @@ impl Pool {
         }
     }
 
+    /// Makes room for `size` slots; slots added are empty (the pool grows, `-j FILE`).
+    pub fn grow(&mut self, size: usize) {
+        if size > self.workers.len() {
+            self.workers.resize_with(size, || None);
+            self.retired.resize(size, false);
+        }
+    }
+
     /// Starts a worker in slot `index`; its hello will arrive in the inbox.
     pub fn start(&mut self, index: u32) -> Result<(), PoolError> {
         let inbox = self.inbox.clone();

@@ -9,7 +9,8 @@ use troop_worker::kernel::Kernel;
 use troop_worker::protocol::{Job, Outcome, TaskReport, TaskSpec, ToWorker, Usage};
 
 use super::{Supervisor, Task, TaskState, Timer};
-use crate::config::{Limits, RunConfig};
+use crate::cli::shell_quote;
+use crate::config::{Limits, RunConfig, ShellQuote};
 use crate::error::RunError;
 use crate::exit::Exit;
 use crate::input::pipe::{self, Block};
@@ -310,6 +311,11 @@ pub(super) fn spawn_input(
     }
     let (tx, rx) = crossbeam_channel::bounded::<InputChunk>(16);
     let spec = config.input.clone();
+    let shuf = config.sched.shuf;
+    let seed = match shuf {
+        true => u64::from_str_radix(&new_token()?[..16], 16).unwrap_or(1),
+        false => 0,
+    };
     std::thread::Builder::new()
         .name("troop-input".into())
         .spawn(move || {
@@ -319,6 +325,21 @@ pub(super) fn spawn_input(
                     let _ = tx.send(Err(e));
                     return;
                 }
+            };
+            let records: Box<dyn Iterator<Item = Result<Record, InputError>>> = if shuf {
+                // All input is read first, then run in random order.
+                match records.collect::<Result<Vec<Record>, InputError>>() {
+                    Ok(mut all) => {
+                        shuffle(&mut all, seed);
+                        Box::new(all.into_iter().map(Ok))
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                }
+            } else {
+                Box::new(records)
             };
             let mut chunk = Vec::new();
             for record in records {
@@ -454,13 +475,28 @@ pub(super) fn dry_run(
                     })
             }))
         }
+        None if config.sched.shuf => {
+            let mut all = input::open(&config.input, io.stdin)?.collect::<Result<Vec<_>, _>>()?;
+            shuffle(
+                &mut all,
+                u64::from_str_radix(&new_token()?[..16], 16).unwrap_or(1),
+            );
+            Box::new(all.into_iter().map(Ok))
+        }
         None => Box::new(input::open(&config.input, io.stdin)?),
     };
     let mut total = 0u64;
     for (i, record) in records.enumerate() {
         let record = record?;
         let slot = (i % config.jobs) as u32 + 1;
-        let line = Template::display(&config.template.render(&record, i as u64 + 1, slot));
+        let line =
+            match config.shellquote {
+                None => Template::display(&config.template.render(&record, i as u64 + 1, slot)),
+                Some(ShellQuote::Input) => shell_quote(&record.args.join(&b' ')),
+                Some(ShellQuote::Command) => shell_quote(&Template::display(
+                    &config.template.render(&record, i as u64 + 1, slot),
+                )),
+            };
         io.stdout.write_all(&line).map_err(RunError::Output)?;
         io.stdout.write_all(b"\n").map_err(RunError::Output)?;
         total += 1;
@@ -477,6 +513,21 @@ pub(super) fn dry_run(
         workers: config.jobs,
         worker_pids: Vec::new(),
     })
+}
+
+/// Puts `items` in a random order drawn from `seed` (Fisher-Yates, with xorshift64*).
+fn shuffle<T>(items: &mut [T], seed: u64) {
+    let mut state = seed | 1;
+    let mut next = || {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    };
+    for i in (1..items.len()).rev() {
+        let j = (next() % (i as u64 + 1)) as usize;
+        items.swap(i, j);
+    }
 }
 
 /// A random token for this run's workers, from the kernel's random source.

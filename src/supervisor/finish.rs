@@ -264,8 +264,8 @@ impl Supervisor<'_> {
                             Action::Withdraw(w) => {
                                 let _ = self.pool.send(w, ToWorker::Withdraw);
                             }
-                            // Nothing is dispatched, lost or started once the run stops.
-                            Action::Dispatch { .. } | Action::Lost(_) | Action::StartWorker(_) => {}
+                            // Nothing is dispatched, lost, started or paced once the run stops.
+                            _ => {}
                         }
                     }
                 }

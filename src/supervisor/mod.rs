@@ -136,6 +136,11 @@ pub fn run(
         )?),
     };
     let jobs = worker_count(config)?;
+    if let Some(dir) = &config.tmpdir {
+        // Commands see the directory as their TMPDIR, as with GNU parallel's --tmpdir.
+        // SAFETY: the run has started no thread yet; nothing reads the environment meanwhile.
+        unsafe { std::env::set_var("TMPDIR", dir) };
+    }
     // Forking comes first, while this process is still single-threaded.
     let token = feed::new_token()?;
     let launcher = match (config.mode, config.start) {
@@ -151,10 +156,11 @@ pub fn run(
     // which kills them when the run ends.
     // SAFETY: prctl(PR_SET_CHILD_SUBREAPER) has no memory effects.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-    let rundir = RunDir::create(&token).map_err(|e| {
+    let tmpdir = config.tmpdir.clone().unwrap_or_else(std::env::temp_dir);
+    let rundir = RunDir::create_in(&tmpdir, &token).map_err(|e| {
         RunError::Usage(format!(
             "cannot create a private directory in {}: {e}",
-            std::env::temp_dir().display()
+            tmpdir.display()
         ))
     })?;
     // In-process commands have no worker process to die with troop: a reaper outlives troop.
@@ -188,11 +194,14 @@ pub fn run(
     let mut sup = Supervisor {
         config,
         jobs,
+        max_jobs: crate::pool::budget::budget(config.mode != Mode::Process)
+            .map_or(crate::jobs::MAX_WORKERS, |b| b.workers.max(jobs)),
         // With `--halt`, any task's outcome may stop the run: none may wait behind another.
         sched: Scheduler::new(jobs, config.chunk)
             // --roundrobin's tasks read until the input ends: all must run at once.
             .lockstep(config.halt.is_some() || config.pipe.as_ref().is_some_and(|p| p.roundrobin))
-            .blocks(config.pipe.is_some()),
+            .blocks(config.pipe.is_some())
+            .paced(config.sched.delay.is_some()),
         pool,
         output: Output::new(io.stdout, io.stderr, config.keep_order)
             .hold_in(rundir.path().to_path_buf()),
@@ -272,6 +281,8 @@ struct Supervisor<'a> {
     config: &'a RunConfig,
     /// Workers in the pool: `-j`, or fewer where the file-handle limit says so.
     jobs: usize,
+    /// The most workers the file-handle limit allows (`-j FILE` grows the pool up to it).
+    max_jobs: usize,
     sched: Scheduler,
     pool: Pool,
     output: Output,
@@ -330,6 +341,10 @@ impl Supervisor<'_> {
             // Workers start one at a time between events, so that a signal is heard at once
             // even while a large pool is starting; a run that stops starts no more.
             if let Some(w) = self.unstarted.next() {
+                if self.pool.is_retired(w) {
+                    // The pool shrank (`-j FILE`) before this slot started.
+                    continue;
+                }
                 if self.stopping == Stopping::No {
                     self.start_worker(w, &mut actions)?;
                     if self.unstarted.is_empty() && self.pool.live() == 0 {
@@ -384,12 +399,41 @@ impl Supervisor<'_> {
         Ok(())
     }
 
+    /// Stops worker `w`, which holds no task, for good: the pool shrank.
+    fn retire_worker(&mut self, w: u32) {
+        if self.starting.remove(&w).is_none() {
+            let _ = self.pool.send(w, ToWorker::Shutdown);
+        }
+        self.pool.retire(w);
+    }
+
+    /// With `-j FILE`: reads the number of workers again, as GNU parallel does each time a task
+    /// ends, and grows or shrinks the pool to it. A file that cannot be read or holds no number
+    /// leaves the pool as it is.
+    fn reread_jobs(&mut self, actions: &mut Vec<Action>) {
+        let Some(path) = &self.config.sched.jobs_file else {
+            return;
+        };
+        let Ok(text) = std::fs::read_to_string(path) else {
+            return;
+        };
+        let Ok(n) = crate::jobs::parse_jobs(text.trim(), crate::jobs::usable_cores()) else {
+            return;
+        };
+        let n = n.min(self.max_jobs);
+        if n != self.jobs && self.stopping == Stopping::No {
+            self.jobs = n;
+            self.sched.apply(Event::Resize(n), actions);
+        }
+    }
+
     fn input_ended(&mut self, actions: &mut Vec<Action>) {
         self.tally.total = Some(self.next_id - 1 - self.skipped);
         self.sched.handle(Event::InputEnded, actions);
     }
 
     fn start_worker(&mut self, w: u32, actions: &mut Vec<Action>) -> Result<(), RunError> {
+        self.pool.grow(w as usize + 1);
         match self.pool.start(w) {
             Ok(()) => {
                 self.starting.insert(w, Instant::now() + START_DEADLINE);
@@ -529,6 +573,7 @@ impl Supervisor<'_> {
                 Timer::PercentCheck => self.check_percent_timeouts(),
                 Timer::Stragglers => self.kill_stragglers(),
                 Timer::Gate => self.check_gates(actions),
+                Timer::Pace => self.sched.apply(Event::PaceElapsed, actions),
                 Timer::Sweep => {
                     self.pool.sweep_orphans();
                 }
@@ -579,6 +624,7 @@ impl Supervisor<'_> {
                 if let Some(next) = self.sched.head(index) {
                     self.mark_started(next);
                 }
+                self.reread_jobs(actions);
                 self.sched.fill(actions);
             }
             Msg::Worker(index, FromWorker::Started { id, pgid }) => self.started(index, id, pgid),
@@ -668,6 +714,12 @@ impl Supervisor<'_> {
                 Action::Withdraw(w) => {
                     // A worker that is gone gives its tasks back through its death.
                     let _ = self.pool.send(w, ToWorker::Withdraw);
+                }
+                Action::RetireWorker(w) => self.retire_worker(w),
+                Action::Pace => {
+                    if let Some(delay) = self.config.sched.delay {
+                        self.timers.add(Instant::now() + delay, Timer::Pace);
+                    }
                 }
                 Action::Finished => self.finished = true,
             }

@@ -23,6 +23,8 @@ pub enum Timer {
     Stragglers,
     /// Look at free memory and load again.
     Gate,
+    /// The delay between task starts (`--delay`) has passed.
+    Pace,
     /// Kill commands orphaned by a worker that died (they are reparented to troop).
     Sweep,
 }
