@@ -48,6 +48,8 @@ pub enum OutputMode {
     Group,
     /// Complete lines are printed as they are written; lines of different tasks may interleave.
     LineBuffer,
+    /// `-u`: output passes through as it comes, in no order and untagged.
+    Ungroup,
 }
 
 /// How many tasks travel in one message to a worker.
@@ -97,6 +99,10 @@ pub struct RunConfig {
     pub keep_order: bool,
     pub output: OutputMode,
     pub tag: bool,
+    /// `-v`: each task's command line is printed to stdout before its output.
+    pub verbose: u8,
+    /// `-t`: each task's command line is printed to stderr as it is sent to run.
+    pub announce: bool,
     pub dry_run: bool,
     pub chunk: Chunk,
     /// The shell for commands with shell syntax, and for a command word no `PATH` directory
@@ -134,6 +140,8 @@ impl RunConfig {
             keep_order: false,
             output: OutputMode::Group,
             tag: false,
+            verbose: 0,
+            announce: false,
             dry_run: false,
             chunk: Chunk::Auto,
             shell: user_shell(&|name| std::env::var_os(name)),

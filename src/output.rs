@@ -138,6 +138,9 @@ pub struct Output {
     /// The stream written to since the last flush, if any: it is flushed before the other one is
     /// written, so the order of writes is the order on a shared descriptor.
     dirty: Option<Stream>,
+    /// `-v`: the command line of each task whose output has not begun, printed to stdout
+    /// (tagged like its output) just before it.
+    commands: std::collections::HashMap<u64, Vec<u8>>,
 }
 
 impl std::fmt::Debug for Output {
@@ -163,6 +166,7 @@ impl Output {
             held: BTreeMap::new(),
             hold_dir: std::env::temp_dir(),
             dirty: None,
+            commands: std::collections::HashMap::new(),
         }
     }
 
@@ -177,6 +181,20 @@ impl Output {
         LINES_IN_FLIGHT.unlimit();
     }
 
+    /// Task `id` runs `command` (`-v`): the line is printed to stdout before the task's output,
+    /// as the first line of it. A retry replaces it.
+    pub fn command(&mut self, id: u64, command: &[u8]) {
+        let mut line = Vec::with_capacity(command.len() + 1);
+        line.extend_from_slice(command);
+        line.push(b'\n');
+        self.commands.insert(id, line);
+    }
+
+    /// `-t`: command lines of tasks about to start, printed to stderr now, whatever the order.
+    pub fn announce(&mut self, lines: &[u8]) -> io::Result<()> {
+        self.write(None, Stream::Stderr, lines)
+    }
+
     /// Complete lines that running task `id` wrote (line-buffered mode).
     pub fn lines(
         &mut self,
@@ -186,6 +204,20 @@ impl Output {
         bytes: &[u8],
     ) -> io::Result<()> {
         LINES_IN_FLIGHT.release(bytes.len() as u64);
+        if let Some(command) = self.commands.remove(&id) {
+            self.hold_or_write(id, tag, Stream::Stdout, &command)?;
+        }
+        self.hold_or_write(id, tag, stream, bytes)
+    }
+
+    /// Writes lines of task `id` now, or holds them while an earlier task is printing.
+    fn hold_or_write(
+        &mut self,
+        id: u64,
+        tag: Option<&[u8]>,
+        stream: Stream,
+        bytes: &[u8],
+    ) -> io::Result<()> {
         if !self.keep_order || id == self.next {
             return self.write(tag, stream, bytes);
         }
@@ -233,7 +265,11 @@ impl Output {
         stderr: Piece,
         note: Option<String>,
     ) -> io::Result<()> {
+        let command = self.commands.remove(&id);
         if !self.keep_order || (id == self.next && self.held.is_empty()) {
+            if let Some(command) = command {
+                self.write(tag, Stream::Stdout, &command)?;
+            }
             // Nothing to print is the common case for tiny tasks: keep it free of allocation.
             if !(stdout.is_empty() && stderr.is_empty()) {
                 self.write_task(tag, vec![stdout], vec![stderr])?;
@@ -248,6 +284,7 @@ impl Output {
         }
         let held = self.held.entry(id).or_default();
         held.tag = tag.map(<[u8]>::to_vec);
+        held.stdout.extend(command.map(Piece::Bytes));
         held.stdout.push(stdout);
         held.stderr.push(stderr);
         held.stderr.extend(note.map(Piece::Note));
@@ -257,6 +294,7 @@ impl Output {
 
     /// Task `id` will never run (the run was stopped): do not wait for it.
     pub fn skip(&mut self, id: u64) -> io::Result<()> {
+        self.commands.remove(&id);
         if self.keep_order {
             self.held.entry(id).or_default().done = true;
             self.advance()?;

@@ -377,6 +377,20 @@ pub struct RunArgs {
     /// With --pipe: the block comes through a named pipe, named by {}.
     #[arg(long, help_heading = "Pipe mode")]
     pub fifo: bool,
+    // Output, with GNU parallel's meaning.
+    /// Print each task's command line to stdout before its output; -v -v prints the same.
+    #[arg(short = 'v', action = clap::ArgAction::Count, help_heading = "Output")]
+    pub verbose: u8,
+    /// Print each task's command line to stderr as it starts (with --dry-run too).
+    #[arg(short = 't', long = "verbose", help_heading = "Output")]
+    pub announce: bool,
+    /// Print each task's output whole when it ends, stdout then stderr (the default).
+    #[arg(long, help_heading = "Output")]
+    pub group: bool,
+    /// Pass output through as it comes: lines of different tasks may mix; -k and --tag have no
+    /// effect.
+    #[arg(short = 'u', long, help_heading = "Output")]
+    pub ungroup: bool,
     /// The command, then input sources: COMMAND… [::: ARG…] [:::: FILE…] [:::+ …] [::::+ …]
     /// Any bytes, UTF-8 or not.
     #[arg(trailing_var_arg = true, value_name = "COMMAND")]

@@ -163,13 +163,18 @@ fn run_config(mut args: RunArgs) -> Result<RunConfig, RunError> {
         StartArg::Spawn => StartMethod::Spawn,
         StartArg::Fork => StartMethod::Fork,
     };
-    config.keep_order = args.keep_order;
-    config.output = if args.line_buffer {
+    // As in GNU parallel, -u passes output through untouched: no order, no tag.
+    config.keep_order = args.keep_order && !args.ungroup;
+    config.output = if args.ungroup {
+        OutputMode::Ungroup
+    } else if args.line_buffer {
         OutputMode::LineBuffer
     } else {
         OutputMode::Group
     };
-    config.tag = args.tag;
+    config.tag = args.tag && !args.ungroup;
+    config.verbose = args.verbose;
+    config.announce = args.announce;
     config.dry_run = args.dry_run;
     config.chunk = chunk;
     config.joblog = args.joblog;

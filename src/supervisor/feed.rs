@@ -86,7 +86,9 @@ impl Supervisor<'_> {
     ) -> Result<(), RunError> {
         let timeout = self.current_timeout();
         let timeout_ms = timeout.map(|t| t.as_millis().max(1) as u64);
-        let keep_command = self.joblog.is_some();
+        let verbose = self.config.verbose > 0;
+        let keep_command = self.joblog.is_some() || verbose || self.config.announce;
+        let mut announced = Vec::new();
         let mut specs = Vec::with_capacity(ids.len());
         let mut refused = Vec::new();
         for id in ids {
@@ -101,7 +103,15 @@ impl Supervisor<'_> {
             task.timed_out = false;
             let rendered = self.config.template.render(&task.record, id, worker + 1);
             if keep_command {
-                task.command = Some(Template::display(&rendered));
+                let command = Template::display(&rendered);
+                if verbose {
+                    self.output.command(id, &command);
+                }
+                if self.config.announce {
+                    announced.extend_from_slice(&command);
+                    announced.push(b'\n');
+                }
+                task.command = Some(command);
             }
             match job_for(rendered) {
                 Ok(job) => specs.push(TaskSpec {
@@ -112,6 +122,9 @@ impl Supervisor<'_> {
                 }),
                 Err(message) => refused.push((id, message)),
             }
+        }
+        if !announced.is_empty() {
+            self.write_output(|o| o.announce(&announced))?;
         }
         // A worker that is gone cannot take the batch; its death is already on its way through
         // the inbox, and the scheduler will requeue what it held.
@@ -461,6 +474,12 @@ pub(super) fn dry_run(
         let record = record?;
         let slot = (i % config.jobs) as u32 + 1;
         let line = Template::display(&config.template.render(&record, i as u64 + 1, slot));
+        if config.announce {
+            let mut shown = line.clone();
+            shown.push(b'\n');
+            io.stderr.write_all(&shown).map_err(RunError::Output)?;
+            io.stderr.flush().map_err(RunError::Output)?;
+        }
         io.stdout.write_all(&line).map_err(RunError::Output)?;
         io.stdout.write_all(b"\n").map_err(RunError::Output)?;
         total += 1;

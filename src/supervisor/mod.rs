@@ -166,7 +166,7 @@ pub fn run(
     let signals = crate::signals::watch(inbox_tx.clone())?;
     let worker_config = WorkerConfig {
         shell: config.shell.clone(),
-        line_buffer: config.output == OutputMode::LineBuffer,
+        line_buffer: config.output != OutputMode::Group,
         term_seq: config.term_seq.clone(),
         spill_dir: Some(rundir.path().to_string_lossy().into_owned()),
         spill_threshold: config.spill_threshold,
