@@ -99,6 +99,10 @@ pub struct RunConfig {
     pub keep_order: bool,
     pub output: OutputMode,
     pub tag: bool,
+    /// `--tagstring`: the tag of each task's lines, with replacement strings (implies tagging).
+    pub tagstring: Option<crate::input::template::Text>,
+    /// `--color`/`--ctag`: each task's lines in a colour of their own, as GNU parallel shows them.
+    pub color: bool,
     /// `-v`: each task's command line is printed to stdout before its output.
     pub verbose: u8,
     /// `-t`: each task's command line is printed to stderr as it is sent to run.
@@ -140,6 +144,8 @@ impl RunConfig {
             keep_order: false,
             output: OutputMode::Group,
             tag: false,
+            tagstring: None,
+            color: false,
             verbose: 0,
             announce: false,
             dry_run: false,

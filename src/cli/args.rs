@@ -391,6 +391,31 @@ pub struct RunArgs {
     /// effect.
     #[arg(short = 'u', long, help_heading = "Output")]
     pub ungroup: bool,
+    /// Prefix every output line with STR and a TAB: like --tag, with replacement strings such as
+    /// `{}`, `{#}`, `{%}`, `{1}` (unquoted) and the escapes `\t`, `\n`, `\r`, `\NNN`.
+    #[arg(
+        long,
+        visible_alias = "tag-string",
+        value_name = "STR",
+        allow_hyphen_values = true,
+        help_heading = "Output"
+    )]
+    pub tagstring: Option<OsString>,
+    /// Colour each task's output lines, each task in a colour of its own (ANSI 256 colours).
+    #[arg(long, visible_alias = "colour", help_heading = "Output")]
+    pub color: bool,
+    /// --tag and --color.
+    #[arg(long, help_heading = "Output")]
+    pub ctag: bool,
+    /// --tagstring STR and --color.
+    #[arg(
+        long,
+        visible_alias = "ctag-string",
+        value_name = "STR",
+        allow_hyphen_values = true,
+        help_heading = "Output"
+    )]
+    pub ctagstring: Option<OsString>,
     /// The command, then input sources: COMMAND… [::: ARG…] [:::: FILE…] [:::+ …] [::::+ …]
     /// Any bytes, UTF-8 or not.
     #[arg(trailing_var_arg = true, value_name = "COMMAND")]

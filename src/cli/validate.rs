@@ -172,7 +172,15 @@ fn run_config(mut args: RunArgs) -> Result<RunConfig, RunError> {
     } else {
         OutputMode::Group
     };
-    config.tag = args.tag && !args.ungroup;
+    let tagstring = args.tagstring.or(args.ctagstring.clone());
+    config.tag = (args.tag || args.ctag) && !args.ungroup;
+    config.tagstring = tagstring.filter(|_| !args.ungroup).map(|text| {
+        crate::input::template::Text::parse(
+            &crate::output::unquote_printf(text.as_encoded_bytes()),
+            &options,
+        )
+    });
+    config.color = (args.color || args.ctag || args.ctagstring.is_some()) && !args.ungroup;
     config.verbose = args.verbose;
     config.announce = args.announce;
     config.dry_run = args.dry_run;

@@ -170,11 +170,29 @@ impl Supervisor<'_> {
     }
 
     /// The `--tag` text of a task.
+    /// With `--color`, it starts with the task's colour; with a tag, it ends with a TAB.
     pub(super) fn tag(&self, id: TaskId) -> Option<Vec<u8>> {
-        if !self.config.tag {
+        let config = self.config;
+        if !config.tag && config.tagstring.is_none() && !config.color {
             return None;
         }
-        self.tasks.get(id).map(|t| Template::tag(&t.record))
+        let task = self.tasks.get(id)?;
+        let mut prefix = Vec::new();
+        if config.color {
+            prefix.extend_from_slice(crate::output::colour(id).as_bytes());
+        }
+        if let Some(text) = &config.tagstring {
+            let slot = match task.state {
+                TaskState::Sent { worker } | TaskState::Running { worker, .. } => worker + 1,
+                _ => 1,
+            };
+            prefix.extend(text.render(&task.record, id, slot));
+            prefix.push(b'\t');
+        } else if config.tag {
+            prefix.extend(Template::tag(&task.record));
+            prefix.push(b'\t');
+        }
+        Some(prefix)
     }
 
     /// Holds dispatch back while free memory is below `--memfree` or the load is above `--load`,

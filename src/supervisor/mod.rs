@@ -195,7 +195,8 @@ pub fn run(
             .blocks(config.pipe.is_some()),
         pool,
         output: Output::new(io.stdout, io.stderr, config.keep_order)
-            .hold_in(rundir.path().to_path_buf()),
+            .hold_in(rundir.path().to_path_buf())
+            .coloured(config.color),
         tasks: Table::default(),
         next_id: 1,
         unstarted: 0..jobs as u32,

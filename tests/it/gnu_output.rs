@@ -184,3 +184,140 @@ fn verbose_stderr_with_dry_run_prints_the_command_on_both() {
 fn short_verbose_takes_no_value() {
     check_refused(&["--verbose=2", "echo"], "--verbose");
 }
+
+#[test]
+fn tagstring_renders_replacement_strings_unquoted() {
+    check(
+        &["-k", "--tagstring", "{}-{#}", "echo", ":::", "a", "b c"],
+        "",
+        "a-1\ta\nb c-2\tb c\n",
+    );
+    check(
+        &[
+            "-k",
+            "--tagstring",
+            "{1}:{2}",
+            "echo",
+            ":::",
+            "a",
+            "b",
+            ":::",
+            "1",
+        ],
+        "",
+        "a:1\ta 1\nb:1\tb 1\n",
+    );
+    check(
+        &["-k", "--tagstring", "[{.}] x\"$y", "echo", ":::", "f.txt"],
+        "",
+        "[f] x\"$y\tf.txt\n",
+    );
+}
+
+#[test]
+fn tagstring_slot_is_the_tasks_worker() {
+    check(
+        &["-j1", "--tagstring", "{%}", "echo", ":::", "a"],
+        "",
+        "1\ta\n",
+    );
+}
+
+#[test]
+fn tagstring_reads_gnu_escapes() {
+    check(
+        &["--tag-string", "p\\tq\\101", "echo", ":::", "a"],
+        "",
+        "p\tqA\ta\n",
+    );
+}
+
+#[test]
+fn tagstring_tags_stderr_and_every_line() {
+    check_stderr(
+        &[
+            "--tagstring",
+            "T",
+            "echo x; echo y; echo e{} >&2",
+            ":::",
+            "a",
+        ],
+        "T\tx\nT\ty\n",
+        "T\tea\n",
+    );
+}
+
+#[test]
+fn tag_starts_again_after_a_carriage_return() {
+    check(
+        &["--tag", "printf 'a\\rb\\r\\nc'", ":::", "1"],
+        "",
+        "1\ta\r1\tb\r1\t\n1\tc",
+    );
+}
+
+#[test]
+fn ungroup_ignores_tagstring_and_colour() {
+    check(
+        &["-u", "--tagstring", "T", "--color", "echo", ":::", "a"],
+        "",
+        "a\n",
+    );
+}
+
+/// Task 1's and task 2's colours, as GNU parallel 20221122 writes them without a terminal.
+const COLOUR_1: &str = "\x1b[48;5;134;38;5;231m\x1b[K";
+const COLOUR_2: &str = "\x1b[48;5;021;38;5;231m\x1b[K";
+const RESET: &str = "\x1b[m";
+
+#[test]
+fn ctag_colours_the_tag_and_the_line_of_each_task() {
+    check(
+        &["-k", "--ctag", "echo", ":::", "a", "b"],
+        "",
+        &format!("{COLOUR_1}a\ta{RESET}\n{COLOUR_2}b\tb{RESET}\n"),
+    );
+}
+
+#[test]
+fn color_without_a_tag_colours_lines_and_ends_the_last_one() {
+    check(
+        &["-k", "--color", "printf 'x\\ny'", ":::", "1"],
+        "",
+        &format!("{COLOUR_1}x{RESET}\n{COLOUR_1}y{RESET}\n"),
+    );
+    check(
+        &["-k", "--colour", "printf 'a\\rb'", ":::", "1"],
+        "",
+        &format!("{COLOUR_1}a{RESET}\r{COLOUR_1}b{RESET}\n"),
+    );
+}
+
+#[test]
+fn ctagstring_colours_a_tagstring() {
+    check(
+        &["--ctagstring", "X{}", "echo", ":::", "a"],
+        "",
+        &format!("{COLOUR_1}Xa\ta{RESET}\n"),
+    );
+}
+
+#[test]
+fn colours_follow_gnu_parallels_sequence() {
+    // The 100th task's colour, and the wrap-around after all of them.
+    let args: Vec<String> = (1..=300).map(|i| i.to_string()).collect();
+    let mut all = vec!["-k", "-j1", "--color", "echo", ":::"];
+    all.extend(args.iter().map(String::as_str));
+    let ran = troop(&[&["run"][..], &all].concat(), "");
+    ran.assert_code(0);
+    let lines = ran.lines();
+    assert_eq!(lines.len(), 300);
+    assert_eq!(lines[0], format!("{COLOUR_1}1{RESET}"));
+    assert_eq!(
+        lines[99],
+        format!("\x1b[48;5;028;38;5;231m\x1b[K100{RESET}")
+    );
+    if let Some(gnu) = gnu_parallel_in(None, &all, "") {
+        assert_eq!(gnu.stdout, ran.stdout, "GNU parallel's colours differ");
+    }
+}
