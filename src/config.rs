@@ -103,6 +103,8 @@ pub struct RunConfig {
     pub tagstring: Option<crate::input::template::Text>,
     /// `--color`/`--ctag`: each task's lines in a colour of their own, as GNU parallel shows them.
     pub color: bool,
+    /// `--files` or `--results`: task output is kept in files, not printed.
+    pub keep: Option<crate::results::KeepSpec>,
     /// `-v`: each task's command line is printed to stdout before its output.
     pub verbose: u8,
     /// `-t`: each task's command line is printed to stderr as it is sent to run.
@@ -146,6 +148,7 @@ impl RunConfig {
             tag: false,
             tagstring: None,
             color: false,
+            keep: None,
             verbose: 0,
             announce: false,
             dry_run: false,

@@ -416,6 +416,22 @@ pub struct RunArgs {
         help_heading = "Output"
     )]
     pub ctagstring: Option<OsString>,
+    /// Print the name of a file holding each task's stdout instead of the output; the files,
+    /// `parXXXXX.par` in $TMPDIR, are left for the caller. stderr is dropped.
+    #[arg(long, visible_alias = "output-as-files", help_heading = "Output")]
+    pub files: bool,
+    /// Keep each task's output in files instead of printing it: DIR/1/ARG/stdout, stderr and
+    /// seq (one level per argument; a DIR with replacement strings names the directory, or with
+    /// no final `/` the files themselves), or one table of every task in NAME.csv, NAME.tsv or
+    /// NAME.json.
+    #[arg(
+        long,
+        visible_alias = "res",
+        value_name = "DIR|NAME.csv|NAME.tsv|NAME.json",
+        allow_hyphen_values = true,
+        help_heading = "Output"
+    )]
+    pub results: Option<OsString>,
     /// The command, then input sources: COMMAND… [::: ARG…] [:::: FILE…] [:::+ …] [::::+ …]
     /// Any bytes, UTF-8 or not.
     #[arg(trailing_var_arg = true, value_name = "COMMAND")]

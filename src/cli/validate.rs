@@ -181,7 +181,22 @@ fn run_config(mut args: RunArgs) -> Result<RunConfig, RunError> {
         )
     });
     config.color = (args.color || args.ctag || args.ctagstring.is_some()) && !args.ungroup;
-    config.verbose = args.verbose;
+    config.keep = match (&args.results, args.files) {
+        (Some(value), _) => {
+            let value = value.as_encoded_bytes();
+            let text = crate::input::template::Text::parse(value, &options);
+            Some(crate::results::KeepSpec::results(value, text).map_err(RunError::Usage)?)
+        }
+        (None, true) => Some(crate::results::KeepSpec::Files(std::env::temp_dir())),
+        (None, false) => None,
+    };
+    if config.keep.is_some() && !args.ungroup {
+        // Kept output is whole: it is never streamed, and the command lines are not printed.
+        config.output = OutputMode::Group;
+        config.verbose = 0;
+    } else {
+        config.verbose = args.verbose;
+    }
     config.announce = args.announce;
     config.dry_run = args.dry_run;
     config.chunk = chunk;

@@ -87,7 +87,8 @@ impl Supervisor<'_> {
         let timeout = self.current_timeout();
         let timeout_ms = timeout.map(|t| t.as_millis().max(1) as u64);
         let verbose = self.config.verbose > 0;
-        let keep_command = self.joblog.is_some() || verbose || self.config.announce;
+        let keep_command =
+            self.joblog.is_some() || verbose || self.config.announce || self.config.keep.is_some();
         let mut announced = Vec::new();
         let mut specs = Vec::with_capacity(ids.len());
         let mut refused = Vec::new();

@@ -135,6 +135,13 @@ pub fn run(
             config.resume != Resume::No,
         )?),
     };
+    let keeper = match &config.keep {
+        Some(spec) => Some(
+            crate::results::Keeper::open(spec, config.input.framing.header.clone())
+                .map_err(RunError::Usage)?,
+        ),
+        None => None,
+    };
     let jobs = worker_count(config)?;
     // Forking comes first, while this process is still single-threaded.
     let token = feed::new_token()?;
@@ -203,6 +210,7 @@ pub fn run(
         starting: BTreeMap::new(),
         timers: Timers::default(),
         joblog,
+        keeper,
         done,
         median: RunningMedian::new(),
         tally: Tally {
@@ -284,6 +292,8 @@ struct Supervisor<'a> {
     starting: BTreeMap<u32, Instant>,
     timers: Timers,
     joblog: Option<JobLog>,
+    /// Where output is kept instead of printed: `--files`, `--results`.
+    keeper: Option<crate::results::Keeper>,
     /// Tasks an earlier run recorded, with `--resume`.
     done: Option<DoneSet>,
     /// Run times of successful tasks, for `--timeout N%`.

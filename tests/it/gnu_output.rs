@@ -321,3 +321,293 @@ fn colours_follow_gnu_parallels_sequence() {
         assert_eq!(gnu.stdout, ran.stdout, "GNU parallel's colours differ");
     }
 }
+
+/// Every file under `dir`, sorted, as `path=contents` lines (paths relative to `dir`).
+fn listing(dir: &std::path::Path) -> String {
+    fn walk(root: &std::path::Path, dir: &std::path::Path, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).expect("read dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                let name = path.strip_prefix(root).expect("under root").display();
+                let text = std::fs::read(&path).expect("read");
+                out.push(format!("{name}={}", String::from_utf8_lossy(&text)));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out.join("|")
+}
+
+/// Start times and run times, which differ from run to run, as `T` and `R`.
+fn without_times(table: &str) -> String {
+    let times = regex::Regex::new(r"\d{10}\.\d{3}([,\t]|, .JobRuntime.: )\d+\.\d{3}").unwrap();
+    times.replace_all(table, "T${1}R").into_owned()
+}
+
+/// Runs `troop run --mode M ARGS…` in a new directory per mode (and GNU parallel in another);
+/// checks each prints `stdout` and leaves files whose [`listing`] is `files`.
+#[track_caller]
+fn check_files(args: &[&str], stdout: &str, files: &str) {
+    for mode in MODES {
+        let dir = crate::util::temp_dir();
+        let mut ours = vec!["run", "--mode", mode];
+        ours.extend_from_slice(args);
+        let ran = troop_in(Some(dir.path()), &ours, "");
+        ran.assert_ok_with(stdout);
+        assert_eq!(listing(dir.path()), files, "troop {ours:?}");
+    }
+    let dir = crate::util::temp_dir();
+    if let Some(gnu) = gnu_parallel_in(Some(dir.path()), args, "") {
+        assert_eq!(gnu.stdout, stdout, "GNU parallel {args:?}");
+        assert_eq!(listing(dir.path()), files, "GNU parallel {args:?}");
+    }
+}
+
+#[test]
+fn results_dir_has_a_level_per_argument_with_stdout_stderr_and_seq() {
+    check_files(
+        &[
+            "-j1",
+            "--results",
+            "rr",
+            "echo {}; echo e{} >&2",
+            ":::",
+            "a",
+            "b c",
+        ],
+        "",
+        "rr/1/a/seq=1|rr/1/a/stderr=ea\n|rr/1/a/stdout=a\n|\
+         rr/1/b c/seq=2|rr/1/b c/stderr=eb c\n|rr/1/b c/stdout=b c\n",
+    );
+}
+
+#[test]
+fn results_dir_nests_the_arguments_of_several_sources() {
+    check_files(
+        &[
+            "-j1",
+            "--results",
+            "rr",
+            "echo",
+            ":::",
+            "a",
+            ":::",
+            "1",
+            "2",
+        ],
+        "",
+        "rr/1/a/2/1/seq=1|rr/1/a/2/1/stderr=|rr/1/a/2/1/stdout=a 1\n|\
+         rr/1/a/2/2/seq=2|rr/1/a/2/2/stderr=|rr/1/a/2/2/stdout=a 2\n",
+    );
+}
+
+#[test]
+fn results_dir_escapes_slashes_and_backslashes_in_arguments() {
+    check_files(
+        &["-j1", "--results", "rr", "true", ":::", "a/b", "x\\y"],
+        "",
+        "rr/1/a\\_b/seq=1|rr/1/a\\_b/stderr=|rr/1/a\\_b/stdout=|\
+         rr/1/x\\\\y/seq=2|rr/1/x\\\\y/stderr=|rr/1/x\\\\y/stdout=",
+    );
+}
+
+#[test]
+fn results_dir_levels_take_header_names() {
+    check_files(
+        &[
+            "--header",
+            ":",
+            "--results",
+            "rr",
+            "echo",
+            ":::",
+            "f1",
+            "a",
+            ":::",
+            "f2",
+            "b",
+        ],
+        "",
+        "rr/f1/a/f2/b/seq=1|rr/f1/a/f2/b/stderr=|rr/f1/a/f2/b/stdout=a b\n",
+    );
+}
+
+#[test]
+fn results_with_replacement_strings_names_the_files_or_the_directory() {
+    check_files(
+        &[
+            "-j1",
+            "--results",
+            "out/{}/x",
+            "echo {}; echo e >&2",
+            ":::",
+            "a",
+        ],
+        "",
+        "out/a/x.err=e\n|out/a/x.seq=1|out/a/x=a\n",
+    );
+    check_files(
+        &["-j1", "--results", "out/{#}/", "echo", ":::", "a"],
+        "",
+        "out/1/seq=1|out/1/stderr=|out/1/stdout=a\n",
+    );
+}
+
+/// Runs troop (each mode) and GNU parallel in new directories and checks that the table `name`
+/// they write is `expected`, times removed; troop exits with `code` (the failed tasks).
+#[track_caller]
+fn check_table_code(args: &[&str], name: &str, code: i32, expected: &str) {
+    let read = |dir: &tempfile::TempDir| {
+        let text = std::fs::read_to_string(dir.path().join(name)).expect("the table");
+        without_times(&text)
+    };
+    for mode in MODES {
+        let dir = crate::util::temp_dir();
+        let mut ours = vec!["run", "--mode", mode];
+        ours.extend_from_slice(args);
+        let ran = troop_in(Some(dir.path()), &ours, "");
+        ran.assert_code(code);
+        assert_eq!(ran.stdout, "", "the output is in the table, not printed");
+        assert_eq!(read(&dir), expected, "troop {ours:?}");
+    }
+    let dir = crate::util::temp_dir();
+    if gnu_parallel_in(Some(dir.path()), args, "").is_some() {
+        assert_eq!(read(&dir), expected, "GNU parallel {args:?}");
+    }
+}
+
+#[track_caller]
+fn check_table(args: &[&str], name: &str, expected: &str) {
+    check_table_code(args, name, 0, expected);
+}
+
+#[test]
+fn results_csv_has_gnu_parallels_columns_and_quoting() {
+    check_table(
+        &[
+            "-j1",
+            "--results",
+            "r.csv",
+            "echo {}; echo e >&2",
+            ":::",
+            "a",
+            "b,\"c",
+            ":::",
+            "1",
+        ],
+        "r.csv",
+        "Seq,Host,Starttime,JobRuntime,Send,Receive,Exitval,Signal,Command,V1,V2,Stdout,Stderr\n\
+         1,:,T,R,0,4,0,0,\"echo a 1; echo e >&2\",a,1,\"a 1\n\",\"e\n\"\n\
+         2,:,T,R,0,7,0,0,\"echo 'b,\"\"c' 1; echo e >&2\",\"b,\"\"c\",1,\"b,\"\"c 1\n\",\"e\n\"\n",
+    );
+}
+
+#[test]
+fn results_tsv_quotes_fields_with_tabs_and_names_columns_by_header() {
+    check_table(
+        &["-j1", "--results", "r.tsv", "printf '{}\\tx'", ":::", "a"],
+        "r.tsv",
+        "Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand\tV1\tStdout\tStderr\n\
+         1\t:\tT\tR\t0\t3\t0\t0\t\"printf 'a\\tx'\"\ta\t\"a\tx\"\t\n",
+    );
+    check_table_code(
+        &[
+            "--header",
+            ":",
+            "--results",
+            "h.csv",
+            "exit 2 #{X}",
+            ":::",
+            "X",
+            "a",
+        ],
+        "h.csv",
+        1,
+        "Seq,Host,Starttime,JobRuntime,Send,Receive,Exitval,Signal,Command,X,Stdout,Stderr\n\
+         1,:,T,R,0,0,2,0,\"exit 2 #a\",a,,\n",
+    );
+}
+
+#[test]
+fn results_json_writes_a_line_per_task_as_gnu_parallel() {
+    check_table(
+        &[
+            "-j1",
+            "--results",
+            "r.json",
+            "echo {}",
+            ":::",
+            "a\"\\",
+            ":::",
+            "b",
+        ],
+        "r.json",
+        "{ \"Seq\": 1, \"Host\": \":\", \"Starttime\": T, \"JobRuntime\": R, \"Send\": 0, \
+         \"Receive\": 6, \"Exitval\": 0, \"Signal\": 0, \"Command\": \"echo 'a\\\"\\\\' b\", \
+         \"V\": [ \"a\\\"\\\\\",\"b\" ], \"Stdout\": \"a\\\"\\\\ b\\u000a\", \"Stderr\": \"\" }\n",
+    );
+}
+
+#[test]
+fn results_refuses_an_empty_name_and_an_unwritable_table() {
+    check_refused(&["--results", "", "echo", ":::", "a"], "--results");
+    check_refused(
+        &["--results", "/nonexistent-dir/r.csv", "echo", ":::", "a"],
+        "--results",
+    );
+}
+
+#[test]
+fn files_prints_the_name_of_a_file_holding_each_tasks_stdout() {
+    for mode in MODES {
+        let tmp = crate::util::temp_dir();
+        let ran: Ran = std::process::Command::new(crate::util::TROOP)
+            .args([
+                "run",
+                "--mode",
+                mode,
+                "-k",
+                "--files",
+                "echo {}; echo e >&2",
+            ])
+            .args([":::", "a", "b"])
+            .env("TMPDIR", tmp.path())
+            .output()
+            .expect("run troop")
+            .into();
+        ran.assert_code(0);
+        let names = ran.lines();
+        assert_eq!(names.len(), 2, "{}", ran.stdout);
+        for (name, value) in names.iter().zip(["a\n", "b\n"]) {
+            let path = std::path::Path::new(name);
+            assert_eq!(path.parent(), Some(tmp.path()), "not in $TMPDIR: {name}");
+            let file = path.file_name().unwrap().to_string_lossy().into_owned();
+            assert!(
+                file.len() == 12 && file.starts_with("par") && file.ends_with(".par"),
+                "not named as GNU parallel names them: {file}"
+            );
+            assert_eq!(std::fs::read_to_string(path).unwrap(), value);
+        }
+        // Only the stdout files are left, and stderr goes nowhere, as in GNU parallel.
+        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 2);
+        assert_eq!(ran.stderr, "");
+    }
+}
+
+#[test]
+fn files_are_tagged_like_output() {
+    let tmp = crate::util::temp_dir();
+    let ran: Ran = std::process::Command::new(crate::util::TROOP)
+        .args(["run", "--files", "--tag", "echo", ":::", "c"])
+        .env("TMPDIR", tmp.path())
+        .output()
+        .expect("run troop")
+        .into();
+    ran.assert_code(0);
+    let prefix = format!("c\t{}/par", tmp.path().display());
+    assert!(ran.stdout.starts_with(&prefix), "{}", ran.stdout);
+}
