@@ -385,7 +385,7 @@ pub struct RunArgs {
     #[arg(short = 't', long = "verbose", help_heading = "Output")]
     pub announce: bool,
     /// Print each task's output whole when it ends, stdout then stderr (the default).
-    #[arg(long, help_heading = "Output")]
+    #[arg(long, conflicts_with = "line_buffer", help_heading = "Output")]
     pub group: bool,
     /// Pass output through as it comes: lines of different tasks may mix; -k and --tag have no
     /// effect.

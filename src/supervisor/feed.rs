@@ -499,6 +499,18 @@ pub(super) fn dry_run(
             io.stderr.write_all(&shown).map_err(RunError::Output)?;
             io.stderr.flush().map_err(RunError::Output)?;
         }
+        // As GNU parallel does, --tag and --tagstring tag the lines of a dry run too.
+        if let Some(text) = &config.tagstring {
+            io.stdout
+                .write_all(&text.render(&record, i as u64 + 1, slot))
+                .map_err(RunError::Output)?;
+            io.stdout.write_all(b"\t").map_err(RunError::Output)?;
+        } else if config.tag {
+            io.stdout
+                .write_all(&Template::tag(&record))
+                .map_err(RunError::Output)?;
+            io.stdout.write_all(b"\t").map_err(RunError::Output)?;
+        }
         io.stdout.write_all(&line).map_err(RunError::Output)?;
         io.stdout.write_all(b"\n").map_err(RunError::Output)?;
         total += 1;

@@ -611,3 +611,49 @@ fn files_are_tagged_like_output() {
     let prefix = format!("c\t{}/par", tmp.path().display());
     assert!(ran.stdout.starts_with(&prefix), "{}", ran.stdout);
 }
+
+#[test]
+fn group_cannot_be_combined_with_line_buffer() {
+    // GNU parallel refuses the pair too: "--group cannot be combined with --line-buffer".
+    check_refused(&["--group", "--line-buffer", "echo", ":::", "a"], "--group");
+}
+
+#[test]
+fn tag_and_tagstring_tag_the_lines_of_a_dry_run() {
+    check(
+        &["-k", "--tag", "--dry-run", "echo", ":::", "a", "b c"],
+        "",
+        "a\techo a\nb c\techo 'b c'\n",
+    );
+    check(
+        &["-k", "--tagstring", "{#}", "--dry-run", "echo", ":::", "a"],
+        "",
+        "1\techo a\n",
+    );
+}
+
+#[test]
+fn results_dir_of_a_pipe_task_has_no_argument_levels() {
+    let expected = "rr/1/seq=1|rr/1/stderr=|rr/1/stdout=1\n|\
+                    rr/2/seq=2|rr/2/stderr=|rr/2/stdout=2\n";
+    for mode in MODES {
+        let dir = crate::util::temp_dir();
+        let args = [
+            "run",
+            "--mode",
+            mode,
+            "--pipe",
+            "-N1",
+            "--results",
+            "rr/{#}/",
+            "cat",
+        ];
+        troop_in(Some(dir.path()), &args, "1\n2\n").assert_ok_with("");
+        assert_eq!(listing(dir.path()), expected, "troop {args:?}");
+    }
+    let dir = crate::util::temp_dir();
+    let args = ["--pipe", "-N1", "--results", "rr/{#}/", "cat"];
+    if gnu_parallel_in(Some(dir.path()), &args, "1\n2\n").is_some() {
+        assert_eq!(listing(dir.path()), expected, "GNU parallel");
+    }
+}
