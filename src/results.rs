@@ -84,11 +84,20 @@ pub struct Keeper {
     header: Option<Header>,
     /// The open table, and whether its header row is written.
     table: Option<(File, bool)>,
+    /// `--keep-order`: rows are written in task order; the next row to write, and the rows
+    /// that wait for it.
+    keep_order: bool,
+    next: u64,
+    waiting: std::collections::BTreeMap<u64, Vec<u8>>,
 }
 
 impl Keeper {
     /// Starts keeping: a table file is created (emptied) now, so that a bad path fails first.
-    pub fn open(spec: &KeepSpec, header: Option<Header>) -> Result<Keeper, String> {
+    pub fn open(
+        spec: &KeepSpec,
+        header: Option<Header>,
+        keep_order: bool,
+    ) -> Result<Keeper, String> {
         let table = match spec {
             KeepSpec::Table { path, .. } => Some((
                 File::create(path)
@@ -101,6 +110,9 @@ impl Keeper {
             spec: spec.clone(),
             header,
             table,
+            keep_order,
+            next: 1,
+            waiting: std::collections::BTreeMap::new(),
         })
     }
 
@@ -133,24 +145,49 @@ impl Keeper {
             }
             KeepSpec::Table { path, format } => {
                 let (out, err) = (piece_bytes(stdout)?, piece_bytes(stderr)?);
-                let format = *format;
+                let (path, format) = (path.clone(), *format);
                 let names = self
                     .header
                     .as_ref()
                     .and_then(|h| h.names().map(<[_]>::to_vec));
-                if let Some((file, header_written)) = &mut self.table {
-                    let mut row = Vec::new();
-                    if !*header_written && format != Table::Json {
-                        row = header_row(format, task.record.args.len(), names.as_deref());
-                        *header_written = true;
-                    }
-                    match format {
-                        Table::Json => json_row(&mut row, task, &out, &err),
-                        Table::Csv | Table::Tsv => csv_row(&mut row, format, task, &out, &err),
-                    }
-                    file.write_all(&row).map_err(|e| context(path, e))?;
+                let Some((file, header_written)) = &mut self.table else {
+                    return Ok(nothing());
+                };
+                if !*header_written && format != Table::Json {
+                    // The header row goes first, whichever task ends first.
+                    let header = header_row(format, task.record.args.len(), names.as_deref());
+                    file.write_all(&header).map_err(|e| context(&path, e))?;
+                    *header_written = true;
+                }
+                let mut row = Vec::new();
+                match format {
+                    Table::Json => json_row(&mut row, task, &out, &err),
+                    Table::Csv | Table::Tsv => csv_row(&mut row, format, task, &out, &err),
+                }
+                if !self.keep_order {
+                    file.write_all(&row).map_err(|e| context(&path, e))?;
+                    return Ok(nothing());
+                }
+                self.waiting.insert(task.seq, row);
+                while let Some(row) = self.waiting.remove(&self.next) {
+                    file.write_all(&row).map_err(|e| context(&path, e))?;
+                    self.next += 1;
                 }
                 Ok(nothing())
+            }
+        }
+    }
+}
+
+impl Drop for Keeper {
+    /// Rows still waiting for an earlier task that never ended (a stopped run, or a task a
+    /// resumed job log skips) are written in order at the end.
+    fn drop(&mut self) {
+        if let Some((file, _)) = &mut self.table {
+            for row in std::mem::take(&mut self.waiting).into_values() {
+                if file.write_all(&row).is_err() {
+                    return;
+                }
             }
         }
     }

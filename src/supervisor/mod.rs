@@ -137,8 +137,12 @@ pub fn run(
     };
     let keeper = match &config.keep {
         Some(spec) => Some(
-            crate::results::Keeper::open(spec, config.input.framing.header.clone())
-                .map_err(RunError::Usage)?,
+            crate::results::Keeper::open(
+                spec,
+                config.input.framing.header.clone(),
+                config.keep_order,
+            )
+            .map_err(RunError::Usage)?,
         ),
         None => None,
     };

@@ -657,3 +657,23 @@ fn results_dir_of_a_pipe_task_has_no_argument_levels() {
         assert_eq!(listing(dir.path()), expected, "GNU parallel");
     }
 }
+
+#[test]
+fn results_table_rows_follow_task_order_with_keep_order() {
+    check_table(
+        &[
+            "-k",
+            "-j2",
+            "--results",
+            "r.csv",
+            "sleep",
+            ":::",
+            "0.5",
+            "0",
+        ],
+        "r.csv",
+        "Seq,Host,Starttime,JobRuntime,Send,Receive,Exitval,Signal,Command,V1,Stdout,Stderr\n\
+         1,:,T,R,0,0,0,0,\"sleep 0.5\",0.5,,\n\
+         2,:,T,R,0,0,0,0,\"sleep 0\",0,,\n",
+    );
+}
