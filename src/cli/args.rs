@@ -387,8 +387,8 @@ pub struct RunArgs {
     /// Print each task's output whole when it ends, stdout then stderr (the default).
     #[arg(long, conflicts_with = "line_buffer", help_heading = "Output")]
     pub group: bool,
-    /// Pass output through as it comes: lines of different tasks may mix; -k and --tag have no
-    /// effect.
+    /// Pass output through as it comes: lines of different tasks may mix; -k, --tag and --color
+    /// have no effect.
     #[arg(short = 'u', long, help_heading = "Output")]
     pub ungroup: bool,
     /// Prefix every output line with STR and a TAB: like --tag, with replacement strings such as
@@ -418,7 +418,12 @@ pub struct RunArgs {
     pub ctagstring: Option<OsString>,
     /// Print the name of a file holding each task's stdout instead of the output; the files,
     /// `parXXXXX.par` in $TMPDIR, are left for the caller. stderr is dropped.
-    #[arg(long, visible_alias = "output-as-files", help_heading = "Output")]
+    #[arg(
+        long,
+        visible_alias = "output-as-files",
+        alias = "outputasfiles",
+        help_heading = "Output"
+    )]
     pub files: bool,
     /// Keep each task's output in files instead of printing it: DIR/1/ARG/stdout, stderr and
     /// seq (one level per argument; a DIR with replacement strings names the directory, or with
@@ -427,6 +432,7 @@ pub struct RunArgs {
     #[arg(
         long,
         visible_alias = "res",
+        alias = "result",
         value_name = "DIR|NAME.csv|NAME.tsv|NAME.json",
         allow_hyphen_values = true,
         help_heading = "Output"
