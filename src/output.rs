@@ -675,6 +675,27 @@ mod tests {
     }
 
     #[test]
+    fn a_command_line_stays_with_its_tasks_output_when_held() {
+        let (mut out, o, _) = output(true);
+        out.command(1, b"echo one");
+        out.command(2, b"echo two");
+        out.finish(2, None, b(b"two\n"), b(b"")).unwrap();
+        assert_eq!(o.text(), "", "task 2 is held, its command line too");
+        out.finish(1, None, b(b"one\n"), b(b"")).unwrap();
+        assert_eq!(o.text(), "echo one\none\necho two\ntwo\n");
+    }
+
+    #[test]
+    fn a_command_line_comes_before_the_first_streamed_line_only() {
+        let (mut out, o, _) = output(false);
+        out.command(1, b"cmd");
+        out.lines(1, Some(b"t\t"), Stream::Stderr, b"e\n").unwrap();
+        out.lines(1, Some(b"t\t"), Stream::Stdout, b"o\n").unwrap();
+        out.finish(1, Some(b"t\t"), b(b""), b(b"")).unwrap();
+        assert_eq!(o.text(), "t\tcmd\nt\to\n");
+    }
+
+    #[test]
     fn tag_prefixes_every_line() {
         let (mut out, o, _) = output(false);
         out.finish(1, Some(b"a b\t"), b(b"x\ny\nz"), b(b""))
