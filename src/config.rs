@@ -48,6 +48,8 @@ pub enum OutputMode {
     Group,
     /// Complete lines are printed as they are written; lines of different tasks may interleave.
     LineBuffer,
+    /// `-u`: output passes through as it comes, in no order and untagged.
+    Ungroup,
 }
 
 /// How many tasks travel in one message to a worker.
@@ -97,6 +99,16 @@ pub struct RunConfig {
     pub keep_order: bool,
     pub output: OutputMode,
     pub tag: bool,
+    /// `--tagstring`: the tag of each task's lines, with replacement strings (implies tagging).
+    pub tagstring: Option<crate::input::template::Text>,
+    /// `--color`/`--ctag`: each task's lines in a colour of their own, as GNU parallel shows them.
+    pub color: bool,
+    /// `--files` or `--results`: task output is kept in files, not printed.
+    pub keep: Option<crate::results::KeepSpec>,
+    /// `-v`: each task's command line is printed to stdout before its output.
+    pub verbose: u8,
+    /// `-t`: each task's command line is printed to stderr as it is sent to run.
+    pub announce: bool,
     pub dry_run: bool,
     pub chunk: Chunk,
     /// The shell for commands with shell syntax, and for a command word no `PATH` directory
@@ -160,6 +172,11 @@ impl RunConfig {
             keep_order: false,
             output: OutputMode::Group,
             tag: false,
+            tagstring: None,
+            color: false,
+            keep: None,
+            verbose: 0,
+            announce: false,
             dry_run: false,
             chunk: Chunk::Auto,
             shell: user_shell(&|name| std::env::var_os(name)),

@@ -39,6 +39,7 @@ pub mod observe;
 pub mod output;
 pub mod policy;
 pub mod pool;
+pub mod results;
 pub mod run_io;
 pub mod rundir;
 pub mod scheduler;

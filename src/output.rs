@@ -4,8 +4,9 @@
 //! ends, so two tasks' output never mixes. Line-buffered output prints complete lines as they are
 //! written. With `--keep-order`, output appears in input order: a task that ends early is held
 //! until every task before it has been printed (in line-buffered mode the oldest running task
-//! streams and the others are held). With `--tag`, every line starts with the task's arguments
-//! and a TAB.
+//! streams and the others are held). With `--tag` or `--tagstring`, every line starts with the
+//! task's tag and a TAB; with `--color`, every line is shown in the task's colour, as GNU parallel
+//! shows it.
 //!
 //! Writes are buffered. Whenever output switches from one stream to the other, the stream written
 //! so far is flushed first, so that when both go to one place (`2>&1`) each task's stdout is
@@ -138,6 +139,11 @@ pub struct Output {
     /// The stream written to since the last flush, if any: it is flushed before the other one is
     /// written, so the order of writes is the order on a shared descriptor.
     dirty: Option<Stream>,
+    /// `-v`: the command line of each task whose output has not begun, printed to stdout
+    /// (tagged like its output) just before it.
+    commands: std::collections::HashMap<u64, Vec<u8>>,
+    /// `--color`: a tag starts with a colour, and every line ends by resetting it.
+    colour: bool,
 }
 
 impl std::fmt::Debug for Output {
@@ -163,7 +169,15 @@ impl Output {
             held: BTreeMap::new(),
             hold_dir: std::env::temp_dir(),
             dirty: None,
+            commands: std::collections::HashMap::new(),
+            colour: false,
         }
+    }
+
+    /// Tags start with a colour ([`colour`]); every tagged line ends by resetting it.
+    pub fn coloured(mut self, colour: bool) -> Self {
+        self.colour = colour;
+        self
     }
 
     /// Held lines past [`HOLD_IN_MEMORY`] go to nameless files in `dir` (by default `$TMPDIR`).
@@ -177,6 +191,20 @@ impl Output {
         LINES_IN_FLIGHT.unlimit();
     }
 
+    /// Task `id` runs `command` (`-v`): the line is printed to stdout before the task's output,
+    /// as the first line of it. A retry replaces it.
+    pub fn command(&mut self, id: u64, command: &[u8]) {
+        let mut line = Vec::with_capacity(command.len() + 1);
+        line.extend_from_slice(command);
+        line.push(b'\n');
+        self.commands.insert(id, line);
+    }
+
+    /// `-t`: command lines of tasks about to start, printed to stderr now, whatever the order.
+    pub fn announce(&mut self, lines: &[u8]) -> io::Result<()> {
+        self.write(None, Stream::Stderr, lines)
+    }
+
     /// Complete lines that running task `id` wrote (line-buffered mode).
     pub fn lines(
         &mut self,
@@ -186,6 +214,20 @@ impl Output {
         bytes: &[u8],
     ) -> io::Result<()> {
         LINES_IN_FLIGHT.release(bytes.len() as u64);
+        if let Some(command) = self.commands.remove(&id) {
+            self.hold_or_write(id, tag, Stream::Stdout, &command)?;
+        }
+        self.hold_or_write(id, tag, stream, bytes)
+    }
+
+    /// Writes lines of task `id` now, or holds them while an earlier task is printing.
+    fn hold_or_write(
+        &mut self,
+        id: u64,
+        tag: Option<&[u8]>,
+        stream: Stream,
+        bytes: &[u8],
+    ) -> io::Result<()> {
         if !self.keep_order || id == self.next {
             return self.write(tag, stream, bytes);
         }
@@ -233,7 +275,11 @@ impl Output {
         stderr: Piece,
         note: Option<String>,
     ) -> io::Result<()> {
+        let command = self.commands.remove(&id);
         if !self.keep_order || (id == self.next && self.held.is_empty()) {
+            if let Some(command) = command {
+                self.write(tag, Stream::Stdout, &command)?;
+            }
             // Nothing to print is the common case for tiny tasks: keep it free of allocation.
             if !(stdout.is_empty() && stderr.is_empty()) {
                 self.write_task(tag, vec![stdout], vec![stderr])?;
@@ -248,6 +294,7 @@ impl Output {
         }
         let held = self.held.entry(id).or_default();
         held.tag = tag.map(<[u8]>::to_vec);
+        held.stdout.extend(command.map(Piece::Bytes));
         held.stdout.push(stdout);
         held.stderr.push(stderr);
         held.stderr.extend(note.map(Piece::Note));
@@ -257,6 +304,7 @@ impl Output {
 
     /// Task `id` will never run (the run was stopped): do not wait for it.
     pub fn skip(&mut self, id: u64) -> io::Result<()> {
+        self.commands.remove(&id);
         if self.keep_order {
             self.held.entry(id).or_default().done = true;
             self.advance()?;
@@ -365,10 +413,28 @@ impl Output {
         };
         match tag {
             None => sink.write_all(bytes)?,
-            Some(tag) => {
+            Some(tag) if self.colour => {
+                // As GNU parallel colours a line: the colour and tag, the line with the colour
+                // reset and set again around each CR, a reset, and a newline even at the end.
                 for line in bytes.split_inclusive(|&b| b == b'\n') {
+                    let line = line.strip_suffix(b"\n").unwrap_or(line);
                     sink.write_all(tag)?;
-                    sink.write_all(b"\t")?;
+                    for (i, part) in line.split(|&b| b == b'\r').enumerate() {
+                        if i > 0 {
+                            sink.write_all(RESET)?;
+                            sink.write_all(b"\r")?;
+                            sink.write_all(tag)?;
+                        }
+                        sink.write_all(part)?;
+                    }
+                    sink.write_all(RESET)?;
+                    sink.write_all(b"\n")?;
+                }
+            }
+            Some(tag) => {
+                // The tag starts every line, and every part of a line after a CR.
+                for line in bytes.split_inclusive(|&b| b == b'\n' || b == b'\r') {
+                    sink.write_all(tag)?;
                     sink.write_all(line)?;
                 }
             }
@@ -376,6 +442,91 @@ impl Output {
         self.dirty = Some(stream);
         Ok(())
     }
+}
+
+/// Ends a coloured line, as GNU parallel ends one where the terminal has no `sgr0`.
+const RESET: &[u8] = b"\x1b[m";
+
+/// The colour of task `seq` with `--color`, as GNU parallel 20221122 chooses it: readable pairs
+/// of 256-colour background and black or white text, ordered so that neighbours differ, then
+/// "clear to end of line".
+pub fn colour(seq: u64) -> String {
+    static COLOURS: std::sync::OnceLock<Vec<(u8, u8)>> = std::sync::OnceLock::new();
+    let colours = COLOURS.get_or_init(|| {
+        let black: &[std::ops::RangeInclusive<u8>] = &[
+            6..=7,
+            9..=11,
+            13..=15,
+            40..=51,
+            75..=87,
+            113..=123,
+            147..=159,
+            171..=182,
+            185..=231,
+            249..=254,
+        ];
+        let white: &[std::ops::RangeInclusive<u8>] = &[
+            1..=9,
+            12..=13,
+            16..=45,
+            52..=81,
+            88..=114,
+            124..=149,
+            160..=178,
+            180..=180,
+            182..=184,
+            196..=214,
+            232..=250,
+        ];
+        let pairs: Vec<(u8, u8)> = black
+            .iter()
+            .flat_map(|r| r.clone().map(|c| (c, 0)))
+            .chain(white.iter().flat_map(|r| r.clone().map(|c| (c, 231))))
+            .collect();
+        let mut order: Vec<usize> = (0..pairs.len()).collect();
+        // A stable sort, as Perl's: by index mod 23, then by index mod 7 descending.
+        order.sort_by_key(|&i| (i % 23, std::cmp::Reverse(i % 7)));
+        order.into_iter().map(|i| pairs[i]).collect()
+    });
+    let (background, text) = colours[(seq % colours.len() as u64) as usize];
+    format!("\x1b[48;5;{background:03};38;5;{text:03}m\x1b[K")
+}
+
+/// `text` with GNU parallel's escapes for `--tagstring` read: `\t`, `\n`, `\r`, and a
+/// character by its octal code, `\NNN` or `\N`.
+pub fn unquote_printf(text: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut i = 0;
+    while i < text.len() {
+        if text[i] == b'\\' && i + 1 < text.len() {
+            let rest = &text[i + 1..];
+            let digits = match rest
+                .iter()
+                .take(3)
+                .take_while(|b| (b'0'..=b'7').contains(b))
+            {
+                d if d.clone().count() == 3 => 3,
+                mut d => usize::from(d.next().is_some()),
+            };
+            match rest[0] {
+                b't' => (out.push(b'\t'), i += 2).1,
+                b'n' => (out.push(b'\n'), i += 2).1,
+                b'r' => (out.push(b'\r'), i += 2).1,
+                _ if digits > 0 => {
+                    let code = rest[..digits]
+                        .iter()
+                        .fold(0u32, |n, d| n * 8 + u32::from(d - b'0'));
+                    out.push(code as u8);
+                    i += 1 + digits;
+                }
+                _ => (out.push(b'\\'), i += 1).1,
+            }
+        } else {
+            out.push(text[i]);
+            i += 1;
+        }
+    }
+    out
 }
 
 /// A file for held lines that has no name, so it leaves nothing behind: `O_TMPFILE` where the
@@ -508,9 +659,47 @@ mod tests {
     }
 
     #[test]
+    fn colours_are_gnu_parallels_and_wrap_around() {
+        assert_eq!(colour(1), "\x1b[48;5;134;38;5;231m\x1b[K");
+        assert_eq!(colour(2), "\x1b[48;5;021;38;5;231m\x1b[K");
+        let distinct: std::collections::HashSet<String> = (0..1000).map(colour).collect();
+        let n = distinct.len() as u64;
+        assert!(n > 200, "only {n} colours");
+        assert_eq!(colour(1 + n), colour(1));
+    }
+
+    #[test]
+    fn gnu_escapes_in_a_tagstring() {
+        assert_eq!(unquote_printf(br"a\tb\n\r\101\0\x\"), b"a\tb\n\rA\0\\x\\");
+        assert_eq!(unquote_printf(br"\12"), b"\x012");
+    }
+
+    #[test]
+    fn a_command_line_stays_with_its_tasks_output_when_held() {
+        let (mut out, o, _) = output(true);
+        out.command(1, b"echo one");
+        out.command(2, b"echo two");
+        out.finish(2, None, b(b"two\n"), b(b"")).unwrap();
+        assert_eq!(o.text(), "", "task 2 is held, its command line too");
+        out.finish(1, None, b(b"one\n"), b(b"")).unwrap();
+        assert_eq!(o.text(), "echo one\none\necho two\ntwo\n");
+    }
+
+    #[test]
+    fn a_command_line_comes_before_the_first_streamed_line_only() {
+        let (mut out, o, _) = output(false);
+        out.command(1, b"cmd");
+        out.lines(1, Some(b"t\t"), Stream::Stderr, b"e\n").unwrap();
+        out.lines(1, Some(b"t\t"), Stream::Stdout, b"o\n").unwrap();
+        out.finish(1, Some(b"t\t"), b(b""), b(b"")).unwrap();
+        assert_eq!(o.text(), "t\tcmd\nt\to\n");
+    }
+
+    #[test]
     fn tag_prefixes_every_line() {
         let (mut out, o, _) = output(false);
-        out.finish(1, Some(b"a b"), b(b"x\ny\nz"), b(b"")).unwrap();
+        out.finish(1, Some(b"a b\t"), b(b"x\ny\nz"), b(b""))
+            .unwrap();
         assert_eq!(o.text(), "a b\tx\na b\ty\na b\tz");
     }
 

@@ -408,6 +408,67 @@ pub struct RunArgs {
     /// passed anyway (`_` names them all).
     #[arg(long, value_name = "VAR", help_heading = "Scheduling and the shell")]
     pub env: Vec<String>,
+    // Output, with GNU parallel's meaning.
+    /// Print each task's command line to stdout before its output; -v -v prints the same.
+    #[arg(short = 'v', action = clap::ArgAction::Count, help_heading = "Output")]
+    pub verbose: u8,
+    /// Print each task's command line to stderr as it starts (with --dry-run too).
+    #[arg(short = 't', long = "verbose", help_heading = "Output")]
+    pub announce: bool,
+    /// Print each task's output whole when it ends, stdout then stderr (the default).
+    #[arg(long, conflicts_with = "line_buffer", help_heading = "Output")]
+    pub group: bool,
+    /// Pass output through as it comes: lines of different tasks may mix; -k, --tag and --color
+    /// have no effect.
+    #[arg(short = 'u', long, help_heading = "Output")]
+    pub ungroup: bool,
+    /// Prefix every output line with STR and a TAB: like --tag, with replacement strings such as
+    /// `{}`, `{#}`, `{%}`, `{1}` (unquoted) and the escapes `\t`, `\n`, `\r`, `\NNN`.
+    #[arg(
+        long,
+        visible_alias = "tag-string",
+        value_name = "STR",
+        allow_hyphen_values = true,
+        help_heading = "Output"
+    )]
+    pub tagstring: Option<OsString>,
+    /// Colour each task's output lines, each task in a colour of its own (ANSI 256 colours).
+    #[arg(long, visible_alias = "colour", help_heading = "Output")]
+    pub color: bool,
+    /// --tag and --color.
+    #[arg(long, help_heading = "Output")]
+    pub ctag: bool,
+    /// --tagstring STR and --color.
+    #[arg(
+        long,
+        visible_alias = "ctag-string",
+        value_name = "STR",
+        allow_hyphen_values = true,
+        help_heading = "Output"
+    )]
+    pub ctagstring: Option<OsString>,
+    /// Print the name of a file holding each task's stdout instead of the output; the files,
+    /// `parXXXXX.par` in $TMPDIR, are left for the caller. stderr is dropped.
+    #[arg(
+        long,
+        visible_alias = "output-as-files",
+        alias = "outputasfiles",
+        help_heading = "Output"
+    )]
+    pub files: bool,
+    /// Keep each task's output in files instead of printing it: DIR/1/ARG/stdout, stderr and
+    /// seq (one level per argument; a DIR with replacement strings names the directory, or with
+    /// no final `/` the files themselves), or one table of every task in NAME.csv, NAME.tsv or
+    /// NAME.json.
+    #[arg(
+        long,
+        visible_alias = "res",
+        alias = "result",
+        value_name = "DIR|NAME.csv|NAME.tsv|NAME.json",
+        allow_hyphen_values = true,
+        help_heading = "Output"
+    )]
+    pub results: Option<OsString>,
     /// The command, then input sources: COMMAND… [::: ARG…] [:::: FILE…] [:::+ …] [::::+ …]
     /// Any bytes, UTF-8 or not.
     #[arg(trailing_var_arg = true, value_name = "COMMAND")]

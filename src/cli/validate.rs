@@ -215,13 +215,43 @@ fn run_config(mut args: RunArgs) -> Result<RunConfig, RunError> {
         StartArg::Spawn => StartMethod::Spawn,
         StartArg::Fork => StartMethod::Fork,
     };
-    config.keep_order = args.keep_order;
-    config.output = if args.line_buffer {
+    // As in GNU parallel, -u passes output through untouched: no order, no tag.
+    config.keep_order = args.keep_order && !args.ungroup;
+    config.output = if args.ungroup {
+        OutputMode::Ungroup
+    } else if args.line_buffer {
         OutputMode::LineBuffer
     } else {
         OutputMode::Group
     };
-    config.tag = args.tag;
+    let tagstring = args.tagstring.or(args.ctagstring.clone());
+    config.tag = (args.tag || args.ctag) && !args.ungroup;
+    config.tagstring = tagstring.filter(|_| !args.ungroup).map(|text| {
+        crate::input::template::Text::parse(
+            &crate::output::unquote_printf(text.as_encoded_bytes()),
+            &options,
+        )
+    });
+    config.color = (args.color || args.ctag || args.ctagstring.is_some()) && !args.ungroup;
+    config.keep = match (&args.results, args.files) {
+        (Some(value), _) => {
+            let value = value.as_encoded_bytes();
+            let text = crate::input::template::Text::parse(value, &options);
+            Some(crate::results::KeepSpec::results(value, text).map_err(RunError::Usage)?)
+        }
+        (None, true) => Some(crate::results::KeepSpec::Files(
+            config.tmpdir.clone().unwrap_or_else(std::env::temp_dir),
+        )),
+        (None, false) => None,
+    };
+    if config.keep.is_some() && !args.ungroup {
+        // Kept output is whole: it is never streamed, and the command lines are not printed.
+        config.output = OutputMode::Group;
+        config.verbose = 0;
+    } else {
+        config.verbose = args.verbose;
+    }
+    config.announce = args.announce;
     config.dry_run = args.dry_run || shellquote.is_some();
     config.chunk = chunk;
     config.joblog = args.joblog;

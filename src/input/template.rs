@@ -354,6 +354,62 @@ impl Template {
     }
 }
 
+/// A text with replacement strings, rendered without quoting: `--tagstring` and the path of
+/// `--results`. Values of several arguments are joined with spaces.
+#[derive(Debug, Clone)]
+pub struct Text {
+    segments: Vec<Segment>,
+    names: Vec<Vec<u8>>,
+    header: Option<Header>,
+}
+
+impl Text {
+    /// Reads `text` as the command is read (`-I` and `--header` included).
+    pub fn parse(text: &[u8], options: &TemplateOptions) -> Text {
+        let mut names = Vec::new();
+        let segments = parse_segments(text, options, &mut names);
+        Text {
+            segments,
+            names,
+            header: options.header.clone(),
+        }
+    }
+
+    /// Whether the text holds any replacement string.
+    pub fn has_replacements(&self) -> bool {
+        self.segments.iter().any(|s| matches!(s, Segment::Repl(_)))
+    }
+
+    /// The text for one task: `seq` is `{#}`, `slot` is `{%}`.
+    pub fn render(&self, record: &Record, seq: u64, slot: u32) -> Vec<u8> {
+        let ctx = Ctx {
+            args: &record.args,
+            part: None,
+            seq,
+            slot,
+            names: &self.names,
+            header: self.header.as_ref(),
+        };
+        let mut out = Vec::new();
+        for segment in &self.segments {
+            match segment {
+                Segment::Lit(lit) => out.extend_from_slice(lit),
+                Segment::Repl(repl) => {
+                    let mut first = true;
+                    ctx.each_value(*repl, |value| {
+                        if !first {
+                            out.push(b' ');
+                        }
+                        first = false;
+                        out.extend_from_slice(value);
+                    });
+                }
+            }
+        }
+        out
+    }
+}
+
 /// `bytes` as a regular expression that matches exactly them, for a pattern in `(?-u)` mode.
 fn push_escaped(pattern: &mut String, bytes: &[u8]) {
     for &b in bytes {

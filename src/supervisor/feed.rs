@@ -87,7 +87,10 @@ impl Supervisor<'_> {
     ) -> Result<(), RunError> {
         let timeout = self.current_timeout();
         let timeout_ms = timeout.map(|t| t.as_millis().max(1) as u64);
-        let keep_command = self.joblog.is_some();
+        let verbose = self.config.verbose > 0;
+        let keep_command =
+            self.joblog.is_some() || verbose || self.config.announce || self.config.keep.is_some();
+        let mut announced = Vec::new();
         let mut specs = Vec::with_capacity(ids.len());
         let mut refused = Vec::new();
         for id in ids {
@@ -102,7 +105,15 @@ impl Supervisor<'_> {
             task.timed_out = false;
             let rendered = self.config.template.render(&task.record, id, worker + 1);
             if keep_command {
-                task.command = Some(Template::display(&rendered));
+                let command = Template::display(&rendered);
+                if verbose {
+                    self.output.command(id, &command);
+                }
+                if self.config.announce {
+                    announced.extend_from_slice(&command);
+                    announced.push(b'\n');
+                }
+                task.command = Some(command);
             }
             match job_for(rendered) {
                 Ok(job) => specs.push(TaskSpec {
@@ -113,6 +124,9 @@ impl Supervisor<'_> {
                 }),
                 Err(message) => refused.push((id, message)),
             }
+        }
+        if !announced.is_empty() {
+            self.write_output(|o| o.announce(&announced))?;
         }
         // A worker that is gone cannot take the batch; its death is already on its way through
         // the inbox, and the scheduler will requeue what it held.
@@ -158,11 +172,29 @@ impl Supervisor<'_> {
     }
 
     /// The `--tag` text of a task.
+    /// With `--color`, it starts with the task's colour; with a tag, it ends with a TAB.
     pub(super) fn tag(&self, id: TaskId) -> Option<Vec<u8>> {
-        if !self.config.tag {
+        let config = self.config;
+        if !config.tag && config.tagstring.is_none() && !config.color {
             return None;
         }
-        self.tasks.get(id).map(|t| Template::tag(&t.record))
+        let task = self.tasks.get(id)?;
+        let mut prefix = Vec::new();
+        if config.color {
+            prefix.extend_from_slice(crate::output::colour(id).as_bytes());
+        }
+        if let Some(text) = &config.tagstring {
+            let slot = match task.state {
+                TaskState::Sent { worker } | TaskState::Running { worker, .. } => worker + 1,
+                _ => 1,
+            };
+            prefix.extend(text.render(&task.record, id, slot));
+            prefix.push(b'\t');
+        } else if config.tag {
+            prefix.extend(Template::tag(&task.record));
+            prefix.push(b'\t');
+        }
+        Some(prefix)
     }
 
     /// Holds dispatch back while free memory is below `--memfree` or the load is above `--load`,
@@ -497,6 +529,24 @@ pub(super) fn dry_run(
                     &config.template.render(&record, i as u64 + 1, slot),
                 )),
             };
+        if config.announce {
+            let mut shown = line.clone();
+            shown.push(b'\n');
+            io.stderr.write_all(&shown).map_err(RunError::Output)?;
+            io.stderr.flush().map_err(RunError::Output)?;
+        }
+        // As GNU parallel does, --tag and --tagstring tag the lines of a dry run too.
+        if let Some(text) = &config.tagstring {
+            io.stdout
+                .write_all(&text.render(&record, i as u64 + 1, slot))
+                .map_err(RunError::Output)?;
+            io.stdout.write_all(b"\t").map_err(RunError::Output)?;
+        } else if config.tag {
+            io.stdout
+                .write_all(&Template::tag(&record))
+                .map_err(RunError::Output)?;
+            io.stdout.write_all(b"\t").map_err(RunError::Output)?;
+        }
         io.stdout.write_all(&line).map_err(RunError::Output)?;
         io.stdout.write_all(b"\n").map_err(RunError::Output)?;
         total += 1;

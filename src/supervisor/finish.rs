@@ -118,6 +118,22 @@ impl Supervisor<'_> {
             _ => None,
         };
         let (stdout, stderr) = (open(report.stdout), open(report.stderr));
+        let (stdout, stderr) = match &mut self.keeper {
+            Some(keeper) => {
+                let finished = crate::results::Finished {
+                    seq: id,
+                    slot: worker + 1,
+                    record: &task.record,
+                    command: task.command.as_deref().unwrap_or_default(),
+                    usage: &report.usage,
+                    outcome: &report.outcome,
+                };
+                keeper
+                    .keep(&finished, stdout, stderr)
+                    .map_err(RunError::Output)?
+            }
+            None => (stdout, stderr),
+        };
         self.write_output(|o| o.finish_noted(id, tag.as_deref(), stdout, stderr, note))?;
         self.check_halt(halt_status(&report.outcome), actions);
         Ok(())

@@ -135,6 +135,17 @@ pub fn run(
             config.resume != Resume::No,
         )?),
     };
+    let keeper = match &config.keep {
+        Some(spec) => Some(
+            crate::results::Keeper::open(
+                spec,
+                config.input.framing.header.clone(),
+                config.keep_order,
+            )
+            .map_err(RunError::Usage)?,
+        ),
+        None => None,
+    };
     let jobs = worker_count(config)?;
     if let Some(dir) = &config.tmpdir {
         // Commands see the directory as their TMPDIR, as with GNU parallel's --tmpdir.
@@ -172,7 +183,7 @@ pub fn run(
     let signals = crate::signals::watch(inbox_tx.clone())?;
     let worker_config = WorkerConfig {
         shell: config.shell.clone(),
-        line_buffer: config.output == OutputMode::LineBuffer,
+        line_buffer: config.output != OutputMode::Group,
         term_seq: config.term_seq.clone(),
         spill_dir: Some(rundir.path().to_string_lossy().into_owned()),
         spill_threshold: config.spill_threshold,
@@ -204,13 +215,15 @@ pub fn run(
             .paced(config.sched.delay.is_some()),
         pool,
         output: Output::new(io.stdout, io.stderr, config.keep_order)
-            .hold_in(rundir.path().to_path_buf()),
+            .hold_in(rundir.path().to_path_buf())
+            .coloured(config.color),
         tasks: Table::default(),
         next_id: 1,
         unstarted: 0..jobs as u32,
         starting: BTreeMap::new(),
         timers: Timers::default(),
         joblog,
+        keeper,
         done,
         median: RunningMedian::new(),
         tally: Tally {
@@ -294,6 +307,8 @@ struct Supervisor<'a> {
     starting: BTreeMap<u32, Instant>,
     timers: Timers,
     joblog: Option<JobLog>,
+    /// Where output is kept instead of printed: `--files`, `--results`.
+    keeper: Option<crate::results::Keeper>,
     /// Tasks an earlier run recorded, with `--resume`.
     done: Option<DoneSet>,
     /// Run times of successful tasks, for `--timeout N%`.

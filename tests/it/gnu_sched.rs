@@ -80,8 +80,8 @@ fn delay_spaces_the_starts_of_tasks() {
         let log_arg = log.to_string_lossy().into_owned();
         troop(
             &[
-                "run", "--mode", mode, "-j3", "--delay", "1s", "--joblog", &log_arg, "true",
-                ":::", "1", "2", "3",
+                "run", "--mode", mode, "-j3", "--delay", "1s", "--joblog", &log_arg, "true", ":::",
+                "1", "2", "3",
             ],
             "",
         )

@@ -6,6 +6,7 @@ mod errors;
 mod exit_codes;
 mod faults;
 mod gnu_input;
+mod gnu_output;
 mod gnu_sched;
 mod hygiene;
 mod inputs;
