@@ -118,7 +118,7 @@ pub(super) fn pipe_spec(
         if let Some((_, flag)) = clash.iter().find(|(given, _)| *given) {
             // Each task reads a share of a stream that cannot be read again.
             return Err(usage(format!(
-                "--roundrobin does not work with {flag}: its tasks read one stream of input,                  which cannot be given again"
+                "--roundrobin does not work with {flag}: its tasks read one stream of input, which cannot be given again"
             )));
         }
     }
