@@ -134,12 +134,6 @@ fn run_without_arguments() {
 }
 
 #[test]
-fn link_without_a_source_before_it() {
-    let ran = troop(&["run", "echo", ":::+", "a"], "");
-    assert_usage_error(&ran, &[":::+"]);
-}
-
-#[test]
 fn four_colons_without_a_file() {
     let ran = troop(&["run", "echo", "::::"], "");
     assert_usage_error(&ran, &["::::"]);
