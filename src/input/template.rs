@@ -65,11 +65,6 @@ pub enum Rendered {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TemplateError {
     #[error(
-        "no command given: write the command to run before the first `:::` or `::::`, \
-         e.g. `troop run echo {{}} ::: a b`"
-    )]
-    Empty,
-    #[error(
         "`{0}` does not name a kernel: write `@` directly followed by the kernel's name, \
          e.g. `@sleep {{}}`"
     )]
@@ -120,7 +115,13 @@ type Word = Vec<Segment>;
 enum Mode {
     Exec(Vec<Word>),
     Shell(Vec<Segment>),
-    Kernel { name: String, args: Vec<Word> },
+    Kernel {
+        name: String,
+        args: Vec<Word>,
+    },
+    /// No command was given: each input is itself a command line for the shell, as in GNU
+    /// parallel (`troop run < commands.txt`).
+    Input,
 }
 
 /// A parsed command template, ready to render one command per record.
@@ -155,6 +156,9 @@ impl Template {
         words: &[S],
         options: &TemplateOptions,
     ) -> Result<Template, TemplateError> {
+        if words.is_empty() {
+            return Ok(Template::with_mode(Mode::Input));
+        }
         let text = command_text(words, options)?;
         if options.replace.is_none()
             && let Some(start) = text.windows(2).position(|w| w == b"{=")
@@ -312,6 +316,7 @@ impl Template {
                 Some(parts) => render_shell_in_context(segments, &ctx, parts),
                 None => render_shell(segments, &ctx),
             }),
+            Mode::Input => Rendered::Shell(record.args.join(&b' ')),
             Mode::Kernel { name, args } => Rendered::Kernel {
                 name: name.clone(),
                 args: render_words(args, &ctx)
@@ -463,6 +468,7 @@ fn build_matcher(mode: &Mode) -> (regex::bytes::Regex, Vec<bool>) {
             }
         }
         Mode::Exec(words) => words_pattern(&mut pattern, words, true),
+        Mode::Input => pattern.push_str(".*"),
         Mode::Kernel { name, args } => {
             push_escaped(&mut pattern, format!("@{name}").as_bytes());
             words_pattern(&mut pattern, args, false);
@@ -484,9 +490,6 @@ fn command_text<S: AsRef<OsStr>>(
         .map(|w| w.as_ref().as_bytes())
         .collect::<Vec<_>>()
         .join(&b' ');
-    if text.iter().all(u8::is_ascii_whitespace) {
-        return Err(TemplateError::Empty);
-    }
     if !parse_segments(&text, options, &mut Vec::new())
         .iter()
         .any(|s| matches!(s, Segment::Repl(_)))
@@ -1295,11 +1298,19 @@ mod tests {
     }
 
     #[test]
-    fn empty_command() {
-        for items in ["", "|", "  |"] {
-            let err = Template::parse(&words(items)).expect_err("empty");
-            assert_eq!(err, TemplateError::Empty);
-            assert!(err.to_string().starts_with("no command given: "));
+    fn without_a_command_each_input_is_the_command() {
+        {
+            let t = Template::parse::<&str>(&[]).expect("no command is allowed");
+            let rec = Record {
+                args: bytes_of(&["echo a; echo 'b c'", "d"]),
+                ..Record::default()
+            };
+            let rendered = t.render(&rec, 1, 1);
+            assert_eq!(rendered, Rendered::Shell(b"echo a; echo 'b c' d".to_vec()));
+            assert_eq!(
+                t.resume_key(b"echo a; echo 'b c' d").as_deref(),
+                Some(&b"echo a; echo 'b c' d"[..])
+            );
         }
     }
 

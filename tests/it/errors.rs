@@ -116,21 +116,16 @@ fn bad_colsep_regex() {
 }
 
 #[test]
-fn empty_command() {
-    let ran = troop(&["run", ":::", "a"], "");
-    assert_usage_error(&ran, &["command"]);
+fn without_a_command_each_argument_is_a_command() {
+    crate::util::check_like_parallel(None, &[":::", "echo a", "echo b; echo c"], "", "a\nb\nc\n");
 }
 
 #[test]
-fn blank_command() {
-    let ran = troop(&["run", " ", ":::", "a"], "");
-    assert_usage_error(&ran, &["command"]);
-}
-
-#[test]
-fn run_without_arguments() {
-    let ran = troop(&["run"], "a\n");
-    assert_usage_error(&ran, &["command"]);
+fn without_a_command_each_input_line_is_a_command() {
+    crate::util::check_like_parallel(None, &[], "echo x\necho 'y  z'\n", "x\ny  z\n");
+    let ran = troop(&["run", "-k"], "echo x\nexit 3\n");
+    ran.assert_code(1);
+    assert_eq!(ran.stdout, "x\n");
 }
 
 #[test]
