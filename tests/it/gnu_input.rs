@@ -1,7 +1,7 @@
 //! GNU parallel's input options, run in process and thread mode and checked against fixed
 //! expectations and, when it is installed, against GNU parallel given the same arguments.
 
-use crate::util::{Ran, gnu_parallel_in, skip, temp_dir, troop, troop_in, write_file};
+use crate::util::{check_refused, gnu_parallel_in, skip, temp_dir, troop, write_file};
 
 /// The modes every option is checked in.
 const MODES: [&str; 2] = ["process", "thread"];
@@ -10,32 +10,9 @@ const MODES: [&str; 2] = ["process", "thread"];
 /// and succeeds; when GNU parallel is installed, checks `parallel -k ARGS…` prints the same.
 #[track_caller]
 fn check_in(dir: Option<&std::path::Path>, args: &[&str], stdin: &str, expected: &str) {
-    for mode in MODES {
-        let mut ours = vec!["run", "-k", "--mode", mode];
-        ours.extend_from_slice(args);
-        let ran = troop_in(dir, &ours, stdin);
-        assert_eq!(
-            ran.code,
-            Some(0),
-            "troop {ours:?} failed\n--- stdout\n{}\n--- stderr\n{}",
-            ran.stdout,
-            ran.stderr
-        );
-        assert_eq!(
-            ran.stdout, expected,
-            "troop {ours:?} (stderr: {})",
-            ran.stderr
-        );
-    }
-    let mut gnu = vec!["-k"];
-    gnu.extend_from_slice(args);
-    if let Some(gnu_ran) = gnu_parallel_in(dir, &gnu, stdin) {
-        assert_eq!(
-            gnu_ran.stdout, expected,
-            "GNU parallel {gnu:?} disagrees with the expected output (stderr: {})",
-            gnu_ran.stderr
-        );
-    }
+    let mut keep_order = vec!["-k"];
+    keep_order.extend_from_slice(args);
+    crate::util::check_modes_like_parallel(dir, &keep_order, stdin, expected);
 }
 
 #[track_caller]
@@ -51,23 +28,6 @@ fn check_troop(args: &[&str], stdin: &str, expected: &str) {
         ours.extend_from_slice(args);
         troop(&ours, stdin).assert_ok_with(expected);
     }
-}
-
-/// Checks that troop refuses `args` with exit status 255 and a message naming `option`, as GNU
-/// parallel refuses them with 255.
-#[track_caller]
-fn check_refused(args: &[&str], option: &str) -> Ran {
-    let mut ours = vec!["run"];
-    ours.extend_from_slice(args);
-    let ran = troop(&ours, "");
-    ran.assert_code(255);
-    assert!(
-        ran.stderr.contains(option),
-        "the message does not name {option}: {}",
-        ran.stderr
-    );
-    assert_eq!(ran.stdout, "");
-    ran
 }
 
 #[test]

@@ -1,60 +1,19 @@
 //! GNU parallel's output options, run in process and thread mode and checked against fixed
 //! expectations and, when it is installed, against GNU parallel given the same arguments.
 
-use crate::util::{Ran, gnu_parallel_in, troop, troop_in};
+use crate::util::{Ran, check_refused, gnu_parallel_in, troop, troop_in};
 
 /// The modes every option is checked in.
 const MODES: [&str; 2] = ["process", "thread"];
 
-/// Runs `troop run --mode M ARGS…` for each mode in `dir` and checks each prints `expected`
-/// and succeeds; when GNU parallel is installed, checks `parallel ARGS…` prints the same.
 #[track_caller]
 fn check_in(dir: Option<&std::path::Path>, args: &[&str], stdin: &str, expected: &str) {
-    for mode in MODES {
-        let mut ours = vec!["run", "--mode", mode];
-        ours.extend_from_slice(args);
-        let ran = troop_in(dir, &ours, stdin);
-        assert_eq!(
-            ran.code,
-            Some(0),
-            "troop {ours:?} failed\n--- stdout\n{}\n--- stderr\n{}",
-            ran.stdout,
-            ran.stderr
-        );
-        assert_eq!(
-            ran.stdout, expected,
-            "troop {ours:?} (stderr: {})",
-            ran.stderr
-        );
-    }
-    if let Some(gnu_ran) = gnu_parallel_in(dir, args, stdin) {
-        assert_eq!(
-            gnu_ran.stdout, expected,
-            "GNU parallel {args:?} disagrees with the expected output (stderr: {})",
-            gnu_ran.stderr
-        );
-    }
+    crate::util::check_modes_like_parallel(dir, args, stdin, expected);
 }
 
 #[track_caller]
 fn check(args: &[&str], stdin: &str, expected: &str) {
     check_in(None, args, stdin, expected);
-}
-
-/// Checks that troop refuses `args` with exit status 255 and a message naming `option`.
-#[track_caller]
-fn check_refused(args: &[&str], option: &str) -> Ran {
-    let mut ours = vec!["run"];
-    ours.extend_from_slice(args);
-    let ran = troop(&ours, "");
-    ran.assert_code(255);
-    assert!(
-        ran.stderr.contains(option),
-        "the message does not name {option}: {}",
-        ran.stderr
-    );
-    assert_eq!(ran.stdout, "");
-    ran
 }
 
 #[test]

@@ -2,42 +2,14 @@
 //! `--tmpdir`, `--env`, `-j FILE`), run in process and thread mode and checked against fixed
 //! expectations and, when it is installed, against GNU parallel given the same arguments.
 
-use crate::util::{gnu_parallel_in, temp_dir, troop};
+use crate::util::{check_refused, temp_dir, troop};
 
 /// The modes every option is checked in.
 const MODES: [&str; 2] = ["process", "thread"];
 
-/// Runs `troop run --mode M ARGS…` in each mode and checks it prints `expected` and succeeds;
-/// when GNU parallel is installed, checks that `parallel ARGS…` prints the same.
 #[track_caller]
 fn check(args: &[&str], stdin: &str, expected: &str) {
-    for mode in MODES {
-        let mut ours = vec!["run", "--mode", mode];
-        ours.extend_from_slice(args);
-        troop(&ours, stdin).assert_ok_with(expected);
-    }
-    if let Some(gnu) = gnu_parallel_in(None, args, stdin) {
-        assert_eq!(
-            gnu.stdout, expected,
-            "GNU parallel {args:?} disagrees with the expected output (stderr: {})",
-            gnu.stderr
-        );
-    }
-}
-
-/// Checks that troop refuses `args` with exit status 255 and a message naming `option`.
-#[track_caller]
-fn check_refused(args: &[&str], option: &str) {
-    let mut ours = vec!["run"];
-    ours.extend_from_slice(args);
-    let ran = troop(&ours, "");
-    ran.assert_code(255);
-    assert!(
-        ran.stderr.contains(option),
-        "the message should name {option}: {}",
-        ran.stderr
-    );
-    assert!(ran.stdout.is_empty(), "nothing runs: {}", ran.stdout);
+    crate::util::check_modes_like_parallel(None, args, stdin, expected);
 }
 
 #[test]

@@ -694,3 +694,51 @@ pub fn marker_files(dir: &Path, prefix: &str) -> Vec<String> {
     names.sort();
     names
 }
+
+/// Runs `troop run --mode M ARGS…` in process and thread mode in `dir`, and checks that each
+/// succeeds printing `expected`; when GNU parallel is installed, checks that `parallel ARGS…`
+/// prints the same.
+#[track_caller]
+pub fn check_modes_like_parallel(dir: Option<&Path>, args: &[&str], stdin: &str, expected: &str) {
+    for mode in ["process", "thread"] {
+        let mut ours = vec!["run", "--mode", mode];
+        ours.extend_from_slice(args);
+        let ran = troop_in(dir, &ours, stdin);
+        assert_eq!(
+            ran.code,
+            Some(0),
+            "troop {ours:?} failed\n--- stdout\n{}\n--- stderr\n{}",
+            ran.stdout,
+            ran.stderr
+        );
+        assert_eq!(
+            ran.stdout, expected,
+            "troop {ours:?} (stderr: {})",
+            ran.stderr
+        );
+    }
+    if let Some(gnu) = gnu_parallel_in(dir, args, stdin) {
+        assert_eq!(
+            gnu.stdout, expected,
+            "GNU parallel {args:?} disagrees with the expected output (stderr: {})",
+            gnu.stderr
+        );
+    }
+}
+
+/// Checks that troop refuses `troop run ARGS…` with exit status 255, printing nothing on stdout
+/// and naming `option` in its message, as GNU parallel refuses bad values with 255.
+#[track_caller]
+pub fn check_refused(args: &[&str], option: &str) -> Ran {
+    let mut ours = vec!["run"];
+    ours.extend_from_slice(args);
+    let ran = troop(&ours, "");
+    ran.assert_code(255);
+    assert!(
+        ran.stderr.contains(option),
+        "the message does not name {option}: {}",
+        ran.stderr
+    );
+    assert_eq!(ran.stdout, "", "nothing runs");
+    ran
+}
