@@ -49,3 +49,26 @@ header() {  # header TITLE
 footer() {
     echo "# load average after: $(cat /proc/loadavg)"
 }
+
+# time_interleaved REPS EXPECTED WHAT TIMES CASE...: runs `run_case NAME` (defined by the caller) for every case,
+# REPS times, in an order rotated each rep so that no case always runs first or after the same one. Each run must
+# print EXPECTED (WHAT says what was counted); its time in µs is appended to TIMES as `rep<TAB>name<TAB>µs`.
+time_interleaved() {
+    local reps=$1 expected=$2 what=$3 times=$4
+    shift 4
+    local cases=("$@") n=$# rep i name start end seen
+    : >"$times"
+    for rep in $(seq 1 "$reps"); do
+        for i in $(seq 0 $((n - 1))); do
+            name=${cases[$(((i + rep) % n))]}
+            start=$(date +%s%N)
+            seen=$(run_case "$name")
+            end=$(date +%s%N)
+            if [ "$seen" != "$expected" ]; then
+                echo "$name gave $seen $what, not $expected" >&2
+                exit 1
+            fi
+            printf '%s\t%s\t%s\n' "$rep" "$name" "$(((end - start) / 1000))" >>"$times"
+        done
+    done
+}

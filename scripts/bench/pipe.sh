@@ -43,21 +43,7 @@ run_case() {  # run_case NAME -> prints the line count the command saw
 CASES=(cat_wc troop_pipe troop_pipepart)
 command -v parallel >/dev/null 2>&1 && CASES+=(gnu_pipe gnu_pipepart)
 TIMES="$WORKDIR/times.tsv"
-: >"$TIMES"
-n=${#CASES[@]}
-for rep in $(seq 1 "$REPS"); do
-    for i in $(seq 0 $((n - 1))); do
-        name=${CASES[$(((i + rep) % n))]}
-        start=$(date +%s%N)
-        seen=$(run_case "$name")
-        end=$(date +%s%N)
-        if [ "$seen" != "$LINES" ]; then
-            echo "$name saw $seen lines, not $LINES" >&2
-            exit 1
-        fi
-        printf '%s\t%s\t%s\n' "$rep" "$name" "$(((end - start) / 1000))" >>"$TIMES"
-    done
-done
+time_interleaved "$REPS" "$LINES" lines "$TIMES" "${CASES[@]}"
 
 python3 - "$TIMES" "$BYTES" <<'PY'
 import statistics, sys

@@ -45,21 +45,7 @@ run_case() {  # run_case NAME -> prints the number of names the commands printed
 CASES=(troop_X xargs_n xargs)
 command -v parallel >/dev/null 2>&1 && CASES+=(gnu_X)
 TIMES="$WORKDIR/times.tsv"
-: >"$TIMES"
-n=${#CASES[@]}
-for rep in $(seq 1 "$REPS"); do
-    for i in $(seq 0 $((n - 1))); do
-        name=${CASES[$(((i + rep) % n))]}
-        start=$(date +%s%N)
-        seen=$(run_case "$name")
-        end=$(date +%s%N)
-        if [ "$seen" != "$NAMES" ]; then
-            echo "$name printed $seen names, not $NAMES" >&2
-            exit 1
-        fi
-        printf '%s\t%s\t%s\n' "$rep" "$name" "$(((end - start) / 1000))" >>"$TIMES"
-    done
-done
+time_interleaved "$REPS" "$NAMES" names "$TIMES" "${CASES[@]}"
 
 python3 - "$TIMES" "$NAMES" <<'PY'
 import statistics, sys
