@@ -395,23 +395,9 @@ impl Text {
             names: &self.names,
             header: self.header.as_ref(),
         };
-        let mut out = Vec::new();
-        for segment in &self.segments {
-            match segment {
-                Segment::Lit(lit) => out.extend_from_slice(lit),
-                Segment::Repl(repl) => {
-                    let mut first = true;
-                    ctx.each_value(*repl, |value| {
-                        if !first {
-                            out.push(b' ');
-                        }
-                        first = false;
-                        out.extend_from_slice(value);
-                    });
-                }
-            }
-        }
-        out
+        render_segments(&self.segments, &ctx, |out, value| {
+            out.extend_from_slice(value)
+        })
     }
 }
 
@@ -824,6 +810,12 @@ fn render_shell_in_context(segments: &[Segment], ctx: &Ctx, parts: &[&[Vec<u8>]]
 }
 
 fn render_shell(segments: &[Segment], ctx: &Ctx) -> Vec<u8> {
+    render_segments(segments, ctx, push_quoted)
+}
+
+/// Literal text as it is, and the values of each replacement string joined by spaces, each
+/// written by `push` (quoted for a shell, or as it is).
+fn render_segments(segments: &[Segment], ctx: &Ctx, push: impl Fn(&mut Vec<u8>, &[u8])) -> Vec<u8> {
     let mut out = Vec::with_capacity(128);
     for segment in segments {
         match segment {
@@ -835,7 +827,7 @@ fn render_shell(segments: &[Segment], ctx: &Ctx) -> Vec<u8> {
                         out.push(b' ');
                     }
                     first = false;
-                    push_quoted(&mut out, value);
+                    push(&mut out, value);
                 });
             }
         }
