@@ -72,6 +72,22 @@ pub enum Resume {
     Failed,
 }
 
+/// How a run is watched while it goes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Watch {
+    /// `--progress`: progress on stderr, drawn on a terminal, a plain line every few seconds
+    /// otherwise.
+    pub progress: bool,
+    /// `--bar`: a progress bar on stderr, on a terminal only.
+    pub bar: bool,
+    /// `--eta`: the estimated time left on stderr, on a terminal only.
+    pub eta: bool,
+    /// `--dashboard`: the live full-screen view.
+    pub dashboard: bool,
+    /// `--events FILE`: the JSON-lines event stream (`-` is stdout).
+    pub events: Option<PathBuf>,
+}
+
 /// Limits and gates on the resources tasks use.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Limits {
@@ -120,6 +136,8 @@ pub struct RunConfig {
     pub joblog: Option<PathBuf>,
     /// The JSON-lines job log.
     pub joblog_json: Option<PathBuf>,
+    /// How the run is watched while it goes: progress, dashboard, event stream.
+    pub watch: Watch,
     pub resume: Resume,
     pub retry: RetryPolicy,
     pub timeout: Option<TimeoutSpec>,
@@ -183,6 +201,7 @@ impl RunConfig {
             worker_exe: None,
             joblog: None,
             joblog_json: None,
+            watch: Watch::default(),
             resume: Resume::No,
             retry: RetryPolicy::default(),
             timeout: None,

@@ -48,6 +48,8 @@ pub enum Msg {
     WorkerGone(u32),
     /// A signal arrived.
     Signal(i32),
+    /// An observer (the dashboard) asks the run to do something.
+    Control(crate::observe::Control),
 }
 
 impl Msg {

@@ -55,6 +55,7 @@ use exit::Exit;
 
 /// Runs `troop run` with the process's own stdin, stdout and stderr.
 pub fn run_cli(config: &RunConfig) -> Result<Exit, RunError> {
-    let summary = supervisor::run(config, run_io::RunIo::standard(), &mut observe::Quiet)?;
+    let mut observer = observe::for_config(config)?;
+    let summary = supervisor::run(config, run_io::RunIo::standard(), &mut observer)?;
     Ok(summary.exit)
 }

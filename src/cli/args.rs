@@ -130,6 +130,23 @@ pub struct RunArgs {
     /// attempts, outcome and input.
     #[arg(long = "joblog-json", value_name = "FILE")]
     pub joblog_json: Option<PathBuf>,
+    /// Show progress on stderr: tasks done, failed and running, the rate and an ETA. A bar on a
+    /// terminal; without one, a plain line every few seconds.
+    #[arg(long, help_heading = "Watching")]
+    pub progress: bool,
+    /// Show a progress bar on stderr (only when stderr is a terminal).
+    #[arg(long, help_heading = "Watching")]
+    pub bar: bool,
+    /// Show the estimated time left on stderr (only when stderr is a terminal).
+    #[arg(long, help_heading = "Watching")]
+    pub eta: bool,
+    /// A live full-screen view of the workers: one row per worker, totals, throughput; keys
+    /// q (stop), + and - (workers), p (pause), k (kill the selected task).
+    #[arg(long, help_heading = "Watching")]
+    pub dashboard: bool,
+    /// Write a JSON-lines stream of run, worker and task events to FILE (- for stdout).
+    #[arg(long, value_name = "FILE", help_heading = "Watching")]
+    pub events: Option<PathBuf>,
     /// Skip the tasks the --joblog FILE records, and append to it. Tasks are matched by their
     /// command line, so reordered or appended input resumes correctly.
     #[arg(long, conflicts_with = "resume_failed")]

@@ -256,6 +256,13 @@ fn run_config(mut args: RunArgs) -> Result<RunConfig, RunError> {
     config.chunk = chunk;
     config.joblog = args.joblog;
     config.joblog_json = args.joblog_json;
+    config.watch = crate::config::Watch {
+        progress: args.progress,
+        bar: args.bar,
+        eta: args.eta,
+        dashboard: args.dashboard,
+        events: args.events,
+    };
     config.resume = match (args.resume, args.resume_failed) {
         (_, true) => Resume::Failed,
         (true, false) => Resume::All,

@@ -270,6 +270,15 @@ impl Pool {
             .collect()
     }
 
+    /// The slots and pids of the workers that are up.
+    pub fn slot_pids(&self) -> Vec<(u32, u32)> {
+        self.workers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, w)| Some((i as u32, w.as_ref()?.pid?)))
+            .collect()
+    }
+
     /// The pid of worker `index`, once it said hello.
     pub fn pid(&self, index: u32) -> Option<u32> {
         self.workers[index as usize].as_ref().and_then(|w| w.pid)

@@ -53,6 +53,8 @@ impl Supervisor<'_> {
                     .unwrap_or_else(|| command.to_vec());
                 if done.skip(&key, self.config.resume == crate::config::Resume::Failed) {
                     self.skipped += 1;
+                    self.observer
+                        .event(&crate::observe::RunEvent::TaskSkipped { seq: id });
                     let _ = self.output.skip(id);
                     continue;
                 }
@@ -88,8 +90,11 @@ impl Supervisor<'_> {
         let timeout = self.current_timeout();
         let timeout_ms = timeout.map(|t| t.as_millis().max(1) as u64);
         let verbose = self.config.verbose > 0;
-        let keep_command =
-            self.joblog.is_some() || verbose || self.config.announce || self.config.keep.is_some();
+        let keep_command = self.joblog.is_some()
+            || verbose
+            || self.config.announce
+            || self.config.keep.is_some()
+            || self.observer.wants_commands();
         let mut announced = Vec::new();
         let mut specs = Vec::with_capacity(ids.len());
         let mut refused = Vec::new();
@@ -239,7 +244,7 @@ impl Supervisor<'_> {
                 reasons.join(" and ")
             ));
         }
-        self.sched.apply(Event::Hold(hold), actions);
+        self.sched.apply(Event::Hold(hold || self.paused), actions);
         if hold && !self.timers.has(Timer::Gate) {
             self.timers.add(now + GATE_INTERVAL, Timer::Gate);
         }

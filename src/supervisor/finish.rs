@@ -46,6 +46,11 @@ impl Supervisor<'_> {
                     .retry
                     .next_attempt(&report.outcome, task.attempts, jitter())
             {
+                let attempt = task.attempts;
+                self.report_end(worker, id, attempt, &report, true);
+                let Some(task) = self.tasks.get_mut(id) else {
+                    return Ok(());
+                };
                 // This attempt's output is dropped (a spill file is removed with it).
                 drop(Piece::open(report.stdout));
                 drop(Piece::open(report.stderr));
@@ -78,6 +83,7 @@ impl Supervisor<'_> {
         } else {
             self.tally.failed += 1;
         }
+        self.report_end(worker, id, task.attempts, &report, false);
         if let Some(log) = &mut self.joblog {
             // A lost worker is no longer in the pool: its pid comes with the news of its death.
             let lost_pid = self.lost_worker.filter(|l| l.0 == worker).and_then(|l| l.1);
@@ -137,6 +143,28 @@ impl Supervisor<'_> {
         self.write_output(|o| o.finish_noted(id, tag.as_deref(), stdout, stderr, note))?;
         self.check_halt(halt_status(&report.outcome), actions);
         Ok(())
+    }
+
+    /// Tells the observer that an attempt of task `id` ended.
+    fn report_end(
+        &mut self,
+        worker: u32,
+        id: TaskId,
+        attempt: u32,
+        report: &TaskReport,
+        retry: bool,
+    ) {
+        let lost_pid = self.lost_worker.filter(|l| l.0 == worker).and_then(|l| l.1);
+        self.observer
+            .event(&crate::observe::RunEvent::TaskFinished {
+                seq: id,
+                slot: worker,
+                pid: self.pool.pid(worker).or(lost_pid),
+                attempt,
+                outcome: &report.outcome,
+                usage: &report.usage,
+                retry,
+            });
     }
 
     /// A task was running on a worker that died. Its record tells when it started and how long

@@ -29,7 +29,7 @@ use crate::exit::Exit;
 use crate::inbox::Msg;
 use crate::input::{InputError, Record};
 use crate::joblog::{DoneSet, JobLog};
-use crate::observe::{Observer, Summary};
+use crate::observe::{Control, Controls, Observer, RunEvent, Summary};
 use crate::output::Output;
 use crate::policy::{RunningMedian, Tally};
 use crate::pool::{
@@ -193,6 +193,7 @@ pub fn run(
         die_with_parent: config.mode != Mode::Process,
         ..WorkerConfig::default()
     };
+    observer.attach(Controls(inbox_tx.clone()));
     let pool = Pool::new(launcher, jobs, inbox_tx, token, worker_config);
     let input = match feed::spawn_input(config, io.stdin, rundir.path(), jobs) {
         Ok(input) => input,
@@ -236,7 +237,7 @@ pub fn run(
         stopping: Stopping::No,
         input_error: None,
         announced: false,
-        observer,
+        observer: &mut *observer,
         finished: false,
         lost_worker: None,
         timed_out_workers: HashSet::new(),
@@ -248,10 +249,20 @@ pub fn run(
         reaper_pid: reaper.as_ref().map(Reaper::pid),
         refusals: BTreeMap::new(),
         bad_peers: 0,
+        paused: false,
     };
+    sup.observer.event(&RunEvent::RunStarted {
+        mode: config.mode,
+        workers: jobs,
+        total: None,
+    });
     let result = sup.run_loop(&inbox, &input);
     signals.close();
     let summary = sup.settle(result, started, cpu_before);
+    if let Ok(summary) = &summary {
+        observer.event(&RunEvent::RunFinished { summary });
+    }
+    observer.flush();
     // No task runs now: what the tasks left running ends with the run, in every mode.
     crate::pool::reaper::sweep_leftovers(reaper.as_ref().map(Reaper::pid));
     if let Some(reaper) = reaper {
@@ -339,6 +350,8 @@ struct Supervisor<'a> {
     reaper_pid: Option<u32>,
     /// Bootstrap connections refused in a row, by slot.
     refusals: BTreeMap<u32, u32>,
+    /// The user paused the run from the dashboard.
+    paused: bool,
     /// Peers refused on a bootstrap socket in this run.
     bad_peers: u32,
 }
@@ -386,6 +399,7 @@ impl Supervisor<'_> {
             let deadline = deadline.map_or_else(crossbeam_channel::never, crossbeam_channel::at);
             if inbox.is_empty() {
                 self.write_output(|o| o.flush())?;
+                self.observer.flush();
             }
             select! {
                 recv(inbox) -> msg => {
@@ -414,10 +428,33 @@ impl Supervisor<'_> {
         Ok(())
     }
 
+    /// Does what an observer (the dashboard) asks.
+    fn on_control(&mut self, control: Control, actions: &mut Vec<Action>) {
+        match control {
+            Control::Workers(n) => {
+                let n = n.clamp(1, self.max_jobs);
+                if n != self.jobs && self.stopping == Stopping::No {
+                    self.jobs = n;
+                    self.sched.apply(Event::Resize(n), actions);
+                    self.sched.fill(actions);
+                }
+            }
+            Control::Pause(on) => self.hold_for_user(on, actions),
+            Control::Kill(id) => self.kill_task(id),
+            Control::Stop => self.on_signal(libc::SIGINT, actions),
+        }
+    }
+
     /// Stops worker `w`, which holds no task, for good: the pool shrank.
     fn retire_worker(&mut self, w: u32) {
         if self.starting.remove(&w).is_none() {
             let _ = self.pool.send(w, ToWorker::Shutdown);
+            self.observer.event(&RunEvent::WorkerExited {
+                slot: w,
+                pid: self.pool.pid(w),
+                signal: None,
+                lost: false,
+            });
         }
         self.pool.retire(w);
     }
@@ -443,7 +480,9 @@ impl Supervisor<'_> {
     }
 
     fn input_ended(&mut self, actions: &mut Vec<Action>) {
-        self.tally.total = Some(self.next_id - 1 - self.skipped);
+        let total = self.next_id - 1 - self.skipped;
+        self.tally.total = Some(total);
+        self.observer.event(&RunEvent::InputEnded { total });
         self.sched.handle(Event::InputEnded, actions);
     }
 
@@ -609,6 +648,10 @@ impl Supervisor<'_> {
                 self.starting.remove(&index);
                 self.refusals.remove(&index);
                 self.pool.up(index, &hello, link)?;
+                self.observer.event(&RunEvent::WorkerStarted {
+                    slot: index,
+                    pid: hello.pid,
+                });
                 self.warn_unstarted();
                 if self.starting.is_empty() && self.unstarted.is_empty() && !self.announced {
                     self.announced = true;
@@ -663,6 +706,7 @@ impl Supervisor<'_> {
             Msg::Worker(_, FromWorker::Hello(_)) => {}
             Msg::WorkerGone(index) => self.worker_gone(index, actions)?,
             Msg::Signal(sig) => self.on_signal(sig, actions),
+            Msg::Control(control) => self.on_control(control, actions),
         }
         Ok(())
     }
@@ -673,6 +717,16 @@ impl Supervisor<'_> {
         };
         let pgid = (pgid > 0).then_some(pgid);
         task.state = TaskState::Running { worker, pgid };
+        if let Some(pgid) = pgid {
+            self.observer.event(&RunEvent::TaskRunning {
+                seq: id,
+                slot: worker,
+                pgid,
+            });
+        }
+        let Some(task) = self.tasks.get_mut(id) else {
+            return;
+        };
         task.started_us = finish::unix_now_us();
         let since = task.since;
         match since {
@@ -712,6 +766,12 @@ impl Supervisor<'_> {
         let pid = self.pool.pid(index);
         let signal = self.pool.lost(index);
         self.lost_worker = Some((index, pid, signal));
+        self.observer.event(&RunEvent::WorkerExited {
+            slot: index,
+            pid,
+            signal,
+            lost: true,
+        });
         // A command the worker had not announced yet is reparented to troop: sweep it soon.
         self.timers
             .add(Instant::now() + Duration::from_millis(50), Timer::Sweep);
@@ -769,6 +829,14 @@ impl Supervisor<'_> {
             pool.shutdown();
             let _ = output.close();
             return Err(e);
+        }
+        for (slot, pid) in pool.slot_pids() {
+            self.observer.event(&RunEvent::WorkerExited {
+                slot,
+                pid: Some(pid),
+                signal: None,
+                lost: false,
+            });
         }
         pool.shutdown();
         let close = output.close();

@@ -147,6 +147,20 @@ impl Supervisor<'_> {
         }
         let now = Instant::now();
         task.since = Some(now);
+        if let TaskState::Sent { worker } | TaskState::Running { worker, .. } = task.state {
+            let (attempt, pid) = (task.attempts, self.pool.pid(worker));
+            let command = task.command.as_deref();
+            self.observer.event(&crate::observe::RunEvent::TaskStarted {
+                seq: id,
+                slot: worker,
+                pid,
+                attempt,
+                command,
+            });
+        }
+        let Some(task) = self.tasks.get_mut(id) else {
+            return;
+        };
         // A timeout too long to count to never needs guarding.
         if let Some(at) = task
             .timeout
@@ -336,6 +350,39 @@ impl Supervisor<'_> {
     }
 
     /// Sends `signal` to every running command's process group and every worker process.
+    /// Pauses (true) or resumes (false) the run at the user's request from the dashboard:
+    /// running tasks are stopped and no new one starts, until resumed.
+    pub(super) fn hold_for_user(&mut self, on: bool, actions: &mut Vec<Action>) {
+        if on == self.paused {
+            return;
+        }
+        self.paused = on;
+        if on {
+            for pgid in self.running_groups() {
+                let _ = killpg(Pid::from_raw(pgid), Signal::SIGSTOP);
+            }
+            self.sched.apply(Event::Hold(true), actions);
+        } else {
+            for pgid in self.running_groups() {
+                let _ = killpg(Pid::from_raw(pgid), Signal::SIGCONT);
+            }
+            self.postpone_overdue();
+            self.sched.apply(Event::Hold(false), actions);
+            // A resource gate may still hold the run back.
+            self.check_gates(actions);
+            self.sched.fill(actions);
+        }
+    }
+
+    /// Stops one running task at the user's request: its process group gets the termination
+    /// sequence, and it ends as a task killed by a signal. A task not running is left alone.
+    pub(super) fn kill_task(&mut self, id: TaskId) {
+        if let Some(TaskState::Running { pgid: Some(g), .. }) = self.tasks.get(id).map(|t| t.state)
+        {
+            self.term_step(g, 0);
+        }
+    }
+
     fn signal_running(&mut self, signal: Signal) {
         for pgid in self.running_groups() {
             let _ = killpg(Pid::from_raw(pgid), signal);
