@@ -192,3 +192,14 @@ fn the_terminal_shows_what_a_command_prints_and_passes_keys() {
     assert_eq!(term.wait(Duration::from_secs(10)), Some(0));
     assert!(term.contents().contains("got abc"), "{}", term.contents());
 }
+
+#[test]
+fn troop_on_a_terminal_prints_plainly_without_a_watching_option() {
+    let mut term = Term::troop(&["run", "-j2", "echo", ":::", "one", "two"], 10, 60);
+    assert_eq!(term.wait(Duration::from_secs(30)), Some(0));
+    assert!(!term.alternate_screen());
+    let raw = String::from_utf8_lossy(&term.raw()).into_owned();
+    let mut lines: Vec<&str> = raw.split("\r\n").filter(|l| !l.is_empty()).collect();
+    lines.sort();
+    assert_eq!(lines, ["one", "two"], "{raw:?}");
+}
