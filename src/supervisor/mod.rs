@@ -95,6 +95,9 @@ enum Stopping {
     Halted(Exit),
     /// Whoever read stdout went away.
     BrokenPipe,
+    /// The user asked from the dashboard to finish the running tasks and start no more; the
+    /// run ends as the tasks that ran decide.
+    Drained,
 }
 
 /// Runs a whole batch as `config` says, reading input from and writing output to `io`.
@@ -441,7 +444,7 @@ impl Supervisor<'_> {
             }
             Control::Pause(on) => self.hold_for_user(on, actions),
             Control::Kill(id) => self.kill_task(id),
-            Control::Stop => self.on_signal(libc::SIGINT, actions),
+            Control::Stop => self.drain(actions),
         }
     }
 

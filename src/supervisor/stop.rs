@@ -99,7 +99,7 @@ impl Supervisor<'_> {
     /// `--halt now`.
     pub(super) fn terminating(&self) -> bool {
         match self.stopping {
-            Stopping::No | Stopping::Interrupted(..=1) => false,
+            Stopping::No | Stopping::Drained | Stopping::Interrupted(..=1) => false,
             Stopping::Interrupted(_) | Stopping::BrokenPipe => true,
             Stopping::Halted(_) => self
                 .config
@@ -350,6 +350,17 @@ impl Supervisor<'_> {
     }
 
     /// Sends `signal` to every running command's process group and every worker process.
+    /// Starts no new task and lets the running ones finish, at the user's request from the
+    /// dashboard; a Ctrl-C afterwards still escalates as usual.
+    pub(super) fn drain(&mut self, actions: &mut Vec<Action>) {
+        if self.stopping != Stopping::No {
+            return;
+        }
+        self.stopping = Stopping::Drained;
+        self.hold_for_user(false, actions);
+        self.sched.apply(Event::StopStarting, actions);
+    }
+
     /// Pauses (true) or resumes (false) the run at the user's request from the dashboard:
     /// running tasks are stopped and no new one starts, until resumed.
     pub(super) fn hold_for_user(&mut self, on: bool, actions: &mut Vec<Action>) {
