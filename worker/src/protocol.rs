@@ -115,9 +115,9 @@ pub enum Job {
     /// Execute a program directly, with no shell: `argv[0]` is looked up in `PATH`, and a name
     /// that no `PATH` directory holds runs through the shell, which may know it as a function.
     /// Arguments are bytes, passed to the program unchanged (they need not be UTF-8).
-    Exec(Vec<Vec<u8>>),
+    Exec(#[serde(with = "byte_strings")] Vec<Vec<u8>>),
     /// Run a script with the configured shell (`$shell -c script`); bytes, passed unchanged.
-    Shell(Vec<u8>),
+    Shell(#[serde(with = "serde_bytes")] Vec<u8>),
     /// Run a built-in kernel inside the worker, with no exec.
     Kernel(Kernel),
 }
@@ -145,11 +145,12 @@ pub struct TaskInput {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum InputData {
     /// The bytes themselves (a small block).
-    Bytes(Vec<u8>),
+    Bytes(#[serde(with = "serde_bytes")] Vec<u8>),
     /// `head` (a header, possibly empty), then `len` bytes of the file at `path` from `offset`.
     /// The file is only read: a block spilled by the supervisor, or the `--pipepart` input.
     File {
         path: String,
+        #[serde(with = "serde_bytes")]
         head: Vec<u8>,
         offset: u64,
         len: u64,
@@ -268,7 +269,7 @@ pub struct Usage {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Captured {
     /// Small output, carried in the message.
-    Bytes(Vec<u8>),
+    Bytes(#[serde(with = "serde_bytes")] Vec<u8>),
     /// Output that outgrew memory, in a file of the spill directory. The receiver opens it,
     /// removes its name at once, and copies it out.
     File { path: String, len: u64 },
@@ -322,6 +323,7 @@ pub enum FromWorker {
     Output {
         id: u64,
         stream: Stream,
+        #[serde(with = "serde_bytes")]
         bytes: Vec<u8>,
     },
     /// Finished tasks, in the order they ran.
@@ -348,6 +350,41 @@ pub struct ForkRequest {
     pub tx: ipc_channel::ipc::IpcSender<FromWorker>,
 }
 
+/// A list of byte strings (an argv), each written as one run of bytes rather than byte by byte:
+/// the wire format is postcard's for a sequence of byte sequences, at the cost of a copy.
+mod byte_strings {
+    use serde::de::{SeqAccess, Visitor};
+    use serde::ser::SerializeSeq;
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(items: &[Vec<u8>], s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(items.len()))?;
+        for item in items {
+            seq.serialize_element(serde_bytes::Bytes::new(item))?;
+        }
+        seq.end()
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<u8>>, D::Error> {
+        struct Items;
+        impl<'de> Visitor<'de> for Items {
+            type Value = Vec<Vec<u8>>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a list of byte strings")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                // The length is the sender's word: reserve no more than a bounded amount up front.
+                let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 16));
+                while let Some(item) = seq.next_element::<serde_bytes::ByteBuf>()? {
+                    items.push(item.into_vec());
+                }
+                Ok(items)
+            }
+        }
+        d.deserialize_seq(Items)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -364,6 +401,25 @@ mod tests {
         // postcard writes a u32 as a varint: the version is the first byte for small versions.
         assert_eq!(bytes[0] as u32, PROTOCOL_VERSION);
         assert_eq!(postcard::from_bytes::<Hello>(&bytes).unwrap(), hello);
+    }
+
+    #[test]
+    fn byte_strings_travel_whole_in_postcards_sequence_format() {
+        let argv = vec![b"echo".to_vec(), vec![0xff, 0, b'x'], Vec::new()];
+        let job = Job::Exec(argv.clone());
+        let bytes = postcard::to_stdvec(&job).unwrap();
+        // The same bytes as a plain sequence of sequences: variant 0, then the lists.
+        let mut plain = postcard::to_stdvec(&0u32).unwrap();
+        plain.extend(postcard::to_stdvec(&argv).unwrap());
+        assert_eq!(bytes, plain);
+        assert_eq!(postcard::from_bytes::<Job>(&bytes).unwrap(), job);
+        let out = FromWorker::Output {
+            id: 1,
+            stream: Stream::Stdout,
+            bytes: vec![1, 2, 255],
+        };
+        let wire = postcard::to_stdvec(&out).unwrap();
+        assert_eq!(postcard::from_bytes::<FromWorker>(&wire).unwrap(), out);
     }
 
     #[test]
