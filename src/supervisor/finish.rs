@@ -123,7 +123,12 @@ impl Supervisor<'_> {
             )),
             _ => None,
         };
-        let (stdout, stderr) = (open(report.stdout), open(report.stderr));
+        let (mut stdout, mut stderr) = (open(report.stdout), open(report.stderr));
+        if self.halted_now() {
+            // `--halt now` stopped the run while this task was running: as with GNU parallel,
+            // nothing it wrote is printed, however it ended.
+            (stdout, stderr) = (Piece::Bytes(Vec::new()), Piece::Bytes(Vec::new()));
+        }
         let (stdout, stderr) = match &mut self.keeper {
             Some(keeper) => {
                 let finished = crate::results::Finished {
@@ -141,8 +146,25 @@ impl Supervisor<'_> {
             None => (stdout, stderr),
         };
         self.write_output(|o| o.finish_noted(id, tag.as_deref(), stdout, stderr, note))?;
-        self.check_halt(halt_status(&report.outcome), actions);
+        let success = report.outcome.is_success();
+        self.check_halt(halt_status(&report.outcome), actions, || {
+            let command = task.command.clone().unwrap_or_else(|| {
+                let rendered = self.config.template.render(&task.record, id, worker + 1);
+                crate::input::Template::display(&rendered)
+            });
+            (command, success)
+        })?;
         Ok(())
+    }
+
+    /// True once `--halt now` has stopped the run.
+    fn halted_now(&self) -> bool {
+        matches!(self.stopping, Stopping::Halted(_))
+            && self
+                .config
+                .halt
+                .as_ref()
+                .is_some_and(|h| h.urgency == Urgency::Now)
     }
 
     /// Tells the observer that an attempt of task `id` ended.
@@ -256,37 +278,42 @@ impl Supervisor<'_> {
     }
 
     /// Stops the run if `--halt` says so; `status` is the exit status of the task that just
-    /// ended.
-    fn check_halt(&mut self, status: u8, actions: &mut Vec<Action>) {
+    /// ended, and `deciding` gives its command line and whether it succeeded. The message is
+    /// GNU parallel's, after the task's output.
+    fn check_halt(
+        &mut self,
+        status: u8,
+        actions: &mut Vec<Action>,
+        deciding: impl FnOnce() -> (Vec<u8>, bool),
+    ) -> Result<(), RunError> {
         let Some(halt) = &self.config.halt else {
-            return;
+            return Ok(());
         };
         if self.stopping != Stopping::No || !halt.triggered(&self.tally) {
-            return;
+            return Ok(());
         }
         let exit = halt.exit_when_halted(&self.tally, status);
+        let now = halt.urgency == Urgency::Now;
+        let (command, success) = deciding();
         self.stopping = Stopping::Halted(exit);
         self.sched.apply(Event::StopStarting, actions);
-        let now = halt.urgency == Urgency::Now;
         let running = self.sched.running();
-        troop_worker::process::eprint_line(&format!(
-            "troop: --halt: {} ({} done, {} failed){}",
-            if now {
-                "stopping now"
-            } else {
-                "starting no new task"
-            },
-            self.tally.done,
-            self.tally.failed,
-            if now || running == 0 {
-                String::new()
-            } else {
-                format!("; waiting for {running} running")
-            }
-        ));
+        self.write_output(|o| o.flush())?;
+        let mut message = format!(
+            "troop: This job {}:\n{}",
+            if success { "succeeded" } else { "failed" },
+            String::from_utf8_lossy(&command)
+        );
+        if !now && running > 0 {
+            message.push_str(&format!(
+                "\ntroop: Starting no more jobs. Waiting for {running} jobs to finish."
+            ));
+        }
+        troop_worker::process::eprint_line(&message);
         if now {
             self.terminate_running();
         }
+        Ok(())
     }
 
     /// Runs an output operation; a closed stdout stops the run quietly.

@@ -232,7 +232,7 @@ fn halt_soon_lets_the_running_task_finish() {
     assert_eq!(row, Some((0, 0)), "task 2 finished; stderr: {stderr}");
     assert!(done, "task 2 was stopped");
     assert!(
-        stderr.contains("waiting for 1 running"),
+        stderr.contains("Waiting for 1 jobs to finish"),
         "counts the one running task: {stderr:?}"
     );
 }
@@ -993,4 +993,28 @@ fn time_paused_with_ctrl_z_does_not_get_a_worker_killed() {
         [(-1, 15)],
         "stopped by its worker's own termination sequence"
     );
+}
+
+/// `--halt now` prints nothing of a task it stopped, and says which task decided, in GNU
+/// parallel's words, after that task's output; the same in both modes and in GNU parallel.
+#[test]
+fn halt_now_drops_the_output_of_the_tasks_it_stops_and_names_the_deciding_one() {
+    let script =
+        "case {} in 1) sleep 0.5; echo one; exit 3;; 2) echo two-start; sleep 30; echo two;; esac";
+    let args = ["-j2", "--halt", "now,fail=1", script, ":::", "1", "2"];
+    let expected_err = format!("This job failed:\n{}\n", script.replace("{}", "1"));
+    for mode in ["process", "thread"] {
+        let mut ours = vec!["run", "--mode", mode];
+        ours.extend_from_slice(&args);
+        let (code, stdout, stderr) = run_within(&ours, 20);
+        assert_eq!((code, stdout.as_str()), (3, "one\n"), "{mode}: {stderr}");
+        assert!(
+            stderr.contains(&format!("troop: {expected_err}")),
+            "{mode}: {stderr:?}"
+        );
+    }
+    if let Some(gnu) = gnu_parallel_in(None, &args, "") {
+        assert_eq!((gnu.code, gnu.stdout.as_str()), (Some(3), "one\n"));
+        assert!(gnu.stderr.contains(&expected_err), "{:?}", gnu.stderr);
+    }
 }

@@ -170,7 +170,7 @@ fn halt_now_on_the_first_failure_exits_with_its_code() {
         "",
     );
     ran.assert_code(7);
-    assert!(ran.stderr.contains("--halt"), "{:?}", ran.stderr);
+    assert!(ran.stderr.contains("This job failed"), "{:?}", ran.stderr);
     let started = marker_files(dir.path(), "start-");
     assert!(
         started.iter().all(|n| n == "1" || n == "2"),
