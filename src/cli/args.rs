@@ -326,6 +326,10 @@ pub struct RunArgs {
         help_heading = "Several arguments per command"
     )]
     pub max_chars: Option<String>,
+    /// The extra replacement strings of GNU parallel's --plus: {..} {...} {/..} {/...} (without
+    /// two or three extensions), {+/} {+.} {+..} {+...} (the parts those leave out).
+    #[arg(long, help_heading = "Several arguments per command")]
+    pub plus: bool,
     /// As many items per command as fit, like xargs (without spreading them over the jobs).
     #[arg(long, help_heading = "Several arguments per command")]
     pub xargs: bool,

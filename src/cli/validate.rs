@@ -546,6 +546,7 @@ fn input_framing(
             || args.max_replace_args.is_some()
             || args.max_lines.is_some())
             && !(args.multiple || args.xargs),
+        plus: args.plus,
     };
     framing.header = header;
     Ok((framing, options, colsep))

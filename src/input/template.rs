@@ -47,6 +47,9 @@ pub struct TemplateOptions {
     /// word holding `{}` (or `{.}`, `{/}`, …) is repeated for each of their values: `pre{}post`
     /// gives `prea1post prea2post`. Without it `{}` gives all the values in one place.
     pub context: bool,
+    /// `--plus`: the extra strings `{..}`, `{...}`, `{/..}`, `{/...}`, `{+/}`, `{+.}`, `{+..}`
+    /// and `{+...}` (and their positional forms `{1..}`…), with GNU parallel's meaning.
+    pub plus: bool,
 }
 
 /// How a task's command will run. Commands are bytes: values that are not UTF-8 pass unchanged.
@@ -85,6 +88,15 @@ enum Part {
     Base,
     Dir,
     BaseNoExt,
+    /// `--plus`: `{..}` (2) and `{...}` (3): without that many extensions.
+    NoExts(u8),
+    /// `--plus`: `{/..}` (2) and `{/...}` (3): the basename without that many extensions.
+    BaseNoExts(u8),
+    /// `--plus`: `{+/}`: what `{/}` leaves out, so that `{+/}/{/}` is `{}`.
+    DirPlus,
+    /// `--plus`: `{+.}` (1), `{+..}` (2), `{+...}` (3): the extensions `{.}`, `{..}`,
+    /// `{...}` leave out.
+    Exts(u8),
 }
 
 /// A replacement string.
@@ -555,7 +567,7 @@ fn parse_repl(
 ) -> Option<(Repl, usize)> {
     let close = s[1..].iter().position(|&b| b == b'}')? + 1;
     let inner = &s[1..close];
-    let repl = match parse_builtin(inner) {
+    let repl = match parse_builtin(inner, options.plus) {
         // `-I` takes the place of `{}`, and of the positional strings made from it.
         Some(
             Repl::All(Part::Whole) | Repl::Nth(_, Part::Whole) | Repl::FromEnd(_, Part::Whole),
@@ -571,7 +583,7 @@ fn parse_repl(
 }
 
 /// The replacement string GNU parallel always knows, from the text between the braces.
-fn parse_builtin(inner: &[u8]) -> Option<Repl> {
+fn parse_builtin(inner: &[u8], plus: bool) -> Option<Repl> {
     let repl = match inner {
         b"#" => Repl::Seq,
         b"%" => Repl::Slot,
@@ -592,6 +604,14 @@ fn parse_builtin(inner: &[u8]) -> Option<Repl> {
                 b"/" => Part::Base,
                 b"//" => Part::Dir,
                 b"/." => Part::BaseNoExt,
+                b".." if plus => Part::NoExts(2),
+                b"..." if plus => Part::NoExts(3),
+                b"/.." if plus => Part::BaseNoExts(2),
+                b"/..." if plus => Part::BaseNoExts(3),
+                b"+/" if plus => Part::DirPlus,
+                b"+." if plus => Part::Exts(1),
+                b"+.." if plus => Part::Exts(2),
+                b"+..." if plus => Part::Exts(3),
                 _ => return None,
             };
             match (digits, from_end) {
@@ -843,8 +863,38 @@ impl Part {
             Part::Base => basename(value),
             Part::Dir => dirname(value),
             Part::BaseNoExt => without_ext(basename(value)),
+            Part::NoExts(n) => last_exts(value, n).map_or(value, |dot| &value[..dot]),
+            Part::BaseNoExts(n) => {
+                let base = basename(value);
+                last_exts(base, n).map_or(base, |dot| &base[..dot])
+            }
+            // GNU's `s:/[^/]*$:: || s:.*$::`.
+            Part::DirPlus => value
+                .iter()
+                .rposition(|&b| b == b'/')
+                .map_or(&[], |slash| &value[..slash]),
+            // GNU's `s:.*\.:: || s:.*$::`: whatever follows the last dot, slashes included.
+            Part::Exts(1) => value
+                .iter()
+                .rposition(|&b| b == b'.')
+                .map_or(&[], |dot| &value[dot + 1..]),
+            Part::Exts(n) => last_exts(value, n).map_or(&[], |dot| &value[dot + 1..]),
         }
     }
+}
+
+/// Where the last `n` extensions of `value` start (the position of their first dot): GNU
+/// parallel's `(\.[^/.]*){n}$`, `None` when `value` does not end with that many.
+fn last_exts(value: &[u8], n: u8) -> Option<usize> {
+    let mut end = value.len();
+    for _ in 0..n {
+        let dot = value[..end].iter().rposition(|&b| b == b'.' || b == b'/')?;
+        if value[dot] != b'.' {
+            return None;
+        }
+        end = dot;
+    }
+    Some(end)
 }
 
 /// `{.}`: drops the last `.` and what follows when no `/` follows it (GNU's `s:\.[^/.]*$::`).

@@ -1,7 +1,9 @@
 //! GNU parallel's input options, run in process and thread mode and checked against fixed
 //! expectations and, when it is installed, against GNU parallel given the same arguments.
 
-use crate::util::{check_refused, gnu_parallel_in, skip, temp_dir, troop, write_file};
+use crate::util::{
+    check_modes_like_parallel, check_refused, gnu_parallel_in, skip, temp_dir, troop, write_file,
+};
 
 /// The modes every option is checked in.
 const MODES: [&str; 2] = ["process", "thread"];
@@ -723,5 +725,42 @@ fn context_replace_repeats_for_each_value_of_several_columns() {
         ],
         "",
         "xay x1y xay x2y\nxby x1y xby x2y\n",
+    );
+}
+
+/// `--plus`: the extra replacement strings, on values with and without directories and
+/// extensions, positional forms included; without `--plus` they are plain text.
+#[test]
+fn plus_strings_split_paths_and_extensions_as_gnu_parallel_does() {
+    let template = "echo '{..}:{...}:{/..}:{/...}:{+/}:{+.}:{+..}:{+...}:{1..}'";
+    let values = [
+        "a/b.tar.gz",
+        "x.tar.gz.bz2",
+        "plain",
+        "dir/plain",
+        "a.b/c",
+        ".hidden",
+        "a/b.c.d.e",
+        "/r.x",
+    ];
+    let mut args = vec!["-k", "--plus", template, ":::"];
+    args.extend_from_slice(&values);
+    let expected = "\
+a/b:a/b.tar.gz:b:b.tar.gz:a:gz:tar.gz::a/b
+x.tar:x:x.tar:x::bz2:gz.bz2:tar.gz.bz2:x.tar
+plain:plain:plain:plain:::::plain
+dir/plain:dir/plain:plain:plain:dir::::dir/plain
+a.b/c:a.b/c:c:c:a.b:b/c:::a.b/c
+.hidden:.hidden:.hidden:.hidden::hidden:::.hidden
+a/b.c:a/b:b.c:b:a:e:d.e:c.d.e:a/b.c
+/r.x:/r.x:r.x:r.x::x:::/r.x
+";
+    check_modes_like_parallel(None, &args, "", expected);
+    // Without --plus the strings are plain text, in troop as in GNU parallel.
+    check_modes_like_parallel(
+        None,
+        &["echo", "{..}", "{+/}", ":::", "a.b.c"],
+        "",
+        "{..} {+/} a.b.c\n",
     );
 }
