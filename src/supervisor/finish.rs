@@ -124,9 +124,11 @@ impl Supervisor<'_> {
             _ => None,
         };
         let (mut stdout, mut stderr) = (open(report.stdout), open(report.stderr));
-        if self.halted_now() {
+        let ended_us = report.usage.start_unix_us + report.usage.wall_us;
+        if self.halted_now().is_some_and(|at| ended_us > at) {
             // `--halt now` stopped the run while this task was running: as with GNU parallel,
-            // nothing it wrote is printed, however it ended.
+            // nothing it wrote is printed, however it ended. (A task that ended before the
+            // deciding one, but whose news came later, is printed.)
             (stdout, stderr) = (Piece::Bytes(Vec::new()), Piece::Bytes(Vec::new()));
         }
         let (stdout, stderr) = match &mut self.keeper {
@@ -147,7 +149,7 @@ impl Supervisor<'_> {
         };
         self.write_output(|o| o.finish_noted(id, tag.as_deref(), stdout, stderr, note))?;
         let success = report.outcome.is_success();
-        self.check_halt(halt_status(&report.outcome), actions, || {
+        self.check_halt(halt_status(&report.outcome), ended_us, actions, || {
             let command = task.command.clone().unwrap_or_else(|| {
                 let rendered = self.config.template.render(&task.record, id, worker + 1);
                 crate::input::Template::display(&rendered)
@@ -157,14 +159,13 @@ impl Supervisor<'_> {
         Ok(())
     }
 
-    /// True once `--halt now` has stopped the run.
-    fn halted_now(&self) -> bool {
-        matches!(self.stopping, Stopping::Halted(_))
-            && self
-                .config
-                .halt
-                .as_ref()
-                .is_some_and(|h| h.urgency == Urgency::Now)
+    /// Once `--halt now` has stopped the run: when the deciding task ended, in µs since the
+    /// Unix epoch.
+    fn halted_now(&self) -> Option<u64> {
+        match self.stopping {
+            Stopping::Halted(_) => self.halted_at_us,
+            _ => None,
+        }
     }
 
     /// Tells the observer that an attempt of task `id` ended.
@@ -283,6 +284,7 @@ impl Supervisor<'_> {
     fn check_halt(
         &mut self,
         status: u8,
+        ended_us: u64,
         actions: &mut Vec<Action>,
         deciding: impl FnOnce() -> (Vec<u8>, bool),
     ) -> Result<(), RunError> {
@@ -311,6 +313,7 @@ impl Supervisor<'_> {
         }
         troop_worker::process::eprint_line(&message);
         if now {
+            self.halted_at_us = Some(ended_us);
             self.terminate_running();
         }
         Ok(())

@@ -253,6 +253,7 @@ pub fn run(
         refusals: BTreeMap::new(),
         bad_peers: 0,
         paused: false,
+        halted_at_us: None,
     };
     sup.observer.event(&RunEvent::RunStarted {
         mode: config.mode,
@@ -355,6 +356,8 @@ struct Supervisor<'a> {
     refusals: BTreeMap<u32, u32>,
     /// The user paused the run from the dashboard.
     paused: bool,
+    /// When the task that made `--halt now` stop the run ended (µs since the Unix epoch).
+    halted_at_us: Option<u64>,
     /// Peers refused on a bootstrap socket in this run.
     bad_peers: u32,
 }
