@@ -120,6 +120,17 @@ pub struct RunArgs {
     /// Split each input line into columns {1} {2} … at this regular expression.
     #[arg(long, short = 'C', value_name = "REGEX")]
     pub colsep: Option<String>,
+    /// Link the input sources: the Nth values of every source make the Nth task, and shorter
+    /// sources start over until the longest ends (`:::+` links one source and stops at the
+    /// shortest).
+    #[arg(long, alias = "xapply")]
+    pub link: bool,
+    /// Use SEP instead of `:::` to start a source of arguments.
+    #[arg(long = "arg-sep", value_name = "SEP")]
+    pub arg_sep: Option<OsString>,
+    /// Use SEP instead of `::::` to start a source of files.
+    #[arg(long = "arg-file-sep", value_name = "SEP")]
+    pub arg_file_sep: Option<OsString>,
     /// Read arguments from FILE (like `:::: FILE`); may be repeated.
     #[arg(short = 'a', long = "arg-file", value_name = "FILE")]
     pub arg_files: Vec<PathBuf>,
@@ -176,7 +187,12 @@ pub struct RunArgs {
     pub term_seq: String,
     /// Stop the run early: `now|soon,fail=N|fail=N%|success=N|done=N`. `soon` starts no new
     /// task; `now` also stops the running ones.
-    #[arg(long, value_name = "WHEN,CONDITION", allow_hyphen_values = true)]
+    #[arg(
+        long,
+        alias = "halt-on-error",
+        value_name = "WHEN,CONDITION",
+        allow_hyphen_values = true
+    )]
     pub halt: Option<String>,
     /// Limit each command's address space (RLIMIT_AS), e.g. 2G.
     #[arg(long = "memory-limit", value_name = "SIZE")]

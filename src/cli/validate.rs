@@ -112,7 +112,8 @@ fn run_config(mut args: RunArgs) -> Result<RunConfig, RunError> {
     if args.max_lines.is_none() {
         args.max_lines = args.max_lines_opt.take();
     }
-    let (mut words, given) = split_sources(std::mem::take(&mut args.command))?;
+    let separators = Separators::new(args.arg_sep.as_deref(), args.arg_file_sep.as_deref());
+    let (mut words, given) = split_sources(std::mem::take(&mut args.command), &separators)?;
     let shellquote = match (args.shellquote, words.is_empty()) {
         (false, _) => None,
         (true, true) => {
@@ -172,6 +173,7 @@ fn run_config(mut args: RunArgs) -> Result<RunConfig, RunError> {
         colsep,
         framing,
         grouping,
+        link: args.link,
     };
     let mut config = RunConfig::new(template, input, jobs);
     config.pipe = pipe;
@@ -650,7 +652,32 @@ fn usage_of(flag: &str, e: units::UnitError) -> RunError {
 /// Input sources, each with whether it is linked to the one before it.
 type Sources = Vec<(SourceSpec, bool)>;
 
-fn split_sources(words: Vec<OsString>) -> Result<(Vec<OsString>, Sources), RunError> {
+/// The words that start input sources: `:::` and `::::` (`--arg-sep`, `--arg-file-sep`), and
+/// the linked forms with a `+`.
+struct Separators {
+    args: Vec<u8>,
+    files: Vec<u8>,
+    linked_args: Vec<u8>,
+    linked_files: Vec<u8>,
+}
+
+impl Separators {
+    fn new(args: Option<&std::ffi::OsStr>, files: Option<&std::ffi::OsStr>) -> Separators {
+        let args = args.map_or(b":::".to_vec(), |s| s.as_bytes().to_vec());
+        let files = files.map_or(b"::::".to_vec(), |s| s.as_bytes().to_vec());
+        Separators {
+            linked_args: [args.as_slice(), b"+"].concat(),
+            linked_files: [files.as_slice(), b"+"].concat(),
+            args,
+            files,
+        }
+    }
+}
+
+fn split_sources(
+    words: Vec<OsString>,
+    separators: &Separators,
+) -> Result<(Vec<OsString>, Sources), RunError> {
     #[derive(PartialEq)]
     enum Group {
         Command,
@@ -679,12 +706,17 @@ fn split_sources(words: Vec<OsString>) -> Result<(Vec<OsString>, Sources), RunEr
         Ok(())
     };
     for word in words {
-        let next = match word.as_bytes() {
-            b":::" => Some(Group::Args(false)),
-            b":::+" => Some(Group::Args(true)),
-            b"::::" => Some(Group::Files(false)),
-            b"::::+" => Some(Group::Files(true)),
-            _ => None,
+        let w = word.as_bytes();
+        let next = if w == separators.args {
+            Some(Group::Args(false))
+        } else if w == separators.linked_args {
+            Some(Group::Args(true))
+        } else if w == separators.files {
+            Some(Group::Files(false))
+        } else if w == separators.linked_files {
+            Some(Group::Files(true))
+        } else {
+            None
         };
         if let Some(next) = next {
             close(&group, &mut args, &mut sources, files_in_group)?;
@@ -714,7 +746,10 @@ mod tests {
     use super::*;
 
     fn split(words: &[&str]) -> Result<(Vec<OsString>, Sources), RunError> {
-        split_sources(words.iter().map(OsString::from).collect())
+        split_sources(
+            words.iter().map(OsString::from).collect(),
+            &Separators::new(None, None),
+        )
     }
 
     #[test]

@@ -47,6 +47,9 @@ pub struct InputSpec {
     pub framing: Framing,
     /// Several records per command (`-n`, `-X`, …); `None`: one each.
     pub grouping: Option<Grouping>,
+    /// `--link`: every source is linked to the one before it, and shorter sources wrap around
+    /// to the length of the longest (where `:::+` stops at the shortest).
+    pub link: bool,
 }
 
 impl InputSpec {
@@ -111,10 +114,19 @@ pub fn open(spec: &InputSpec, stdin: Box<dyn BufRead + Send>) -> Result<Records,
         [] => &stdin_source[..],
         sources => sources,
     };
-    for (source, linked) in sources {
+    for (i, (source, linked)) in sources.iter().enumerate() {
+        let linked = *linked || (spec.link && i > 0);
         let mut source = match source {
             SourceSpec::Args(values) => {
-                let mut values = values.clone();
+                let mut values = if framing.delimiter.is_none() {
+                    // As in GNU parallel, a `:::` value that holds newlines is several values.
+                    values
+                        .iter()
+                        .flat_map(|v| v.split(|&b| b == b'\n').map(<[u8]>::to_vec))
+                        .collect()
+                } else {
+                    values.clone()
+                };
                 if let Some(end) = framing
                     .eof
                     .as_ref()
@@ -137,7 +149,7 @@ pub fn open(spec: &InputSpec, stdin: Box<dyn BufRead + Send>) -> Result<Records,
             }
         }
         match groups.last_mut() {
-            Some(group) if *linked => group.push(source),
+            Some(group) if linked => group.push(source),
             _ => groups.push(vec![source]),
         }
     }
@@ -152,7 +164,7 @@ pub fn open(spec: &InputSpec, stdin: Box<dyn BufRead + Send>) -> Result<Records,
         Some(Err(group)) => Err(load(group)?),
     };
     let rest = groups.map(load).collect::<Result<Vec<_>, _>>()?;
-    let mut records = Records::new(first, rest, splitter, framing.skip_blank);
+    let mut records = Records::new(first, rest, splitter, framing.skip_blank, spec.link);
     records.grouper = spec.grouping.clone().map(|g| Box::new(Grouper::new(g)));
     Ok(records)
 }
@@ -183,17 +195,19 @@ impl Source {
 }
 
 /// Zips a linked group into rows (the arguments each row adds to a record), stopping at the
-/// shortest member; an empty member counts as one empty value.
-fn zip(mut group: Vec<Vec<Vec<u8>>>, splitter: &Splitter) -> Vec<Vec<Vec<u8>>> {
+/// shortest member, or with `wrap` (`--link`) going on to the longest, shorter members starting
+/// over; an empty member counts as one empty value.
+fn zip(mut group: Vec<Vec<Vec<u8>>>, splitter: &Splitter, wrap: bool) -> Vec<Vec<Vec<u8>>> {
     for values in &mut group {
         if values.is_empty() {
             values.push(Vec::new());
         }
     }
-    let len = group.iter().map(Vec::len).min().unwrap_or(0);
+    let lens = group.iter().map(Vec::len);
+    let len = if wrap { lens.max() } else { lens.min() }.unwrap_or(0);
     let mut columns: Vec<_> = group
         .into_iter()
-        .map(|values| values.into_iter().take(len))
+        .map(|values| values.into_iter().cycle().take(len))
         .collect();
     (0..len)
         .map(|_| {
@@ -376,15 +390,16 @@ impl Records {
         rest: Vec<Vec<Vec<Vec<u8>>>>,
         splitter: Splitter,
         skip_blank: bool,
+        wrap: bool,
     ) -> Records {
         let rest_nonempty = rest.iter().flatten().any(|values| !values.is_empty());
-        let rest: Vec<_> = rest.into_iter().map(|g| zip(g, &splitter)).collect();
+        let rest: Vec<_> = rest.into_iter().map(|g| zip(g, &splitter, wrap)).collect();
         let mut done = false;
         let first = match first {
             Ok(lines) => First::Lines(lines),
             Err(values) => {
                 done = !rest_nonempty && values.iter().all(Vec::is_empty);
-                First::Rows(zip(values, &splitter).into_iter())
+                First::Rows(zip(values, &splitter, wrap).into_iter())
             }
         };
         let odometer = vec![0; rest.len()];
@@ -864,6 +879,7 @@ mod framing_tests {
                 ..Framing::default()
             },
             grouping: None,
+            link: false,
         };
         assert_eq!(records(&spec, b"x , y\n1,2\n"), "1|2|1");
         let names: Vec<&[u8]> = header

@@ -764,3 +764,109 @@ a/b.c:a/b:b.c:b:a:e:d.e:c.d.e:a/b.c
         "{..} {+/} a.b.c\n",
     );
 }
+
+/// `--link` (and its old name `--xapply`): the sources are zipped and shorter ones start over
+/// until the longest ends, while `:::+` stops at the shortest.
+#[test]
+fn link_zips_every_source_and_wraps_the_shorter_ones() {
+    for link in ["--link", "--xapply"] {
+        check_modes_like_parallel(
+            None,
+            &[
+                "-k", link, "echo", ":::", "a", "b", ":::", "1", "2", "3", ":::", "X",
+            ],
+            "",
+            "a 1 X\nb 2 X\na 3 X\n",
+        );
+    }
+    check_modes_like_parallel(
+        None,
+        &["-k", "echo", ":::", "a", "b", ":::+", "1", "2", "3"],
+        "",
+        "a 1\nb 2\n",
+    );
+}
+
+/// `--arg-sep` and `--arg-file-sep` change the words that start sources; `:::` is then a
+/// plain word of the command.
+#[test]
+fn source_separators_can_be_changed() {
+    let dir = temp_dir();
+    write_file(dir.path(), "in.txt", "f1\nf2\n");
+    check_modes_like_parallel(
+        Some(dir.path()),
+        &["-k", "--arg-sep", ",,,", "echo", ":::", ",,,", "a", "b"],
+        "",
+        "::: a\n::: b\n",
+    );
+    check_modes_like_parallel(
+        Some(dir.path()),
+        &[
+            "-k",
+            "--arg-file-sep",
+            "FILES",
+            "echo",
+            "FILES",
+            "in.txt",
+            ":::",
+            "x",
+        ],
+        "",
+        "f1 x\nf2 x\n",
+    );
+}
+
+/// A `:::` value that holds newlines is several values, as in GNU parallel (its values pass
+/// through a queue of lines); with `-d` the value stays whole.
+#[test]
+fn a_value_with_newlines_is_several_values() {
+    check_modes_like_parallel(
+        None,
+        &["-k", "echo", "[{}]", ":::", "a\nb", "x\n", "y"],
+        "",
+        "[a]\n[b]\n[x]\n[]\n[y]\n",
+    );
+}
+
+/// `--halt-on-error` is GNU parallel's old name of `--halt`.
+#[test]
+fn halt_on_error_is_halt() {
+    for mode in ["process", "thread"] {
+        let ran = troop(
+            &[
+                "run",
+                "--mode",
+                mode,
+                "-k",
+                "-j1",
+                "--halt-on-error",
+                "1",
+                "echo {}; exit {}",
+                ":::",
+                "0",
+                "1",
+                "0",
+            ],
+            "",
+        );
+        ran.assert_code(1);
+        assert_eq!(ran.stdout, "0\n1\n", "{mode}: {}", ran.stderr);
+    }
+    if let Some(gnu) = gnu_parallel_in(
+        None,
+        &[
+            "-k",
+            "-j1",
+            "--halt-on-error",
+            "1",
+            "echo {}; exit {}",
+            ":::",
+            "0",
+            "1",
+            "0",
+        ],
+        "",
+    ) {
+        assert_eq!((gnu.code, gnu.stdout.as_str()), (Some(1), "0\n1\n"));
+    }
+}
