@@ -55,7 +55,10 @@ use exit::Exit;
 
 /// Runs `troop run` with the process's own stdin, stdout and stderr.
 pub fn run_cli(config: &RunConfig) -> Result<Exit, RunError> {
+    use observe::Observer as _;
     let mut observer = observe::for_config(config)?;
-    let summary = supervisor::run(config, run_io::RunIo::standard(), &mut observer)?;
+    // A progress bar on the terminal takes task output past itself, so neither tears the other.
+    let io = observer.route_io(run_io::RunIo::standard());
+    let summary = supervisor::run(config, io, &mut observer)?;
     Ok(summary.exit)
 }

@@ -6,6 +6,8 @@
 //! cheap: it records what it needs and draws (or writes) from its own thread or on
 //! [`Observer::flush`], which the loop calls whenever it is about to wait.
 
+pub mod progress;
+
 use std::time::Duration;
 
 use troop_worker::protocol::{Outcome, Usage};
@@ -97,6 +99,12 @@ pub trait Observer {
 
     /// The run's controls: an observer that wants to steer the run keeps this.
     fn attach(&mut self, _controls: Controls) {}
+
+    /// The run's streams (the process's own), as this observer needs them: one that draws on
+    /// the terminal takes the task output through writers that write past its drawing.
+    fn route_io(&self, io: crate::run_io::RunIo) -> crate::run_io::RunIo {
+        io
+    }
 }
 
 /// The way back from an observer into the supervisor's inbox.
@@ -113,8 +121,10 @@ impl Controls {
 /// The observers a `troop run` command line asks for (`--progress`, `--bar`, `--eta`,
 /// `--dashboard`, `--events`, the summary), in one [`Fanout`].
 pub fn for_config(config: &crate::config::RunConfig) -> Result<Fanout, crate::error::RunError> {
-    let observers: Vec<Box<dyn Observer>> = Vec::new();
-    let _ = &config.watch;
+    let mut observers: Vec<Box<dyn Observer>> = Vec::new();
+    if let Some(progress) = progress::Progress::for_watch(&config.watch) {
+        observers.push(Box::new(progress));
+    }
     Ok(Fanout(observers))
 }
 
@@ -148,6 +158,9 @@ impl Observer for Fanout {
     }
     fn attach(&mut self, controls: Controls) {
         self.0.iter_mut().for_each(|o| o.attach(controls.clone()));
+    }
+    fn route_io(&self, io: crate::run_io::RunIo) -> crate::run_io::RunIo {
+        self.0.iter().fold(io, |io, o| o.route_io(io))
     }
 }
 

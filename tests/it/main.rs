@@ -17,6 +17,7 @@ mod limits;
 mod modes;
 mod output;
 mod pipe;
+mod progress;
 mod pty;
 mod safety;
 mod signals;
