@@ -272,10 +272,15 @@ impl Supervisor<'_> {
                 worker + 1,
             )),
         };
-        troop_worker::process::eprint_line(&format!(
-            "troop: task {id} {why}: {}",
-            String::from_utf8_lossy(&command)
-        ));
+        let command = String::from_utf8_lossy(&command);
+        let message = match outcome {
+            // GNU parallel's own two lines, which scripts look for.
+            Outcome::TimedOut { .. } => format!(
+                "troop: Warning: This job was killed because it timed out:\ntroop: Warning: {command}"
+            ),
+            _ => format!("troop: task {id} {why}: {command}"),
+        };
+        troop_worker::process::eprint_line(&message);
     }
 
     /// Stops the run if `--halt` says so; `status` is the exit status of the task that just

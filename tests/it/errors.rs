@@ -200,8 +200,16 @@ fn a_task_killed_under_a_memory_limit_says_so() {
     );
 }
 
+/// GNU parallel's two lines: `Warning: This job was killed because it timed out:` and the
+/// command.
+fn timed_out(command: &str) -> String {
+    format!(
+        "troop: Warning: This job was killed because it timed out:\ntroop: Warning: {command}\n"
+    )
+}
+
 #[test]
-fn a_timed_out_task_prints_one_line_naming_it() {
+fn a_timed_out_task_prints_gnu_parallels_warning_naming_it() {
     for (template, slow) in [("sleep {}", "30"), ("@sleep {}", "30000")] {
         let ran = troop(
             &["run", "-k", "--timeout", "1", template, ":::", slow, "0"],
@@ -209,16 +217,12 @@ fn a_timed_out_task_prints_one_line_naming_it() {
         );
         ran.assert_code(1);
         let command = template.replace("{}", slow);
-        assert_eq!(
-            ran.stderr,
-            format!("troop: task 1 was killed because it timed out: {command}\n"),
-            "{template}"
-        );
+        assert_eq!(ran.stderr, timed_out(&command), "{template}");
     }
 }
 
 #[test]
-fn a_task_stopped_by_a_percentage_timeout_prints_one_line_naming_it() {
+fn a_task_stopped_by_a_percentage_timeout_prints_the_warning_naming_it() {
     let ran = troop(
         &[
             "run",
@@ -235,11 +239,7 @@ fn a_task_stopped_by_a_percentage_timeout_prints_one_line_naming_it() {
         "",
     );
     ran.assert_code(1);
-    assert_eq!(
-        ran.stderr, "troop: task 4 was killed because it timed out: sleep 30\n",
-        "{:?}",
-        ran.stderr
-    );
+    assert_eq!(ran.stderr, timed_out("sleep 30"), "{:?}", ran.stderr);
 }
 
 #[test]

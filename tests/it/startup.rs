@@ -666,7 +666,7 @@ fn a_kernel_that_overruns_its_timeout_is_stopped_by_replacing_its_worker() {
     );
     assert!(
         run.stderr()
-            .contains("troop: task 1 was killed because it timed out: @spin 60000"),
+            .contains("timed out:\ntroop: Warning: @spin 60000\n"),
         "{}",
         run.stderr()
     );
