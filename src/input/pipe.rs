@@ -600,10 +600,16 @@ pub fn parts(spec: &PipeSpec, store: &Store, path: &Path) -> io::Result<Vec<Bloc
     let mut starts = vec![head.len() as u64];
     let mut want = head.len() as u64 + block;
     let mut window = Vec::new();
+    // As in GNU parallel, a part ends at the first record end found from `want` on: a record
+    // that ends exactly at `want` does not count (it ends in the part), unless records have no
+    // end mark and a record start is enough (the window then starts one byte before `want`).
+    let back = match &spec.split {
+        Split::Literal { end, .. } if end.is_empty() => 1,
+        _ => 0,
+    };
     while want < size {
-        // The first record end at or after `want`, looked for in a window that starts one byte
-        // before it (so that a record ending exactly there counts), grown as needed.
-        let from = want - 1;
+        // The window is grown as needed.
+        let from = want - back;
         let mut len = 64 * 1024;
         let found = loop {
             window.resize(len, 0);

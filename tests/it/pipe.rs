@@ -7,7 +7,9 @@ use std::os::unix::ffi::OsStringExt;
 use std::path::Path;
 use std::process::Output;
 
-use crate::util::{COMMAND_TIMEOUT, TROOP, gnu_parallel_in, temp_dir, troop, write_file};
+use crate::util::{
+    COMMAND_TIMEOUT, TROOP, check_modes_like_parallel, gnu_parallel_in, temp_dir, troop, write_file,
+};
 
 /// `seq 1 n`, as bytes.
 fn seq(n: u64) -> String {
@@ -529,4 +531,28 @@ fn pipepart_parts_can_be_files_or_fifos() {
             &expected,
         );
     }
+}
+
+/// A part whose size lands exactly on a record start takes the next record too, as GNU
+/// parallel's parts do (`seq 10000` has its 2223rd line start at byte 10003 = 3 + 10000).
+#[test]
+fn pipepart_parts_that_end_on_a_record_start_take_one_record_more() {
+    let dir = temp_dir();
+    let numbers: String = (1..=10000).map(|n| format!("{n}\n")).collect();
+    write_file(dir.path(), "big", &numbers);
+    check_modes_like_parallel(
+        Some(dir.path()),
+        &[
+            "--pipepart",
+            "-a",
+            "big",
+            "--block",
+            "10k",
+            "-k",
+            "wc",
+            "-l",
+        ],
+        "",
+        "2222\n2001\n2001\n2001\n1775\n",
+    );
 }
