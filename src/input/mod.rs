@@ -4,6 +4,7 @@
 pub mod framing;
 pub mod group;
 pub mod pipe;
+mod plus;
 mod quote;
 pub mod source;
 pub mod template;

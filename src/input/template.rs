@@ -26,6 +26,7 @@
 //!   bare, so a value `a=b` in command position becomes an assignment there.
 //! - `{/}` and `{/.}` cut at the last `/` of the whole value even when it spans several lines.
 
+use super::plus::Edit;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 
@@ -112,6 +113,9 @@ enum Repl {
     /// `{name}` with `--header`: an index into [`Template::names`]; the column is looked up when
     /// the header has been read.
     Named(usize),
+    /// `--plus`'s editing strings (`{%.gz}`, `{/a/b}`, …): an index into [`Template::names`]
+    /// (its text) and the template's edits (compiled), applied to each value of `{}`.
+    Edit(usize),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,6 +150,8 @@ pub struct Template {
     slot_groups: Vec<bool>,
     /// The text inside the braces of each `{name}`.
     names: Vec<Vec<u8>>,
+    /// For each of `names`, the `--plus` edit it spells, if it is one.
+    edits: Vec<Option<Edit>>,
     /// The header that names the columns, with `--header`.
     header: Option<Header>,
     /// `-X`: words with a replacement string repeat for each value of a group.
@@ -184,6 +190,7 @@ impl Template {
         let mut names = Vec::new();
         let segments = parse_segments(&text, options, &mut names);
         let mut template = Template::parse_segments(&text, segments)?;
+        template.edits = compile_edits(&names, options.plus);
         template.names = names;
         template.header = options.header.clone();
         template.context = options.context;
@@ -238,6 +245,7 @@ impl Template {
             matcher,
             slot_groups,
             names: Vec::new(),
+            edits: Vec::new(),
             header: None,
             context: false,
         }
@@ -304,6 +312,7 @@ impl Template {
             seq,
             slot,
             names: &self.names,
+            edits: &self.edits,
             header: self.header.as_ref(),
         };
         // Context replace repeats a word for each value of the command, as GNU parallel does
@@ -377,6 +386,7 @@ impl Template {
 pub struct Text {
     segments: Vec<Segment>,
     names: Vec<Vec<u8>>,
+    edits: Vec<Option<Edit>>,
     header: Option<Header>,
 }
 
@@ -387,6 +397,7 @@ impl Text {
         let segments = parse_segments(text, options, &mut names);
         Text {
             segments,
+            edits: compile_edits(&names, options.plus),
             names,
             header: options.header.clone(),
         }
@@ -405,6 +416,7 @@ impl Text {
             seq,
             slot,
             names: &self.names,
+            edits: &self.edits,
             header: self.header.as_ref(),
         };
         render_segments(&self.segments, &ctx, |out, value| {
@@ -573,6 +585,10 @@ fn parse_repl(
             Repl::All(Part::Whole) | Repl::Nth(_, Part::Whole) | Repl::FromEnd(_, Part::Whole),
         ) if options.replace.is_some() => None,
         Some(repl) => Some(repl),
+        None if options.plus && super::plus::Edit::parse(inner).is_some() => {
+            names.push(inner.to_vec());
+            Some(Repl::Edit(names.len() - 1))
+        }
         None if options.header.is_some() && !inner.is_empty() => {
             names.push(inner.to_vec());
             Some(Repl::Named(names.len() - 1))
@@ -632,6 +648,14 @@ fn parse_builtin(inner: &[u8], plus: bool) -> Option<Repl> {
     Some(repl)
 }
 
+/// The `--plus` edit each name spells (none without `--plus`).
+fn compile_edits(names: &[Vec<u8>], plus: bool) -> Vec<Option<Edit>> {
+    names
+        .iter()
+        .map(|name| if plus { Edit::parse(name) } else { None })
+        .collect()
+}
+
 /// What a render needs besides the template.
 #[derive(Clone, Copy)]
 struct Ctx<'a> {
@@ -642,6 +666,7 @@ struct Ctx<'a> {
     seq: u64,
     slot: u32,
     names: &'a [Vec<u8>],
+    edits: &'a [Option<Edit>],
     header: Option<&'a Header>,
 }
 
@@ -662,6 +687,13 @@ impl Ctx<'_> {
             Repl::FromEnd(n, part) => {
                 let arg = args.len().checked_sub(n).map(|i| &args[i]);
                 arg.into_iter().for_each(|a| f(part.apply(a)))
+            }
+            Repl::Edit(k) => {
+                let values = self.part.unwrap_or(args);
+                match &self.edits[k] {
+                    Some(edit) => values.iter().for_each(|a| f(&edit.apply(a))),
+                    None => values.iter().for_each(|a| f(a)),
+                }
             }
             Repl::Named(k) => {
                 let name = &self.names[k];
@@ -985,6 +1017,7 @@ mod tests {
             seq,
             slot,
             names: &[],
+            edits: &[],
             header: None,
         };
         text_of(render_shell(

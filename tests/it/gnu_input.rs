@@ -870,3 +870,34 @@ fn halt_on_error_is_halt() {
         assert_eq!((gnu.code, gnu.stdout.as_str()), (Some(1), "0\n1\n"));
     }
 }
+
+/// `--plus`'s shell-like edits of `{}`: defaults, substrings, prefix and suffix removal,
+/// substitution and case changes, as GNU parallel applies them.
+#[test]
+fn plus_edits_change_the_value_as_the_shells_do() {
+    check_modes_like_parallel(
+        None,
+        &[
+            "-k", "--plus", "echo", "{:-none}", "{:2}", "{:1:3}", "{//a/X}", "{^a}", "{,,B}",
+            "{%.gz}", "{#a}", ":::", "", "abcaB.gz",
+        ],
+        "",
+        "none       \nabcaB.gz caB.gz bca XbcXB.gz AbcaB.gz abcab.gz abcaB bcaB.gz\n",
+    );
+    check_modes_like_parallel(
+        None,
+        &[
+            "-k",
+            "--plus",
+            "echo",
+            "{##z.*z.}",
+            "{#z.*z.}",
+            "{%.z.*z}",
+            "{%%.z.*z}",
+            ":::",
+            "z.z.z.foo",
+        ],
+        "",
+        "foo z.foo z.z.z.foo z.z.z.foo\n",
+    );
+}
