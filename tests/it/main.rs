@@ -3,6 +3,7 @@
 mod bytes;
 mod control;
 mod errors;
+mod events;
 mod exit_codes;
 mod faults;
 mod gnu_input;
@@ -22,5 +23,6 @@ mod safety;
 mod signals;
 mod spill;
 mod startup;
+mod summary;
 mod util;
 mod workers;
