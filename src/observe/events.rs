@@ -12,7 +12,6 @@
 //! happen without a system call per event. A stream that cannot be written (a full disk, a
 //! closed pipe) is said once on stderr and given up: the run goes on.
 
-use std::borrow::Cow;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -110,9 +109,110 @@ impl Events {
         }
     }
 
-    fn task_end(&mut self, event: &'static str, end: TaskEnd<'_>) {
-        self.line(event, end);
+    /// Starts a line by hand: `{"v":1,"event":"NAME","t":T`. The events of every task are
+    /// written so, without serde's generic machinery: they are the stream's bulk.
+    fn head(&mut self, event: &'static str) -> Option<&mut Vec<u8>> {
+        self.sink.as_ref()?;
+        let buf = &mut self.buf;
+        buf.extend_from_slice(b"{\"v\":");
+        push_u64(buf, VERSION.into());
+        buf.extend_from_slice(b",\"event\":\"");
+        buf.extend_from_slice(event.as_bytes());
+        buf.extend_from_slice(b"\",\"t\":");
+        push_u64(buf, now_us());
+        Some(buf)
     }
+
+    /// Ends a line started with [`Events::head`].
+    fn tail(&mut self) {
+        self.buf.extend_from_slice(b"}\n");
+        if self.buf.len() > WRITE_OVER {
+            self.write_out();
+        }
+    }
+
+    fn task_started(
+        &mut self,
+        seq: u64,
+        slot: u32,
+        pid: Option<u32>,
+        attempt: u32,
+        command: Option<&[u8]>,
+    ) {
+        let Some(buf) = self.head("task_started") else {
+            return;
+        };
+        field(buf, "seq", Some(seq));
+        field(buf, "worker", Some(u64::from(slot) + 1));
+        field(buf, "pid", pid.map(u64::from));
+        field(buf, "attempt", Some(u64::from(attempt)));
+        buf.extend_from_slice(b",\"command\":");
+        match command {
+            // Escaping a string into memory cannot fail.
+            Some(c) => drop(serde_json::to_writer(
+                &mut *buf,
+                &String::from_utf8_lossy(c),
+            )),
+            None => buf.extend_from_slice(b"null"),
+        }
+        self.tail();
+    }
+
+    fn task_end(&mut self, event: &'static str, end: TaskEnd<'_>) {
+        let Some(buf) = self.head(event) else {
+            return;
+        };
+        field(buf, "seq", Some(end.seq));
+        field(buf, "worker", end.worker.map(u64::from));
+        field(buf, "pid", end.pid.map(u64::from));
+        field(buf, "attempt", Some(u64::from(end.attempt)));
+        // Status words are plain ASCII: no escaping needed.
+        buf.extend_from_slice(b",\"status\":\"");
+        buf.extend_from_slice(end.status.as_bytes());
+        buf.push(b'"');
+        buf.extend_from_slice(b",\"exit\":");
+        match end.exit {
+            Some(code) if code < 0 => {
+                buf.push(b'-');
+                push_u64(buf, code.unsigned_abs().into());
+            }
+            Some(code) => push_u64(buf, code as u64),
+            None => buf.extend_from_slice(b"null"),
+        }
+        field(buf, "signal", end.signal.map(|s| s as u64));
+        field(buf, "start_us", end.start_us);
+        field(buf, "wall_us", Some(end.wall_us));
+        field(buf, "user_us", Some(end.user_us));
+        field(buf, "sys_us", Some(end.sys_us));
+        field(buf, "max_rss_kib", Some(end.max_rss_kib));
+        self.tail();
+    }
+}
+
+/// Appends `,"key":value` (`null` for `None`).
+fn field(buf: &mut Vec<u8>, key: &str, value: Option<u64>) {
+    buf.extend_from_slice(b",\"");
+    buf.extend_from_slice(key.as_bytes());
+    buf.extend_from_slice(b"\":");
+    match value {
+        Some(v) => push_u64(buf, v),
+        None => buf.extend_from_slice(b"null"),
+    }
+}
+
+/// Appends a number in decimal.
+fn push_u64(buf: &mut Vec<u8>, mut v: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    buf.extend_from_slice(&digits[i..]);
 }
 
 impl Observer for Events {
@@ -163,16 +263,7 @@ impl Observer for Events {
                 pid,
                 attempt,
                 command,
-            } => self.line(
-                "task_started",
-                TaskStarted {
-                    seq,
-                    worker: slot + 1,
-                    pid,
-                    attempt,
-                    command: command.map(String::from_utf8_lossy),
-                },
-            ),
+            } => self.task_started(seq, slot, pid, attempt, command),
             RunEvent::TaskRunning { .. } | RunEvent::InputEnded { .. } => {}
             RunEvent::TaskFinished {
                 seq,
@@ -265,17 +356,7 @@ struct WorkerExited {
     lost: bool,
 }
 
-#[derive(Serialize)]
-struct TaskStarted<'a> {
-    seq: u64,
-    worker: u32,
-    pid: Option<u32>,
-    attempt: u32,
-    command: Option<Cow<'a, str>>,
-}
-
 /// How an attempt ended (`task_finished`, `task_retried`).
-#[derive(Serialize)]
 struct TaskEnd<'a> {
     seq: u64,
     worker: Option<u32>,
@@ -431,7 +512,12 @@ mod tests {
             wall_us: 7,
             ..Usage::default()
         };
-        for (outcome, retry) in [(Outcome::Exited(3), true), (Outcome::Signaled(9), false)] {
+        let lost = Outcome::WorkerLost { signal: Some(9) };
+        for (outcome, retry) in [
+            (Outcome::Exited(3), true),
+            (Outcome::Signaled(9), false),
+            (lost, false),
+        ] {
             events.event(&RunEvent::TaskFinished {
                 seq: 4,
                 slot: 1,
@@ -454,8 +540,12 @@ mod tests {
         assert_eq!(got[1]["signal"], 9);
         assert_eq!(got[1]["worker"], 2);
         assert_eq!(got[1]["wall_us"], 7);
-        assert_eq!(got[2]["status"], "skipped");
-        assert!(got[2]["worker"].is_null());
+        assert_eq!(
+            (got[2]["status"].as_str(), got[2]["exit"].as_i64()),
+            (Some("lost"), Some(-1))
+        );
+        assert_eq!(got[3]["status"], "skipped");
+        assert!(got[3]["worker"].is_null());
     }
 
     #[test]
