@@ -86,6 +86,8 @@ pub struct Watch {
     pub dashboard: bool,
     /// `--events FILE`: the JSON-lines event stream (`-` is stdout).
     pub events: Option<PathBuf>,
+    /// `--summary`: the summary of the run on stderr, terminal or not.
+    pub summary: bool,
 }
 
 /// Limits and gates on the resources tasks use.

@@ -4,7 +4,7 @@
 //! watcher thread forwards what it reads to the supervisor's one loop.
 
 use crossbeam_channel::Sender;
-use signal_hook::consts::{SIGCONT, SIGHUP, SIGINT, SIGTERM, SIGTSTP};
+use signal_hook::consts::{SIGCONT, SIGHUP, SIGINT, SIGTERM, SIGTSTP, SIGUSR1};
 use signal_hook::iterator::{Handle, Signals};
 
 use crate::error::RunError;
@@ -21,10 +21,11 @@ impl Watch {
     }
 }
 
-/// Forwards SIGINT, SIGTERM, SIGHUP, SIGTSTP and SIGCONT to `inbox` until [`Watch::close`].
+/// Forwards SIGINT, SIGTERM, SIGHUP, SIGTSTP, SIGCONT and SIGUSR1 (list the running tasks) to
+/// `inbox` until [`Watch::close`].
 pub fn watch(inbox: Sender<Msg>) -> Result<Watch, RunError> {
-    let mut signals =
-        Signals::new([SIGINT, SIGTERM, SIGHUP, SIGTSTP, SIGCONT]).map_err(RunError::Signals)?;
+    let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP, SIGTSTP, SIGCONT, SIGUSR1])
+        .map_err(RunError::Signals)?;
     let handle = signals.handle();
     std::thread::Builder::new()
         .name("troop-signals".into())

@@ -158,6 +158,11 @@ pub struct RunArgs {
     /// Write a JSON-lines stream of run, worker and task events to FILE (- for stdout).
     #[arg(long, value_name = "FILE", help_heading = "Watching")]
     pub events: Option<PathBuf>,
+    /// Print a summary on stderr when the run ends: tasks, failures, retries, wall and CPU
+    /// time, the slowest tasks, each worker's peak memory. Without it, the summary is printed
+    /// only on a terminal, after -v or when something failed.
+    #[arg(long, help_heading = "Watching")]
+    pub summary: bool,
     /// Skip the tasks the --joblog FILE records, and append to it. Tasks are matched by their
     /// command line, so reordered or appended input resumes correctly.
     #[arg(long, conflicts_with = "resume_failed")]

@@ -264,6 +264,7 @@ fn run_config(mut args: RunArgs) -> Result<RunConfig, RunError> {
         eta: args.eta,
         dashboard: args.dashboard,
         events: args.events,
+        summary: args.summary,
     };
     config.resume = match (args.resume, args.resume_failed) {
         (_, true) => Resume::Failed,

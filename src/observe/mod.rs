@@ -6,7 +6,9 @@
 //! cheap: it records what it needs and draws (or writes) from its own thread or on
 //! [`Observer::flush`], which the loop calls whenever it is about to wait.
 
+pub mod events;
 pub mod progress;
+pub mod summary;
 
 use std::time::Duration;
 
@@ -124,6 +126,13 @@ pub fn for_config(config: &crate::config::RunConfig) -> Result<Fanout, crate::er
     let mut observers: Vec<Box<dyn Observer>> = Vec::new();
     if let Some(progress) = progress::Progress::for_watch(&config.watch) {
         observers.push(Box::new(progress));
+    }
+    if let Some(path) = &config.watch.events {
+        observers.push(Box::new(events::Events::open(path)?));
+    }
+    // Last: it prints once the others have left the terminal.
+    if let Some(summary) = summary::Summarizer::for_config(config) {
+        observers.push(Box::new(summary));
     }
     Ok(Fanout(observers))
 }

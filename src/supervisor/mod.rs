@@ -13,6 +13,7 @@
 
 mod feed;
 mod finish;
+mod listing;
 mod stop;
 mod table;
 mod timers;

@@ -33,6 +33,7 @@ impl Supervisor<'_> {
         match sig {
             libc::SIGTSTP => return self.pause(),
             libc::SIGCONT => return self.resume(),
+            libc::SIGUSR1 => return self.list_running(),
             _ => {}
         }
         let before = match self.stopping {

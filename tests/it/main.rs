@@ -3,6 +3,7 @@
 mod bytes;
 mod control;
 mod errors;
+mod events;
 mod exit_codes;
 mod faults;
 mod gnu_input;
@@ -23,5 +24,6 @@ mod safety;
 mod signals;
 mod spill;
 mod startup;
+mod summary;
 mod util;
 mod workers;
