@@ -672,6 +672,11 @@ impl Supervisor<'_> {
             Msg::Worker(index, FromWorker::Done(reports)) => {
                 for report in reports {
                     let (id, wall_us) = (report.id, report.usage.wall_us);
+                    // A task that ran behind another in a batch started unseen: it is
+                    // reported now, so that every task has its start.
+                    if self.tasks.get(id).is_some_and(|t| t.since.is_none()) {
+                        self.tell_started(id);
+                    }
                     self.sched.apply(
                         Event::TaskDone {
                             worker: index,

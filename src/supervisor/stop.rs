@@ -148,17 +148,7 @@ impl Supervisor<'_> {
         }
         let now = Instant::now();
         task.since = Some(now);
-        if let TaskState::Sent { worker } | TaskState::Running { worker, .. } = task.state {
-            let (attempt, pid) = (task.attempts, self.pool.pid(worker));
-            let command = task.command.as_deref();
-            self.observer.event(&crate::observe::RunEvent::TaskStarted {
-                seq: id,
-                slot: worker,
-                pid,
-                attempt,
-                command,
-            });
-        }
+        self.tell_started(id);
         let Some(task) = self.tasks.get_mut(id) else {
             return;
         };
@@ -173,6 +163,23 @@ impl Supervisor<'_> {
         if percent {
             self.running_since.insert((now, id));
             self.arm_percent_check();
+        }
+    }
+
+    /// Tells the observer that task `id` started on the worker it was sent to.
+    pub(super) fn tell_started(&mut self, id: TaskId) {
+        let Some(task) = self.tasks.get(id) else {
+            return;
+        };
+        if let TaskState::Sent { worker } | TaskState::Running { worker, .. } = task.state {
+            let (attempt, pid) = (task.attempts, self.pool.pid(worker));
+            self.observer.event(&crate::observe::RunEvent::TaskStarted {
+                seq: id,
+                slot: worker,
+                pid,
+                attempt,
+                command: task.command.as_deref(),
+            });
         }
     }
 

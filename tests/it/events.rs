@@ -329,3 +329,44 @@ fn a_follower_sees_a_task_start_while_the_run_goes() {
         check_stream(&std::fs::read_to_string(&events).unwrap());
     }
 }
+
+/// Batched tasks (many per message to a worker) each have one start and one end, in both
+/// modes, and the start names the command.
+#[test]
+fn every_batched_task_has_one_start_and_one_end() {
+    for mode in ["process", "thread"] {
+        let dir = crate::util::temp_dir();
+        let path = dir.path().join("events.jsonl");
+        let mut argv = vec![
+            "run",
+            "--mode",
+            mode,
+            "-j2",
+            "--chunksize",
+            "50",
+            "--events",
+            path.to_str().unwrap(),
+            "@noop",
+            ":::",
+        ];
+        let inputs: Vec<String> = (1..=1000).map(|n| n.to_string()).collect();
+        argv.extend(inputs.iter().map(String::as_str));
+        troop(&argv, "").assert_code(0);
+        let events = check_stream(&std::fs::read_to_string(&path).unwrap());
+        for name in ["task_started", "task_finished"] {
+            let mut seqs: Vec<u64> = named(&events, name)
+                .iter()
+                .map(|e| e["seq"].as_u64().unwrap())
+                .collect();
+            seqs.sort_unstable();
+            assert_eq!(seqs, (1..=1000).collect::<Vec<u64>>(), "{mode}: {name}");
+        }
+        let first = named(&events, "task_started")[0];
+        assert!(
+            first["command"]
+                .as_str()
+                .is_some_and(|c| c.starts_with("@noop")),
+            "{mode}: {first}"
+        );
+    }
+}
