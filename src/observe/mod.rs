@@ -6,6 +6,8 @@
 //! cheap: it records what it needs and draws (or writes) from its own thread or on
 //! [`Observer::flush`], which the loop calls whenever it is about to wait.
 
+pub mod title;
+
 use std::time::Duration;
 
 use troop_worker::protocol::{Outcome, Usage};
@@ -115,6 +117,7 @@ impl Controls {
 pub fn for_config(config: &crate::config::RunConfig) -> Result<Fanout, crate::error::RunError> {
     let observers: Vec<Box<dyn Observer>> = Vec::new();
     let _ = &config.watch;
+    let observers = title::with_supervisor_title(observers);
     Ok(Fanout(observers))
 }
 

@@ -22,5 +22,6 @@ mod safety;
 mod signals;
 mod spill;
 mod startup;
+mod titles;
 mod util;
 mod workers;
