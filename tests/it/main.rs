@@ -2,6 +2,7 @@
 
 mod bytes;
 mod control;
+mod docs;
 mod errors;
 mod exit_codes;
 mod faults;
