@@ -48,6 +48,8 @@ fn execute(command: Command) -> anyhow::Result<Exit> {
         Command::Run(config) => troop::run_cli(&config)?,
         Command::Demo(config) => troop::demo::run(&config)?,
         Command::Bench(config) => troop::bench::run(&config)?,
+        Command::Completions(shell) => cli::docs::print_completions(shell)?,
+        Command::Man { dir } => cli::docs::man(dir.as_deref())?,
     })
 }
 

@@ -28,6 +28,31 @@ pub enum Sub {
     Demo(DemoArgs),
     /// Scaling curves and dispatch overhead: a kernel batch over modes and worker counts.
     Bench(BenchArgs),
+    /// Print the shell completion script for bash, zsh or fish: `troop completions bash`.
+    Completions(CompletionsArgs),
+    /// Print the manual page troop.1 (roff), or write every page into a directory.
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell the script is for.
+    #[arg(value_enum)]
+    pub shell: ShellArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ShellArg {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write troop.1 and a page per subcommand (troop-run.1, ...) into this directory instead.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 const RUN_HELP: &str = "\

@@ -4,6 +4,7 @@
 //! [`CliError`] that knows its own exit code (help and version are not errors; a bad option is).
 
 mod args;
+pub mod docs;
 mod gnu;
 mod pipe_args;
 mod validate;

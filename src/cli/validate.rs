@@ -6,7 +6,11 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
 use troop_worker::kernel::Kernel;
 
-use super::args::{BenchArgs, Cli, DemoArgs, KernelArg, ModeArg, RunArgs, StartArg, Sub};
+use super::args::{
+    BenchArgs, Cli, CompletionsArgs, DemoArgs, KernelArg, ManArgs, ModeArg, RunArgs, ShellArg,
+    StartArg, Sub,
+};
+use super::docs::Shell;
 use crate::bench::{self, BenchConfig, Format};
 use crate::config::{
     Chunk, Limits, Mode, OutputMode, Resume, RunConfig, SchedOptions, ShellQuote, StartMethod,
@@ -27,12 +31,24 @@ pub enum Command {
     Run(Box<RunConfig>),
     Demo(DemoConfig),
     Bench(BenchConfig),
+    /// Print a shell's completion script.
+    Completions(Shell),
+    /// Print the manual page, or write every page into this directory.
+    Man {
+        dir: Option<std::path::PathBuf>,
+    },
 }
 
 pub(super) fn validate(cli: Cli) -> Result<Command, RunError> {
     match cli.command {
         Sub::Run(args) => run_config(*args).map(|c| Command::Run(Box::new(c))),
         Sub::Bench(args) => bench_config(args).map(Command::Bench),
+        Sub::Completions(CompletionsArgs { shell }) => Ok(Command::Completions(match shell {
+            ShellArg::Bash => Shell::Bash,
+            ShellArg::Zsh => Shell::Zsh,
+            ShellArg::Fish => Shell::Fish,
+        })),
+        Sub::Man(ManArgs { dir }) => Ok(Command::Man { dir }),
         Sub::Demo(DemoArgs {
             cores,
             quick,

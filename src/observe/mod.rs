@@ -9,6 +9,7 @@
 pub mod events;
 pub mod progress;
 pub mod summary;
+pub mod title;
 
 use std::time::Duration;
 
@@ -134,6 +135,7 @@ pub fn for_config(config: &crate::config::RunConfig) -> Result<Fanout, crate::er
     if let Some(summary) = summary::Summarizer::for_config(config) {
         observers.push(Box::new(summary));
     }
+    let observers = title::with_supervisor_title(observers);
     Ok(Fanout(observers))
 }
 

@@ -7,7 +7,8 @@
 //!
 //! Each worker gets a fresh one-shot ipc-channel server. The server's name, the run's token and
 //! the worker's index travel in the environment, never on the command line, and the worker's argv
-//! reads `troop-worker [w<N>]` so `ps` and `top -c` show which worker is which. One reader thread
+//! reads `troop-worker [w<N>]` so `ps` and `top -c` show which worker is which (followed by spaces
+//! that make room for the title the worker shows as it works: `troop-worker [w<N>] task 7: ...`). One reader thread
 //! per worker accepts the connection and then forwards the worker's messages to the inbox.
 //!
 //! The reader alone reports how a start went, exactly once: [`Msg::WorkerUp`] or
@@ -175,6 +176,7 @@ impl Spawner {
         let mut child = Command::new(&self.exe)
             .arg0(WORKER_ARGV0)
             .arg(worker_arg(index))
+            .arg(troop_worker::title::room_arg())
             .env(ENV_SERVER, &name)
             .env(ENV_TOKEN, token)
             .env(ENV_INDEX, index.to_string())

@@ -46,8 +46,13 @@ pub fn start(
 ) -> Result<JoinHandle<()>, PoolError> {
     let (tx, rx) = crossbeam_channel::unbounded();
     let thread_inbox = inbox.clone();
+    // `top -H` shows `troop-t<N>` (thread mode) or `troop-g<N>` (gil mode), N from 1.
+    let letter = match host {
+        ThreadHost::Free(_) => 't',
+        ThreadHost::Gil { .. } => 'g',
+    };
     let handle = std::thread::Builder::new()
-        .name(troop_worker::process::comm_name(index))
+        .name(format!("troop-{letter}{}", index + 1))
         .spawn(move || {
             let _gone = GoneGuard(index, thread_inbox.clone());
             let mut transport = ChannelTransport::new(rx, thread_inbox, index, Msg::from_worker);

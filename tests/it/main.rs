@@ -2,6 +2,7 @@
 
 mod bytes;
 mod control;
+mod docs;
 mod errors;
 mod events;
 mod exit_codes;
@@ -25,5 +26,6 @@ mod signals;
 mod spill;
 mod startup;
 mod summary;
+mod titles;
 mod util;
 mod workers;

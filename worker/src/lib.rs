@@ -9,6 +9,7 @@
 //! - [`gil`]: a global interpreter lock, for the gil mode.
 //! - [`event_loop`]: the async mode: every slot on one thread's event loop.
 //! - [`process`]: the worker as an OS process: bootstrap, name, death with the supervisor.
+//! - [`title`]: the process title `ps` and `top -c` show, rewritten as a worker works.
 
 pub mod event_loop;
 pub mod exec;
@@ -18,4 +19,5 @@ pub mod process;
 pub mod protocol;
 pub mod runtime;
 pub mod task_input;
+pub mod title;
 pub mod transport;

@@ -22,6 +22,7 @@ use signal_hook::iterator::exfiltrator::WithOrigin;
 use crate::exec::CURRENT_PGID;
 use crate::kernel::CancelHost;
 use crate::protocol::{Bootstrap, FromWorker, Hello, PROTOCOL_VERSION, ToWorker};
+use crate::title;
 use crate::transport::{IpcTransport, Transport};
 
 /// The name of the one-shot server to connect to.
@@ -46,15 +47,18 @@ pub fn worker_arg(index: u32) -> String {
     format!("[w{}]", index + 1)
 }
 
-/// True when this process was started as a worker: its argv is exactly `troop-worker [w<N>]`.
+/// True when this process was started as a worker: its argv is exactly `troop-worker [w<N>]`,
+/// perhaps followed by the spaces that make room for its title ([`crate::title::room_arg`]).
 ///
 /// This is how the `troop` program serves as its own worker. The marker is the command line, not
 /// the environment, so a `troop` that a task runs (whatever variables it inherited) is never
 /// taken for a worker: a user's command line starts with the program's own name.
 pub fn invoked_as_worker() -> bool {
-    let args: Vec<std::ffi::OsString> = std::env::args_os().take(3).collect();
-    let [argv0, arg] = args.as_slice() else {
-        return false;
+    let args: Vec<std::ffi::OsString> = std::env::args_os().take(4).collect();
+    let (argv0, arg) = match args.as_slice() {
+        [argv0, arg] => (argv0, arg),
+        [argv0, arg, room] if room.to_str().is_some_and(crate::title::is_room_arg) => (argv0, arg),
+        _ => return false,
     };
     let named = std::path::Path::new(argv0).file_name() == Some(WORKER_ARGV0.as_ref());
     let marker = arg.to_str().is_some_and(|a| {
@@ -111,6 +115,11 @@ fn bootstrap() -> Result<IpcTransport, String> {
             std::env::remove_var(key);
         }
     }
+    // SAFETY: `invoked_as_worker` and `main` copied the arguments already; this is the
+    // process's only title area.
+    if let Some(area) = unsafe { title::Area::argv() } {
+        show_titles(area, format!("{WORKER_ARGV0} {}", worker_arg(index)), "");
+    }
     become_worker(index, parent)?;
     let bootstrap = IpcSender::<Bootstrap>::connect(server)
         .map_err(|e| format!("cannot reach the supervisor: {e}"))?;
@@ -144,7 +153,17 @@ pub fn serve_forked(
     tx: IpcSender<FromWorker>,
 ) -> ! {
     let _ = nix::unistd::setpgid(nix::unistd::Pid::from_raw(0), nix::unistd::Pid::from_raw(0));
-    set_title(&format!("troop-worker [w{}] (forked)", index + 1));
+    // SAFETY: a forked worker is single-threaded until `become_worker` (it was forked from a
+    // single-threaded supervisor or from the fork server, which never starts a thread), the
+    // supervisor's arguments it inherited were copied before the fork, and this is the process's
+    // only title area.
+    if let Some(area) = unsafe { title::Area::argv_and_environ() } {
+        show_titles(
+            area,
+            format!("{WORKER_ARGV0} {}", worker_arg(index)),
+            " (forked)",
+        );
+    }
     let code = match become_worker(index, parent) {
         Ok(()) => {
             let mut transport = IpcTransport::new(rx, tx);
@@ -253,35 +272,19 @@ pub fn set_comm(name: &str) {
     }
 }
 
-/// Rewrites this process's command line as `ps` shows it (for forked workers, whose argv would
+/// Shows `prefix` and `suffix` as the worker's title until its first task, and `prefix` at the
+/// head of every task's title from then on (see [`crate::title`]).
+fn show_titles(mut area: title::Area, prefix: String, suffix: &str) {
+    area.set(format!("{prefix}{suffix}").as_bytes());
+    title::enable_task_titles(area, prefix);
+}
+
+/// Rewrites this process's command line as `ps` shows it (for the fork server, whose argv would
 /// otherwise read like the supervisor's). The new title is cut to the space of the old one.
 pub fn set_title(title: &str) {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return;
-    };
-    let Some(after) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
-        return;
-    };
-    // Fields 48 and 49 of /proc/PID/stat are arg_start and arg_end; `after` starts at field 3.
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let (Some(start), Some(end)) = (
-        fields.get(45).and_then(|f| f.parse::<usize>().ok()),
-        fields.get(46).and_then(|f| f.parse::<usize>().ok()),
-    ) else {
-        return;
-    };
-    if end <= start {
-        return;
-    }
-    let len = end - start;
-    let bytes = title.as_bytes();
-    let n = bytes.len().min(len - 1);
-    // SAFETY: [arg_start, arg_end) is this process's own argv area, mapped and writable for the
-    // process's whole life. Nothing else holds a Rust reference into it: the supervisor read its
-    // arguments into owned strings before forking.
-    unsafe {
-        let area = std::slice::from_raw_parts_mut(start as *mut u8, len);
-        area[..n].copy_from_slice(&bytes[..n]);
-        area[n..].fill(0);
+    // SAFETY: the fork server read nothing from its argv (it inherited the supervisor's copies)
+    // and holds no other title area.
+    if let Some(mut area) = unsafe { title::Area::argv() } {
+        area.set(title.as_bytes());
     }
 }

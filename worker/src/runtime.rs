@@ -59,6 +59,7 @@ pub fn serve<T: Transport>(transport: &mut T, host: &mut dyn Host) -> Result<(),
             Some(msg) => msg,
             None => {
                 outbox.flush(transport)?;
+                crate::title::idle();
                 transport.recv()?
             }
         };
@@ -171,6 +172,7 @@ fn run_batch<T: Transport>(
         let Some(task) = batch.tasks.pop_front() else {
             return Ok(());
         };
+        crate::title::task_started(task.id, &task.job);
         let mut send_error = None;
         let report = execute(&task, config, host, &mut |msg| {
             if send_error.is_none() {
