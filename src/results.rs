@@ -89,6 +89,9 @@ pub struct Keeper {
     keep_order: bool,
     next: u64,
     waiting: std::collections::BTreeMap<u64, Vec<u8>>,
+    /// The longest file name the results directory's file system takes: each value's directory
+    /// is cut to it, as GNU parallel cuts it.
+    name_max: usize,
 }
 
 impl Keeper {
@@ -113,6 +116,12 @@ impl Keeper {
             keep_order,
             next: 1,
             waiting: std::collections::BTreeMap::new(),
+            name_max: match spec {
+                KeepSpec::Tree { given, .. } => {
+                    name_max(Path::new(std::ffi::OsStr::from_bytes(given)))
+                }
+                _ => 255,
+            },
         })
     }
 
@@ -136,8 +145,13 @@ impl Keeper {
             }
             KeepSpec::Tree { given, text } => {
                 let rendered = text.render(task.record, task.seq, task.slot);
-                let (out, err, seq) =
-                    tree_paths(given, rendered, task.record, self.header.as_ref())?;
+                let (out, err, seq) = tree_paths(
+                    given,
+                    rendered,
+                    task.record,
+                    self.header.as_ref(),
+                    self.name_max,
+                )?;
                 write_file(&seq, |f| f.write_all(task.seq.to_string().as_bytes()))?;
                 write_file(&out, |f| copy_piece(stdout, f))?;
                 write_file(&err, |f| copy_piece(stderr, f))?;
@@ -240,6 +254,7 @@ fn tree_paths(
     rendered: Vec<u8>,
     record: &Record,
     header: Option<&Header>,
+    name_max: usize,
 ) -> io::Result<(PathBuf, PathBuf, PathBuf)> {
     let path = |bytes: Vec<u8>| PathBuf::from(std::ffi::OsString::from_vec(bytes));
     let mkdir = |dir: &Path| {
@@ -267,7 +282,7 @@ fn tree_paths(
         // A plain directory: the arguments name the directories below it.
         let mut dir = given.to_vec();
         dir.push(b'/');
-        dir.extend(args_as_dirname(record, header));
+        dir.extend(args_as_dirname(record, header, name_max));
         dir.push(b'/');
         let (dir, paths) = in_dir(dir);
         mkdir(&dir)?;
@@ -287,8 +302,8 @@ fn tree_paths(
 
 /// The arguments as directories, as GNU parallel names them: for each, its column's name (its
 /// number, or its `--header` name), then its value with `\`, TAB, NUL and `/` written as `\\`,
-/// `\t`, `\0` and `\_`.
-fn args_as_dirname(record: &Record, header: Option<&Header>) -> Vec<u8> {
+/// `\t`, `\0` and `\_`, cut to `name_max` bytes.
+fn args_as_dirname(record: &Record, header: Option<&Header>, name_max: usize) -> Vec<u8> {
     let names = header.and_then(Header::names);
     let mut out = Vec::new();
     for (i, arg) in record.args.iter().enumerate() {
@@ -300,6 +315,7 @@ fn args_as_dirname(record: &Record, header: Option<&Header>) -> Vec<u8> {
             None => out.extend_from_slice((i + 1).to_string().as_bytes()),
         }
         out.push(b'/');
+        let start = out.len();
         for &b in arg {
             match b {
                 b'\\' => out.extend_from_slice(b"\\\\"),
@@ -309,8 +325,31 @@ fn args_as_dirname(record: &Record, header: Option<&Header>) -> Vec<u8> {
                 b => out.push(b),
             }
         }
+        out.truncate(start + (out.len() - start).min(name_max));
     }
     out
+}
+
+/// The longest file name the file system of `dir` (or of its nearest existing ancestor) takes;
+/// 255 when it cannot be asked.
+fn name_max(dir: &Path) -> usize {
+    let mut at = Some(dir);
+    while let Some(p) = at {
+        let probe = if p.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            p
+        };
+        if probe.exists()
+            && let Ok(c) = std::ffi::CString::new(probe.as_os_str().as_bytes())
+        {
+            // SAFETY: pathconf reads a NUL-terminated path and has no other effects.
+            let n = unsafe { libc::pathconf(c.as_ptr(), libc::_PC_NAME_MAX) };
+            return if n > 0 { n as usize } else { 255 };
+        }
+        at = p.parent();
+    }
+    255
 }
 
 /// Copies a piece of output to `sink`.
@@ -481,7 +520,11 @@ mod tests {
             args: vec![b"a/b".to_vec(), b"x\\y\tz\0".to_vec()],
             ends: Vec::new(),
         };
-        assert_eq!(args_as_dirname(&record, None), b"1/a\\_b/2/x\\\\y\\tz\\0");
+        assert_eq!(
+            args_as_dirname(&record, None, 255),
+            b"1/a\\_b/2/x\\\\y\\tz\\0"
+        );
+        assert_eq!(args_as_dirname(&record, None, 3), b"1/a\\_/2/x\\\\");
     }
 
     #[test]

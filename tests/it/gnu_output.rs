@@ -636,3 +636,43 @@ fn results_table_rows_follow_task_order_with_keep_order() {
          2,:,T,R,0,0,0,0,\"sleep 0\",0,,\n",
     );
 }
+
+/// `--results DIR` cuts a value's directory to the longest name the file system takes, as GNU
+/// parallel does, instead of failing on it.
+#[test]
+fn results_cut_long_values_to_the_longest_file_name() {
+    let long = "a".repeat(300);
+    let longer = format!("{long}b");
+    for mode in ["process", "thread"] {
+        let dir = crate::util::temp_dir();
+        let out = dir.path().join("out");
+        let ran = troop(
+            &[
+                "run",
+                "--mode",
+                mode,
+                "--results",
+                out.to_str().unwrap(),
+                "echo",
+                ":::",
+                &long,
+                &longer,
+            ],
+            "",
+        );
+        ran.assert_code(0);
+        let cut = out.join("1").join("a".repeat(255));
+        // Both values cut to the same name: the second task's files replace the first's.
+        assert!(cut.join("stdout").is_file(), "{mode}: {}", ran.stderr);
+        let stdout = std::fs::read_to_string(cut.join("stdout")).unwrap();
+        assert!(stdout == format!("{long}\n") || stdout == format!("{longer}\n"));
+        if let Some(gnu) = crate::util::gnu_parallel_in(
+            Some(dir.path()),
+            &["--results", "gnu", "echo", ":::", &long, &longer],
+            "",
+        ) {
+            assert_eq!(gnu.code, Some(0));
+            assert!(dir.path().join("gnu/1").join("a".repeat(255)).is_dir());
+        }
+    }
+}
