@@ -56,6 +56,14 @@ use exit::Exit;
 /// Runs `troop run` with the process's own stdin, stdout and stderr.
 pub fn run_cli(config: &RunConfig) -> Result<Exit, RunError> {
     let mut observer = observe::for_config(config)?;
-    let summary = supervisor::run(config, run_io::RunIo::standard(), &mut observer)?;
+    let mut io = run_io::RunIo::standard();
+    // --dashboard: output meant for the terminal waits until the dashboard has given it back.
+    let held = observe::dashboard::hold_output(config, &mut io);
+    let result = supervisor::run(config, io, &mut observer);
+    if config.watch.dashboard {
+        drop(observer);
+        observe::dashboard::finish(held, result.as_ref().ok());
+    }
+    let summary = result?;
     Ok(summary.exit)
 }

@@ -6,6 +6,8 @@
 //! cheap: it records what it needs and draws (or writes) from its own thread or on
 //! [`Observer::flush`], which the loop calls whenever it is about to wait.
 
+pub mod dashboard;
+
 use std::time::Duration;
 
 use troop_worker::protocol::{Outcome, Usage};
@@ -113,8 +115,10 @@ impl Controls {
 /// The observers a `troop run` command line asks for (`--progress`, `--bar`, `--eta`,
 /// `--dashboard`, `--events`, the summary), in one [`Fanout`].
 pub fn for_config(config: &crate::config::RunConfig) -> Result<Fanout, crate::error::RunError> {
-    let observers: Vec<Box<dyn Observer>> = Vec::new();
-    let _ = &config.watch;
+    let mut observers: Vec<Box<dyn Observer>> = Vec::new();
+    if let Some(dashboard) = dashboard::Dashboard::for_config(config)? {
+        observers.push(Box::new(dashboard));
+    }
     Ok(Fanout(observers))
 }
 
