@@ -2,6 +2,7 @@
 
 mod bytes;
 mod control;
+mod dashboard;
 mod errors;
 mod exit_codes;
 mod faults;
