@@ -160,3 +160,83 @@ pub fn clock(d: Duration) -> String {
         _ => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+    use troop_worker::protocol::{Outcome, Usage};
+
+    use super::*;
+    use crate::config::Mode;
+    use crate::observe::RunEvent;
+
+    #[test]
+    fn the_screen_shows_totals_a_row_per_worker_and_the_last_failures() {
+        let t = Instant::now();
+        let mut m = Model::new(t);
+        let events = [
+            RunEvent::RunStarted {
+                mode: Mode::Process,
+                workers: 2,
+                total: Some(3),
+            },
+            RunEvent::WorkerStarted { slot: 0, pid: 4242 },
+            RunEvent::WorkerStarted { slot: 1, pid: 4343 },
+            RunEvent::TaskStarted {
+                seq: 1,
+                slot: 1,
+                pid: Some(4343),
+                attempt: 1,
+                command: Some(b"false"),
+            },
+            RunEvent::TaskFinished {
+                seq: 1,
+                slot: 1,
+                pid: Some(4343),
+                attempt: 1,
+                outcome: &Outcome::Exited(3),
+                usage: &Usage::default(),
+                retry: false,
+            },
+            RunEvent::TaskStarted {
+                seq: 2,
+                slot: 0,
+                pid: Some(4242),
+                attempt: 1,
+                command: Some(b"sleep 9"),
+            },
+        ];
+        events.iter().for_each(|e| m.apply(e, t));
+        let mut term = Terminal::new(TestBackend::new(100, 24)).unwrap();
+        let stats = Stats::default();
+        term.draw(|f| draw(f, &m, &stats, 0, t + Duration::from_secs(2)))
+            .unwrap();
+        let text: String = term
+            .backend()
+            .buffer()
+            .content()
+            .chunks(100)
+            .map(|row| row.iter().map(|c| c.symbol()).collect::<String>() + "\n")
+            .collect();
+        assert!(text.contains("process mode, 2 workers"), "{text}");
+        assert!(
+            text.contains("done 1/3  failed 1  running 1  queued 1"),
+            "{text}"
+        );
+        let w1 = text.lines().find(|l| l.contains("│w1")).unwrap();
+        for part in ["4242", "running", "#2", "2.0s", "sleep 9"] {
+            assert!(w1.contains(part), "{part} not in {w1}");
+        }
+        let w2 = text.lines().find(|l| l.contains("│w2")).unwrap();
+        assert!(w2.contains("4343") && w2.contains("idle"), "{w2}");
+        assert!(text.contains("#1 w2  exit 3  false"), "{text}");
+    }
+
+    #[test]
+    fn durations_read_as_a_clock() {
+        assert_eq!(clock(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(clock(Duration::from_secs(184)), "3m04s");
+        assert_eq!(clock(Duration::from_secs(3720)), "1h02m");
+    }
+}
