@@ -191,8 +191,17 @@ fn p_pauses_new_tasks_and_resumes_them() {
 fn k_kills_the_selected_rows_task_by_a_signal() {
     for mode in ["process", "thread"] {
         let mut term = dashboard(&["--mode", mode, "-j2", "sleep", ":::", "60", "1"]);
-        let (ok, screen) = term.wait_screen(LIMIT, |s| row_has(s, "w1", "#1"));
+        let (ok, screen) = term.wait_screen(LIMIT, |s| {
+            row_has(s, "w1", "sleep 60") || row_has(s, "w2", "sleep 60")
+        });
         assert!(ok, "{screen}");
+        // The first row is selected: select the one running `sleep 60`.
+        let on = if row_has(&screen, "w1", "sleep 60") {
+            "w1"
+        } else {
+            term.send(b"\x1b[B");
+            "w2"
+        };
         // The task's process group must be known before it can be killed: press until it goes.
         let mut screen = String::new();
         for _ in 0..40 {
@@ -205,7 +214,7 @@ fn k_kills_the_selected_rows_task_by_a_signal() {
             }
         }
         assert!(
-            screen.contains("#1 w1  signal 15  sleep 60"),
+            screen.contains(&format!("#1 {on}  signal 15  sleep 60")),
             "{mode}: {screen}"
         );
         let after = ends_restored(&mut term, 1);

@@ -12,6 +12,7 @@ pub mod keys;
 pub mod state;
 pub mod stats;
 pub mod view;
+pub mod wait;
 
 use std::io::{self, IsTerminal};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,8 +33,6 @@ use state::Model;
 
 /// How often the screen is drawn.
 const FRAME: Duration = Duration::from_millis(250);
-/// The longest the drawing thread waits before it looks whether the run has ended.
-const STOP_CHECK: Duration = Duration::from_millis(50);
 
 /// The dashboard observer.
 #[derive(Debug)]
@@ -41,6 +40,7 @@ pub struct Dashboard {
     shared: Arc<Shared>,
     controls: Option<Controls>,
     thread: Option<JoinHandle<()>>,
+    waker: Option<wait::Waker>,
 }
 
 #[derive(Debug)]
@@ -67,6 +67,7 @@ impl Dashboard {
             }),
             controls: None,
             thread: None,
+            waker: None,
         }))
     }
 
@@ -74,16 +75,23 @@ impl Dashboard {
         let Some(controls) = self.controls.clone() else {
             return;
         };
+        let Ok((waker, wait)) = wait::pair() else {
+            return;
+        };
         let shared = self.shared.clone();
         self.thread = std::thread::Builder::new()
             .name("troop-dashboard".into())
-            .spawn(move || screen(&shared, &controls))
+            .spawn(move || screen(&shared, &controls, wait))
             .ok();
+        self.waker = Some(waker);
     }
 
     /// Stops drawing and puts the terminal back.
     fn close(&mut self) {
         self.shared.stop.store(true, Ordering::Relaxed);
+        if let Some(waker) = &self.waker {
+            waker.wake();
+        }
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
@@ -122,8 +130,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The drawing thread: draws every [`FRAME`], reads keys, until told to stop.
-fn screen(shared: &Shared, controls: &Controls) {
+/// The drawing thread: draws every [`FRAME`] and reads keys, until woken to stop.
+fn screen(shared: &Shared, controls: &Controls, mut wait: wait::Wait) {
     let Ok(_guard) = Screen::enter() else {
         restore();
         return;
@@ -153,34 +161,17 @@ fn screen(shared: &Shared, controls: &Controls) {
             frames += 1;
             next = now + FRAME;
         }
-        let wait = next
-            .saturating_duration_since(Instant::now())
-            .min(STOP_CHECK);
-        if !event::poll(wait).unwrap_or(false) {
-            continue;
-        }
-        match event::read() {
-            Ok(Event::Key(key)) => {
-                let mut model = lock(&shared.model);
-                match keys::action(&key, &model, selected) {
-                    Some(Action::Send(control)) => {
-                        keys::note(&mut model, &control);
-                        controls.send(control);
+        match wait.wait(next.saturating_duration_since(Instant::now())) {
+            wait::Woke::Stop => break,
+            wait::Woke::Timeout => {}
+            wait::Woke::Input => {
+                while event::poll(Duration::ZERO).unwrap_or(false) {
+                    let Ok(event) = event::read() else { break };
+                    if on_event(&event, shared, controls, &mut selected) {
+                        next = Instant::now();
                     }
-                    Some(Action::Select(by)) => {
-                        let last = model.rows.len().saturating_sub(1);
-                        selected = selected.saturating_add_signed(by).min(last);
-                    }
-                    Some(Action::Interrupt) => {
-                        // SAFETY: kill and getpid have no preconditions.
-                        unsafe { libc::kill(libc::getpid(), libc::SIGINT) };
-                    }
-                    None => continue,
                 }
-                next = Instant::now();
             }
-            Ok(Event::Resize(..)) => next = Instant::now(),
-            _ => {}
         }
     }
     drop(terminal);
@@ -194,6 +185,32 @@ fn screen(shared: &Shared, controls: &Controls) {
             cpu_us as f64 / 1e4 / wall.max(1e-9),
         );
     }
+}
+
+/// Acts on a key (or a resize); true when the screen should be drawn again at once.
+fn on_event(event: &Event, shared: &Shared, controls: &Controls, selected: &mut usize) -> bool {
+    let key = match event {
+        Event::Key(key) => key,
+        Event::Resize(..) => return true,
+        _ => return false,
+    };
+    let mut model = lock(&shared.model);
+    match keys::action(key, &model, *selected) {
+        Some(Action::Send(control)) => {
+            keys::note(&mut model, &control);
+            controls.send(control);
+        }
+        Some(Action::Select(by)) => {
+            let last = model.rows.len().saturating_sub(1);
+            *selected = selected.saturating_add_signed(by).min(last);
+        }
+        Some(Action::Interrupt) => {
+            // SAFETY: kill and getpid have no preconditions.
+            unsafe { libc::kill(libc::getpid(), libc::SIGINT) };
+        }
+        None => return false,
+    }
+    true
 }
 
 /// Whether the terminal is in raw mode and the alternate screen now.
