@@ -53,7 +53,7 @@ for rep in $(seq 1 "$REPS"); do
         esac
         # shellcheck disable=SC2046
         line=$(on_pty run --dashboard -j16 "$cmd" ::: $(yes "$arg" | head -n $((16 * TASKS))) |
-            tr -d '\r' | grep 'troop: dashboard:' || true)
+            tr -d '\r' | grep -o 'troop: dashboard: [^)]*)' || true)
         [ -n "$line" ] || { echo "no statistics line from the $name run" >&2; exit 1; }
         pct=$(sed -E 's/.*\(([0-9.]+)% of one core\).*/\1/' <<<"$line")
         printf '%s\t%s\t%s\n' "$name" "$pct" "$line" >>"$WORKDIR/results"

@@ -142,6 +142,7 @@ fn screen(shared: &Shared, controls: &Controls, mut wait: wait::Wait) {
     let (cpu_before, began) = (stats::thread_cpu_us(), Instant::now());
     let mut stats = stats::Stats::default();
     let (mut selected, mut frames, mut next) = (0usize, 0u64, Instant::now());
+    let (mut stats_us, mut draw_us) = (0u64, 0u64);
     while !shared.stop.load(Ordering::Relaxed) {
         let now = Instant::now();
         if now >= next {
@@ -150,7 +151,10 @@ fn screen(shared: &Shared, controls: &Controls, mut wait: wait::Wait) {
                 model.tick(now);
                 model.clone()
             };
+            let before = stats::thread_cpu_us();
             stats.refresh(&model);
+            let refreshed = stats::thread_cpu_us();
+            stats_us += refreshed - before;
             selected = selected.min(model.rows.len().saturating_sub(1));
             if terminal
                 .draw(|f| view::draw(f, &model, &stats, selected, now))
@@ -158,6 +162,7 @@ fn screen(shared: &Shared, controls: &Controls, mut wait: wait::Wait) {
             {
                 break;
             }
+            draw_us += stats::thread_cpu_us() - refreshed;
             frames += 1;
             next = now + FRAME;
         }
@@ -179,10 +184,14 @@ fn screen(shared: &Shared, controls: &Controls, mut wait: wait::Wait) {
     if std::env::var_os("TROOP_DASHBOARD_STATS").is_some_and(|v| v == "1") {
         let cpu_us = stats::thread_cpu_us().saturating_sub(cpu_before);
         let wall = began.elapsed().as_secs_f64();
+        let ms = |us: u64| us as f64 / 1000.0;
         eprintln!(
-            "troop: dashboard: {frames} frames in {wall:.2}s, {:.1} ms CPU ({:.3}% of one core)",
-            cpu_us as f64 / 1000.0,
+            "troop: dashboard: {frames} frames in {wall:.2}s, {:.1} ms CPU ({:.3}% of one core; \
+             reading processes {:.1} ms, drawing {:.1} ms)",
+            ms(cpu_us),
             cpu_us as f64 / 1e4 / wall.max(1e-9),
+            ms(stats_us),
+            ms(draw_us),
         );
     }
 }
