@@ -4,37 +4,53 @@
 use std::time::{Duration, Instant};
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Layout};
+use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::Line;
-use ratatui::widgets::{Block, Cell, Paragraph, Row, Sparkline, Table, TableState};
+use ratatui::widgets::{Block, Paragraph, Sparkline};
 
 use super::keys::HELP;
 use super::state::Model;
 use super::stats::{Stats, Use, bytes};
 
-/// Draws the whole screen; `selected` is the row under the cursor.
+/// Draws the whole screen; `selected` is the row under the cursor. The areas are cut by hand
+/// (no layout solver runs per frame: drawing stays cheap).
 pub fn draw(frame: &mut Frame<'_>, model: &Model, stats: &Stats, selected: usize, now: Instant) {
+    let area = frame.area();
     let failures = model.failures.len() as u16;
-    let [header, spark, table, fails, help] = Layout::vertical([
-        Constraint::Length(3),
-        Constraint::Length(4),
-        Constraint::Min(3),
-        Constraint::Length(if failures == 0 { 0 } else { failures + 2 }),
-        Constraint::Length(1),
-    ])
-    .areas(frame.area());
+    let fails_height = if failures == 0 { 0 } else { failures + 2 };
+    let mut y = area.y;
+    let mut take = |h: u16| {
+        let h = h.min(area.bottom().saturating_sub(y));
+        let r = Rect::new(area.x, y, area.width, h);
+        y += h;
+        r
+    };
+    let header = take(3);
+    let spark = take(4);
+    let table_height = area.height.saturating_sub(3 + 4 + fails_height + 1).max(3);
+    let table = take(table_height);
+    let fails = take(fails_height);
+    let help = take(1);
     frame.render_widget(Paragraph::new(header_lines(model, stats, now)), header);
     let samples: Vec<u64> = model.samples.iter().copied().collect();
     let peak = samples.iter().copied().max().unwrap_or(0);
+    let shown = samples
+        .len()
+        .saturating_sub(spark.width.saturating_sub(2) as usize);
     frame.render_widget(
         Sparkline::default()
             .block(Block::bordered().title(format!("tasks/s (peak {peak})")))
-            .data(&samples[samples.len().saturating_sub(table.width as usize)..]),
+            .data(&samples[shown..]),
         spark,
     );
-    let mut state = TableState::default().with_selected(Some(selected));
-    frame.render_stateful_widget(workers(model, stats, now), table, &mut state);
+    let block = Block::bordered().title("workers");
+    let inner = block.inner(table);
+    frame.render_widget(block, table);
+    frame.render_widget(
+        Paragraph::new(workers(model, stats, selected, inner.height, now)),
+        inner,
+    );
     if failures > 0 {
         let lines: Vec<Line<'_>> = model
             .failures
@@ -97,54 +113,62 @@ fn header_lines(model: &Model, stats: &Stats, now: Instant) -> Vec<Line<'static>
     ]
 }
 
-fn workers<'a>(model: &'a Model, stats: &Stats, now: Instant) -> Table<'a> {
-    let head = [
-        "slot", "pid", "state", "task", "elapsed", "cpu%", "rss", "task cpu", "task rss", "done",
-        "command",
+/// The workers' table as lines: a head, then as many rows as fit, scrolled to keep the
+/// selected one in view.
+fn workers(
+    model: &Model,
+    stats: &Stats,
+    selected: usize,
+    height: u16,
+    now: Instant,
+) -> Vec<Line<'static>> {
+    let bold = Style::new().add_modifier(Modifier::BOLD);
+    let mut lines = vec![
+        Line::from(format!(
+            "{:<4} {:<8} {:<8} {:<7} {:<8} {:>5} {:>7} {:>8} {:>8} {:>6}  command",
+            "slot",
+            "pid",
+            "state",
+            "task",
+            "elapsed",
+            "cpu%",
+            "rss",
+            "task cpu",
+            "task rss",
+            "done"
+        ))
+        .style(bold),
     ];
-    let rows = model.rows.iter().enumerate().map(|(i, row)| {
+    let room = (height as usize).saturating_sub(1).max(1);
+    let first = (selected + 1).saturating_sub(room);
+    for (i, row) in model.rows.iter().enumerate().skip(first).take(room) {
         let worker = stats.get(row.pid);
         let task = row.task.as_ref();
         let leader = task
             .and_then(|t| t.pgid)
             .and_then(|g| stats.get(Some(g as u32)));
-        let cells: [String; 10] = [
+        let text = format!(
+            "{:<4} {:<8} {:<8} {:<7} {:<8} {:>5} {:>7} {:>8} {:>8} {:>6}  {}",
             format!("w{}", i + 1),
             row.pid.map_or("-".into(), |p| p.to_string()),
-            row.state.name().into(),
+            row.state.name(),
             task.map_or(String::new(), |t| format!("#{}", t.seq)),
             task.map_or(String::new(), |t| clock(now.duration_since(t.since))),
             cpu(worker),
             worker.map_or("-".into(), |u| bytes(u.rss)),
             cpu(leader),
             leader.map_or(String::new(), |u| bytes(u.rss)),
-            row.done.to_string(),
-        ];
-        let command = task.map_or("", |t| t.command.as_str());
-        Row::new(
-            cells
-                .into_iter()
-                .map(Cell::from)
-                .chain([Cell::from(command)]),
-        )
-    });
-    let widths = [
-        Constraint::Length(4),
-        Constraint::Length(8),
-        Constraint::Length(8),
-        Constraint::Length(7),
-        Constraint::Length(8),
-        Constraint::Length(5),
-        Constraint::Length(7),
-        Constraint::Length(8),
-        Constraint::Length(8),
-        Constraint::Length(6),
-        Constraint::Min(10),
-    ];
-    Table::new(rows, widths)
-        .header(Row::new(head).style(Style::new().add_modifier(Modifier::BOLD)))
-        .block(Block::bordered().title("workers"))
-        .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED))
+            row.done,
+            task.map_or("", |t| t.command.as_str()),
+        );
+        let line = Line::from(text);
+        lines.push(if i == selected {
+            line.style(Style::new().add_modifier(Modifier::REVERSED))
+        } else {
+            line
+        });
+    }
+    lines
 }
 
 fn cpu(reading: Option<Use>) -> String {
