@@ -50,7 +50,11 @@ pub fn note(model: &mut Model, control: &Control) {
     match *control {
         Control::Workers(n) => model.set_target(n),
         Control::Pause(on) => model.paused = on,
-        Control::Stop => model.stopping = true,
+        // Stopping resumes a paused run, so that its running tasks can end.
+        Control::Stop => {
+            model.stopping = true;
+            model.paused = false;
+        }
         Control::Kill(_) => {}
     }
 }
@@ -112,6 +116,9 @@ mod tests {
         );
         assert_eq!(press(KeyCode::Char('+'), &m, 0), send(Control::Workers(2)));
         assert_eq!(press(KeyCode::Char('x'), &m, 0), None);
+        note(&mut m, &Control::Pause(true));
+        note(&mut m, &Control::Stop);
+        assert!(m.stopping && !m.paused, "a stop resumes");
     }
 
     #[test]
