@@ -33,6 +33,9 @@ use state::Model;
 
 /// How often the screen is drawn.
 const FRAME: Duration = Duration::from_millis(250);
+/// How often the CPU and memory of troop's processes are read again (CPU is the share over
+/// this time).
+const READING: Duration = Duration::from_secs(1);
 
 /// The dashboard observer.
 #[derive(Debug)]
@@ -143,7 +146,7 @@ fn screen(shared: &Shared, controls: &Controls, mut wait: wait::Wait) {
     };
     let mut cost = Cost::new();
     let mut stats = stats::Stats::default();
-    let (mut selected, mut next) = (0usize, Instant::now());
+    let (mut selected, mut next, mut next_reading) = (0usize, Instant::now(), Instant::now());
     while !shared.stop.load(Ordering::Relaxed) {
         let now = Instant::now();
         if now >= next {
@@ -153,7 +156,10 @@ fn screen(shared: &Shared, controls: &Controls, mut wait: wait::Wait) {
                 model.clone()
             };
             let before = stats::thread_cpu_us();
-            stats.refresh(&model);
+            if now >= next_reading {
+                stats.refresh(&model);
+                next_reading = now + READING;
+            }
             let refreshed = stats::thread_cpu_us();
             selected = selected.min(model.rows.len().saturating_sub(1));
             if terminal
