@@ -249,3 +249,30 @@ fn without_a_terminal_on_stderr_the_dashboard_is_a_usage_error() {
     assert!(ran.stderr.contains("--dashboard"), "{}", ran.stderr);
     assert!(!marker.exists(), "a task ran");
 }
+
+#[test]
+fn stdout_redirected_to_a_file_is_written_at_once_not_held() {
+    let dir = temp_dir();
+    let path = dir.path().join("out");
+    let file = std::fs::File::create(&path).unwrap();
+    let args = [
+        "run",
+        "--dashboard",
+        "-j1",
+        "echo out-{}; sleep {}",
+        ":::",
+        "0",
+        "3",
+    ];
+    let mut term = Term::spawn(crate::util::TROOP, &args, 30, 120, |c| {
+        c.stdout(file);
+    });
+    let (ok, screen) = term.wait_screen(LIMIT, |s| row_has(s, "w1", "#2"));
+    assert!(ok, "{screen}");
+    assert!(term.alternate_screen());
+    assert_eq!(lines_of(&path), ["out-0"], "the first task's output waits");
+    let after = ends_restored(&mut term, 0);
+    assert_eq!(lines_of(&path), ["out-0", "out-3"]);
+    assert!(!after.contains("out-"), "{after:?}");
+    assert!(after.contains("troop: 2 tasks, 0 failed"), "{after:?}");
+}
