@@ -144,7 +144,7 @@ fn screen(shared: &Shared, controls: &Controls, mut wait: wait::Wait) {
     let Ok(mut terminal) = Terminal::new(CrosstermBackend::new(out)) else {
         return;
     };
-    let mut cost = Cost::new();
+    let mut cost = stats::Cost::start();
     let mut stats = stats::Stats::default();
     let (mut selected, mut next, mut next_reading) = (0usize, Instant::now(), Instant::now());
     while !shared.stop.load(Ordering::Relaxed) {
@@ -188,56 +188,6 @@ fn screen(shared: &Shared, controls: &Controls, mut wait: wait::Wait) {
     restore();
     if std::env::var_os("TROOP_DASHBOARD_STATS").is_some_and(|v| v == "1") {
         eprintln!("{}", cost.report());
-    }
-}
-
-/// What the drawing thread spent, for `TROOP_DASHBOARD_STATS=1`.
-struct Cost {
-    start: (u64, Instant),
-    /// CPU and time at the end of the first frame: the steady cost is measured from there.
-    steady: Option<(u64, Instant)>,
-    frames: u64,
-    reading_us: u64,
-    drawing_us: u64,
-}
-
-impl Cost {
-    fn new() -> Cost {
-        Cost {
-            start: (stats::thread_cpu_us(), Instant::now()),
-            steady: None,
-            frames: 0,
-            reading_us: 0,
-            drawing_us: 0,
-        }
-    }
-
-    /// A frame read processes from CPU time `a` to `b` and drew until `c`.
-    fn frame(&mut self, a: u64, b: u64, c: u64) {
-        self.frames += 1;
-        self.reading_us += b - a;
-        self.drawing_us += c - b;
-        self.steady.get_or_insert((c, Instant::now()));
-    }
-
-    fn report(&self) -> String {
-        let now = (stats::thread_cpu_us(), Instant::now());
-        let share = |(cpu, at): (u64, Instant)| {
-            let secs = now.1.duration_since(at).as_secs_f64().max(1e-9);
-            (now.0 - cpu) as f64 / 1e4 / secs
-        };
-        let ms = |us: u64| us as f64 / 1000.0;
-        format!(
-            "troop: dashboard: {} frames in {:.2}s, {:.1} ms CPU ({:.3}% of one core; \
-             reading processes {:.1} ms, drawing {:.1} ms; after the first frame {:.3}% of one core)",
-            self.frames,
-            now.1.duration_since(self.start.1).as_secs_f64(),
-            ms(now.0 - self.start.0),
-            share(self.start),
-            ms(self.reading_us),
-            ms(self.drawing_us),
-            self.steady.map_or(0.0, share),
-        )
     }
 }
 

@@ -1,7 +1,9 @@
 //! CPU and memory of troop's own processes for the dashboard: the supervisor, its workers and
-//! the process group leaders of running tasks, read with sysinfo refreshing only those pids.
+//! the process group leaders of running tasks, read with sysinfo refreshing only those pids; and
+//! what the drawing thread itself costs.
 
 use std::collections::HashMap;
+use std::time::Instant;
 
 use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 
@@ -98,6 +100,58 @@ pub fn thread_cpu_us() -> u64 {
     };
     let us = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
     us(usage.ru_utime) + us(usage.ru_stime)
+}
+
+/// What the drawing thread spent, for `TROOP_DASHBOARD_STATS=1`.
+#[derive(Debug)]
+pub struct Cost {
+    start: (u64, Instant),
+    /// CPU and time at the end of the first frame: the steady cost is measured from there.
+    steady: Option<(u64, Instant)>,
+    frames: u64,
+    reading_us: u64,
+    drawing_us: u64,
+}
+
+impl Cost {
+    /// Starts counting now.
+    pub fn start() -> Cost {
+        Cost {
+            start: (thread_cpu_us(), Instant::now()),
+            steady: None,
+            frames: 0,
+            reading_us: 0,
+            drawing_us: 0,
+        }
+    }
+
+    /// A frame read processes from CPU time `a` to `b` and drew until `c`.
+    pub fn frame(&mut self, a: u64, b: u64, c: u64) {
+        self.frames += 1;
+        self.reading_us += b - a;
+        self.drawing_us += c - b;
+        self.steady.get_or_insert((c, Instant::now()));
+    }
+
+    pub fn report(&self) -> String {
+        let now = (thread_cpu_us(), Instant::now());
+        let share = |(cpu, at): (u64, Instant)| {
+            let secs = now.1.duration_since(at).as_secs_f64().max(1e-9);
+            (now.0 - cpu) as f64 / 1e4 / secs
+        };
+        let ms = |us: u64| us as f64 / 1000.0;
+        format!(
+            "troop: dashboard: {} frames in {:.2}s, {:.1} ms CPU ({:.3}% of one core; \
+             reading processes {:.1} ms, drawing {:.1} ms; after the first frame {:.3}% of one core)",
+            self.frames,
+            now.1.duration_since(self.start.1).as_secs_f64(),
+            ms(now.0 - self.start.0),
+            share(self.start),
+            ms(self.reading_us),
+            ms(self.drawing_us),
+            self.steady.map_or(0.0, share),
+        )
+    }
 }
 
 /// Bytes as a short human figure: `812K`, `12.3M`, `1.5G`.
