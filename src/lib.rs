@@ -58,7 +58,14 @@ pub fn run_cli(config: &RunConfig) -> Result<Exit, RunError> {
     use observe::Observer as _;
     let mut observer = observe::for_config(config)?;
     // A progress bar on the terminal takes task output past itself, so neither tears the other.
-    let io = observer.route_io(run_io::RunIo::standard());
-    let summary = supervisor::run(config, io, &mut observer)?;
+    let mut io = observer.route_io(run_io::RunIo::standard());
+    // --dashboard: output meant for the terminal waits until the dashboard has given it back.
+    let held = observe::dashboard::hold_output(config, &mut io);
+    let result = supervisor::run(config, io, &mut observer);
+    if config.watch.dashboard {
+        drop(observer);
+        observe::dashboard::finish(held, result.as_ref().ok());
+    }
+    let summary = result?;
     Ok(summary.exit)
 }

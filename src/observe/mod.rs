@@ -6,6 +6,7 @@
 //! cheap: it records what it needs and draws (or writes) from its own thread or on
 //! [`Observer::flush`], which the loop calls whenever it is about to wait.
 
+pub mod dashboard;
 pub mod events;
 pub mod progress;
 pub mod summary;
@@ -125,6 +126,10 @@ impl Controls {
 /// `--dashboard`, `--events`, the summary), in one [`Fanout`].
 pub fn for_config(config: &crate::config::RunConfig) -> Result<Fanout, crate::error::RunError> {
     let mut observers: Vec<Box<dyn Observer>> = Vec::new();
+    // First: it gives the terminal back when the run ends, before the others print.
+    if let Some(dashboard) = dashboard::Dashboard::for_config(config)? {
+        observers.push(Box::new(dashboard));
+    }
     if let Some(progress) = progress::Progress::for_watch(&config.watch) {
         observers.push(Box::new(progress));
     }

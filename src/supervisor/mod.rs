@@ -751,6 +751,12 @@ impl Supervisor<'_> {
             && self.terminating()
         {
             self.term_step(g, 0)
+        } else if let Some(g) = pgid
+            && self.paused
+        {
+            // It started just before the pause: it pauses too.
+            // SAFETY: killpg has no memory effects.
+            unsafe { libc::killpg(g, libc::SIGSTOP) };
         }
     }
 

@@ -2,6 +2,7 @@
 
 mod bytes;
 mod control;
+mod dashboard;
 mod docs;
 mod errors;
 mod events;
