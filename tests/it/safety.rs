@@ -79,7 +79,8 @@ fn input_stays_one_argument_inside_sh_c() {
 
 #[test]
 fn arguments_stay_one_argument_each() {
-    // `:::` values, in a shell template with the value in several places.
+    // `:::` values, in a shell template with the value in several places. A value that holds a
+    // newline is two values, as in GNU parallel; each is still one word, and none runs.
     let dir = temp_dir();
     let pwned = dir.path().join("pwned");
     let lines = hostile_lines(&pwned);
@@ -88,17 +89,19 @@ fn arguments_stay_one_argument_each() {
     let ran = troop_in(Some(dir.path()), &args, "");
     assert!(!pwned.exists(), "a `:::` value ran `touch`");
     ran.assert_code(0);
+    let values: Vec<&str> = lines.iter().flat_map(|l| l.split('\n')).collect();
+    assert!(values.len() > lines.len(), "a value holds a newline");
     let printed = ran.stdout.matches('[').count();
     assert_eq!(
         printed,
-        2 * lines.len(),
+        2 * values.len(),
         "each value must be one word: {}",
         ran.stdout
     );
-    for line in &lines {
+    for value in &values {
         assert!(
-            ran.stdout.contains(&format!("[{line}]\n")),
-            "{line:?} missing from {}",
+            ran.stdout.contains(&format!("[{value}]\n")),
+            "{value:?} missing from {}",
             ran.stdout
         );
     }
