@@ -105,6 +105,10 @@ enum Part {
 enum Repl {
     Seq,
     Slot,
+    /// `--plus`'s `{##}`: the number of tasks in the run.
+    Total,
+    /// `--plus`'s `{0#}`: `{#}` with leading zeros, as wide as the number of tasks.
+    SeqPadded,
     All(Part),
     /// 0-based index.
     Nth(usize, Part),
@@ -152,6 +156,8 @@ pub struct Template {
     names: Vec<Vec<u8>>,
     /// For each of `names`, the `--plus` edit it spells, if it is one.
     edits: Vec<Option<Edit>>,
+    /// The number of tasks, for `{##}` and `{0#}`: known once the input has ended.
+    total: std::sync::Arc<std::sync::OnceLock<u64>>,
     /// The header that names the columns, with `--header`.
     header: Option<Header>,
     /// `-X`: words with a replacement string repeat for each value of a group.
@@ -246,6 +252,7 @@ impl Template {
             slot_groups,
             names: Vec::new(),
             edits: Vec::new(),
+            total: Default::default(),
             header: None,
             context: false,
         }
@@ -305,6 +312,24 @@ impl Template {
     ///
     /// A direct command whose words all render to nothing (say `{2}` with one argument) becomes
     /// the empty script, which succeeds, as it does in GNU parallel.
+    /// Whether commands name the number of tasks (`{##}`, `{0#}`): then the whole input is read
+    /// before the first task starts, as GNU parallel does, and [`Template::set_total`] says it.
+    pub fn needs_total(&self) -> bool {
+        let total = |s: &Segment| matches!(s, Segment::Repl(Repl::Total | Repl::SeqPadded));
+        match &self.mode {
+            Mode::Exec(words) | Mode::Kernel { args: words, .. } => {
+                words.iter().flatten().any(total)
+            }
+            Mode::Shell(segments) => segments.iter().any(total),
+            Mode::Input => false,
+        }
+    }
+
+    /// Gives `{##}` and `{0#}` the number of tasks (the first value given stays).
+    pub fn set_total(&self, total: u64) {
+        let _ = self.total.set(total);
+    }
+
     pub fn render(&self, record: &Record, seq: u64, slot: u32) -> Rendered {
         let ctx = Ctx {
             args: &record.args,
@@ -313,6 +338,7 @@ impl Template {
             slot,
             names: &self.names,
             edits: &self.edits,
+            total: self.total.get().copied(),
             header: self.header.as_ref(),
         };
         // Context replace repeats a word for each value of the command, as GNU parallel does
@@ -417,6 +443,7 @@ impl Text {
             slot,
             names: &self.names,
             edits: &self.edits,
+            total: None,
             header: self.header.as_ref(),
         };
         render_segments(&self.segments, &ctx, |out, value| {
@@ -602,6 +629,8 @@ fn parse_repl(
 fn parse_builtin(inner: &[u8], plus: bool) -> Option<Repl> {
     let repl = match inner {
         b"#" => Repl::Seq,
+        b"##" if plus => Repl::Total,
+        b"0#" if plus => Repl::SeqPadded,
         b"%" => Repl::Slot,
         _ => {
             let (from_end, rest) = match inner.strip_prefix(b"-") {
@@ -667,6 +696,8 @@ struct Ctx<'a> {
     slot: u32,
     names: &'a [Vec<u8>],
     edits: &'a [Option<Edit>],
+    /// The number of tasks, once known.
+    total: Option<u64>,
     header: Option<&'a Header>,
 }
 
@@ -677,6 +708,19 @@ impl Ctx<'_> {
         let mut digits = [0u8; 20];
         match repl {
             Repl::Seq => f(format_u64(self.seq, &mut digits)),
+            Repl::Total => match self.total {
+                Some(total) => f(format_u64(total, &mut digits)),
+                None => f(b"{##}"),
+            },
+            Repl::SeqPadded => {
+                let seq = format_u64(self.seq, &mut digits);
+                let width = self
+                    .total
+                    .map_or(0, |t| format_u64(t, &mut [0u8; 20]).len());
+                let mut padded = vec![b'0'; width.saturating_sub(seq.len())];
+                padded.extend_from_slice(seq);
+                f(&padded)
+            }
             Repl::Slot => f(format_u64(u64::from(self.slot), &mut digits)),
             Repl::All(part) => self
                 .part
@@ -1018,6 +1062,7 @@ mod tests {
             slot,
             names: &[],
             edits: &[],
+            total: None,
             header: None,
         };
         text_of(render_shell(

@@ -40,6 +40,11 @@ impl Supervisor<'_> {
         records: Vec<(Record, Option<Block>)>,
         actions: &mut Vec<Action>,
     ) {
+        if let Some(held) = &mut self.held_for_total {
+            // `{##}`: no task starts before the number of tasks is known.
+            held.extend(records);
+            return;
+        }
         for (record, block) in records {
             let id = self.next_id;
             self.next_id += 1;
@@ -518,6 +523,11 @@ pub(super) fn dry_run(
                 &mut all,
                 u64::from_str_radix(&new_token()?[..16], 16).unwrap_or(1),
             );
+            Box::new(all.into_iter().map(Ok))
+        }
+        None if config.template.needs_total() => {
+            let all = input::open(&config.input, io.stdin)?.collect::<Result<Vec<_>, _>>()?;
+            config.template.set_total(all.len() as u64);
             Box::new(all.into_iter().map(Ok))
         }
         None => Box::new(input::open(&config.input, io.stdin)?),

@@ -255,6 +255,7 @@ pub fn run(
         bad_peers: 0,
         paused: false,
         halted_at_us: None,
+        held_for_total: config.template.needs_total().then(Vec::new),
     };
     sup.observer.event(&RunEvent::RunStarted {
         mode: config.mode,
@@ -359,6 +360,8 @@ struct Supervisor<'a> {
     paused: bool,
     /// When the task that made `--halt now` stop the run ended (µs since the Unix epoch).
     halted_at_us: Option<u64>,
+    /// With `{##}`: the input read so far, held until it ends and the number of tasks is known.
+    held_for_total: Option<Vec<(crate::input::Record, Option<crate::input::pipe::Block>)>>,
     /// Peers refused on a bootstrap socket in this run.
     bad_peers: u32,
 }
@@ -487,6 +490,10 @@ impl Supervisor<'_> {
     }
 
     fn input_ended(&mut self, actions: &mut Vec<Action>) {
+        if let Some(held) = self.held_for_total.take() {
+            self.config.template.set_total(held.len() as u64);
+            self.queue(held, actions);
+        }
         let total = self.next_id - 1 - self.skipped;
         self.tally.total = Some(total);
         self.observer.event(&RunEvent::InputEnded { total });

@@ -901,3 +901,21 @@ fn plus_edits_change_the_value_as_the_shells_do() {
         "foo z.foo z.z.z.foo z.z.z.foo\n",
     );
 }
+
+/// `--plus`'s `{##}` (the number of tasks) and `{0#}` (`{#}` padded to its width): the whole
+/// input is read first, from `:::` or from stdin, as GNU parallel does.
+#[test]
+fn plus_total_and_padded_sequence_count_every_task() {
+    let values: Vec<String> = (1..=12).map(|n| n.to_string()).collect();
+    let mut args = vec!["-k", "--plus", "echo", "{0#}/{##}", "{}", ":::"];
+    args.extend(values.iter().map(String::as_str));
+    let expected: String = (1..=12).map(|n| format!("{n:02}/12 {n}\n")).collect();
+    check_modes_like_parallel(None, &args, "", &expected);
+    let stdin: String = (1..=3).map(|n| format!("{n}\n")).collect();
+    check_modes_like_parallel(
+        None,
+        &["-k", "--plus", "echo", "{#}/{##}"],
+        &stdin,
+        "1/3\n2/3\n3/3\n",
+    );
+}
