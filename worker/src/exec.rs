@@ -943,7 +943,9 @@ mod tests {
         let mut lines = Vec::new();
         let f = run(
             1,
-            &Job::Shell("echo a; head -c 100000 /dev/zero; printf '\\nb\\n'".into()),
+            // The line stays open a moment after it passes the threshold: were its end read in the
+            // same read as its start, it would be a complete line, streamed whole.
+            &Job::Shell("echo a; head -c 100000 /dev/zero; sleep 0.3; printf '\\nb\\n'".into()),
             &config,
             None,
             &mut |p| {
@@ -953,7 +955,12 @@ mod tests {
             },
         );
         let Captured::File { path, len } = &f.stdout else {
-            panic!("the long line was not spilled: {:?}", f.stdout.len())
+            panic!(
+                "the long line was not spilled: {:?} {:?} {:?}",
+                f.stdout.len(),
+                f.outcome,
+                lines.len()
+            )
         };
         let mut all = lines.clone();
         all.extend(std::fs::read(path).unwrap());
