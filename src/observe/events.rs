@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use troop_worker::protocol::{Outcome, Usage};
+use troop_worker::runtime::unix_now_us;
 
 use super::{Observer, RunEvent, Summary};
 use crate::error::RunError;
@@ -81,7 +82,7 @@ impl Events {
         let line = Line {
             v: VERSION,
             event,
-            t: now_us(),
+            t: unix_now_us(),
             body,
         };
         // Serialising plain numbers and strings into memory cannot fail.
@@ -119,7 +120,7 @@ impl Events {
         buf.extend_from_slice(b",\"event\":\"");
         buf.extend_from_slice(event.as_bytes());
         buf.extend_from_slice(b"\",\"t\":");
-        push_u64(buf, now_us());
+        push_u64(buf, unix_now_us());
         Some(buf)
     }
 
@@ -300,13 +301,6 @@ impl Observer for Events {
     fn wants_commands(&self) -> bool {
         true
     }
-}
-
-/// Microseconds since the Unix epoch, now.
-fn now_us() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64)
 }
 
 /// The status word of an attempt's end.

@@ -150,11 +150,8 @@ impl Supervisor<'_> {
         self.write_output(|o| o.finish_noted(id, tag.as_deref(), stdout, stderr, note))?;
         let success = report.outcome.is_success();
         self.check_halt(halt_status(&report.outcome), ended_us, actions, || {
-            let command = task.command.clone().unwrap_or_else(|| {
-                let rendered = self.config.template.render(&task.record, id, worker + 1);
-                crate::input::Template::display(&rendered)
-            });
-            (command, success)
+            let command = task.command_line(&self.config.template, id, worker);
+            (command.into_owned(), success)
         })?;
         Ok(())
     }
@@ -264,14 +261,7 @@ impl Supervisor<'_> {
         let Some(task) = self.tasks.get(id) else {
             return;
         };
-        let command = match &task.command {
-            Some(c) => c.clone(),
-            None => crate::input::Template::display(&self.config.template.render(
-                &task.record,
-                id,
-                worker + 1,
-            )),
-        };
+        let command = task.command_line(&self.config.template, id, worker);
         let command = String::from_utf8_lossy(&command);
         let message = match outcome {
             // GNU parallel's own two lines, which scripts look for.

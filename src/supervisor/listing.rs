@@ -9,7 +9,6 @@ use std::fmt::Write as _;
 use std::time::Instant;
 
 use super::{Supervisor, TaskState};
-use crate::input::Template;
 
 impl Supervisor<'_> {
     /// Prints the running tasks on stderr.
@@ -36,14 +35,8 @@ impl Supervisor<'_> {
                 TaskState::Running { .. } | TaskState::Sent { .. } => self.pool.pid(worker),
                 TaskState::Queued | TaskState::RetryWait => continue,
             };
-            let command =
-                match &task.command {
-                    Some(command) => String::from_utf8_lossy(command).into_owned(),
-                    None => String::from_utf8_lossy(&Template::display(
-                        &self.config.template.render(&task.record, id, worker + 1),
-                    ))
-                    .into_owned(),
-                };
+            let command = task.command_line(&self.config.template, id, worker);
+            let command = String::from_utf8_lossy(&command);
             let pid = pid.map_or(String::new(), |p| format!(" (pid {p})"));
             let elapsed = task
                 .since

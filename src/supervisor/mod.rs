@@ -86,6 +86,26 @@ struct Task {
     overdue: Option<timers::TimerKey>,
 }
 
+impl Task {
+    /// The command line as the job log shows it: the one kept when the task was sent, or
+    /// rendered now (`id` is `{#}`, `worker` the slot from 0).
+    fn command_line(
+        &self,
+        template: &crate::input::Template,
+        id: TaskId,
+        worker: u32,
+    ) -> std::borrow::Cow<'_, [u8]> {
+        match &self.command {
+            Some(command) => std::borrow::Cow::Borrowed(command),
+            None => std::borrow::Cow::Owned(crate::input::Template::display(&template.render(
+                &self.record,
+                id,
+                worker + 1,
+            ))),
+        }
+    }
+}
+
 /// Why the run is stopping early, if it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stopping {

@@ -258,12 +258,7 @@ impl Model {
 
     /// Tasks done per second since the start.
     pub fn throughput(&self, now: Instant) -> f64 {
-        let secs = now.duration_since(self.started).as_secs_f64();
-        if secs <= 0.0 {
-            0.0
-        } else {
-            self.done as f64 / secs
-        }
+        crate::observe::progress::figures::rate(self.done, now.duration_since(self.started))
     }
 
     /// The time left at the throughput so far, when the total is known and a task is done.

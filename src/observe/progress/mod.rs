@@ -13,7 +13,7 @@
 //! The observer only counts, under a lock nobody else holds for long; a thread of its own draws,
 //! waking on a timer (a channel it waits on with a timeout) and when the run ends.
 
-mod figures;
+pub(super) mod figures;
 mod screen;
 
 use std::sync::{Arc, Mutex, PoisonError};
