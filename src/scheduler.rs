@@ -353,6 +353,28 @@ impl Scheduler {
         }
     }
 
+    /// Once the input has ended, the most tasks one worker should hold: an even share of what
+    /// is left among the slots taking tasks, those still starting included, so that the last
+    /// tasks do not pile up behind one worker while another waits (after the first tasks were
+    /// measured tiny, or when the pool grows). Unbounded while more input may come.
+    fn fair_share(&self) -> usize {
+        if !self.input_ended {
+            return usize::MAX;
+        }
+        let (mut active, mut load) = (0, self.queue.len());
+        for slot in &self.slots {
+            match slot {
+                Slot::Starting => active += 1,
+                Slot::Ready { in_flight } => {
+                    active += 1;
+                    load += in_flight.len();
+                }
+                Slot::Leaving { .. } | Slot::Retired => {}
+            }
+        }
+        load.div_ceil(active.max(1)).max(1)
+    }
+
     /// Slots starting or taking tasks.
     fn active_slots(&self) -> usize {
         self.slots.iter().filter(|s| s.active()).count()
@@ -454,16 +476,18 @@ impl Scheduler {
         if !self.stopping && !self.held {
             let chunk = self.chunk_size();
             let cap = self.cap(chunk);
+            let limit = cap.min(self.fair_share());
             for (w, slot) in self.slots.iter_mut().enumerate() {
                 let Slot::Ready { in_flight } = slot else {
                     continue;
                 };
-                while !self.queue.is_empty()
-                    && in_flight.len() + chunk <= cap
-                    && self.pace != Pace::Waiting
-                {
-                    let n = chunk.min(self.queue.len());
-                    if n < chunk && !in_flight.is_empty() && !self.input_ended {
+                while !self.queue.is_empty() && self.pace != Pace::Waiting {
+                    let room = limit.saturating_sub(in_flight.len());
+                    let n = chunk.min(self.queue.len()).min(room);
+                    if n == 0 {
+                        break;
+                    }
+                    if !self.input_ended && (room < chunk || n < chunk && !in_flight.is_empty()) {
                         // A busy worker waits for a full batch rather than get many small ones.
                         break;
                     }
@@ -628,6 +652,31 @@ mod tests {
     }
 
     #[test]
+    fn the_last_tasks_are_shared_among_the_slots_even_after_tiny_ones() {
+        let mut s = Scheduler::new(1, Chunk::Auto);
+        run(&mut s, (1..=7).map(Event::Queued));
+        run(&mut s, [Event::InputEnded]);
+        let a = run(&mut s, [Event::WorkerReady(0)]);
+        assert_eq!(dispatched(&a), vec![(0, vec![1])]);
+        // The first task was tiny, and the pool grows to 3 when it ends: the 6 tasks left are
+        // not all batched to slot 0 while slots 1 and 2 start.
+        let mut a = Vec::new();
+        s.apply(
+            Event::TaskDone {
+                worker: 0,
+                id: 1,
+                wall_us: 100,
+            },
+            &mut a,
+        );
+        s.apply(Event::Resize(3), &mut a);
+        s.fill(&mut a);
+        assert_eq!(dispatched(&a), vec![(0, vec![2, 3])]);
+        let a = run(&mut s, [Event::WorkerReady(1), Event::WorkerReady(2)]);
+        assert_eq!(dispatched(&a), vec![(1, vec![4, 5]), (2, vec![6, 7])]);
+    }
+
+    #[test]
     fn shrinking_retires_idle_slots_at_once_and_busy_ones_when_their_task_ends() {
         let mut s = Scheduler::new(3, Chunk::Auto);
         run(&mut s, (0..3).map(Event::WorkerReady));
@@ -729,15 +778,8 @@ mod tests {
             (1..=8).map(Event::Queued).chain([Event::InputEnded]),
         );
         let a = run(&mut s, [Event::WorkerReady(0)]);
-        assert_eq!(
-            dispatched(&a),
-            vec![
-                (0, vec![1, 2]),
-                (0, vec![3, 4]),
-                (0, vec![5, 6]),
-                (0, vec![7, 8])
-            ]
-        );
+        // Its share: half of the 8, as slot 1 is still starting.
+        assert_eq!(dispatched(&a), vec![(0, vec![1, 2]), (0, vec![3, 4])]);
         let a = run(&mut s, [Event::WorkerLost(0)]);
         assert_eq!(a, vec![Action::Lost(1), Action::StartWorker(0)]);
         assert_eq!(s.queued(), 7, "2 to 8 are back in the queue, in order");
