@@ -12,6 +12,14 @@ fn main() -> ExitCode {
     if troop_worker::process::invoked_as_worker() {
         return troop_worker::process::main();
     }
+    match troop_worker::process::stdio_worker_args(std::env::args_os()) {
+        Some(Ok(args)) => return troop_worker::process::serve_stdio(args),
+        Some(Err(msg)) => {
+            troop_worker::process::eprint_line(&format!("troop: {msg}"));
+            return Exit::Error.into();
+        }
+        None => {}
+    }
     let command = match cli::parse(std::env::args_os()) {
         Ok(command) => command,
         Err(e) => return e.report().into(),

@@ -3,5 +3,12 @@
 //! the same runtime from the `troop-worker` crate.
 
 fn main() -> std::process::ExitCode {
-    troop_worker::process::main()
+    match troop_worker::process::stdio_worker_args(std::env::args_os()) {
+        Some(Ok(args)) => troop_worker::process::serve_stdio(args),
+        Some(Err(msg)) => {
+            troop_worker::process::eprint_line(&format!("troop-worker: {msg}"));
+            std::process::ExitCode::from(255)
+        }
+        None => troop_worker::process::main(),
+    }
 }

@@ -26,6 +26,7 @@ mod safety;
 mod signals;
 mod spill;
 mod startup;
+mod stream;
 mod summary;
 mod titles;
 mod util;

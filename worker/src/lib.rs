@@ -1,7 +1,10 @@
 //! `troop-worker`: everything that runs on the worker side of troop.
 //!
 //! - [`protocol`]: the versioned messages between supervisor and worker.
-//! - [`transport`]: how those messages travel (ipc-channel, in-process channels).
+//! - [`transport`]: how those messages travel (ipc-channel, in-process channels, streams).
+//! - [`frame`]: messages as length-prefixed frames on a byte stream, for remote workers.
+//! - [`stream`]: a conversation over a byte stream with a heartbeat each way; the remote
+//!   worker's transport.
 //! - [`runtime`]: the serve loop, generic over the transport; thread mode runs it on threads.
 //! - [`exec`]: one command in its own process group, with captured output and usage.
 //! - [`task_input`]: what a command reads (`--pipe` blocks), on stdin, in a file or a fifo.
@@ -13,11 +16,13 @@
 
 pub mod event_loop;
 pub mod exec;
+pub mod frame;
 pub mod gil;
 pub mod kernel;
 pub mod process;
 pub mod protocol;
 pub mod runtime;
+pub mod stream;
 pub mod task_input;
 pub mod title;
 pub mod transport;

@@ -22,6 +22,7 @@ use signal_hook::iterator::exfiltrator::WithOrigin;
 use crate::exec::CURRENT_PGID;
 use crate::kernel::CancelHost;
 use crate::protocol::{Bootstrap, FromWorker, Hello, PROTOCOL_VERSION, ToWorker};
+use crate::stream::{Heartbeat, StreamTransport};
 use crate::title;
 use crate::transport::{IpcTransport, Transport};
 
@@ -186,7 +187,132 @@ pub fn serve_forked(
     std::process::exit(code)
 }
 
-fn serve_code(mut transport: IpcTransport) -> i32 {
+/// The argument that makes `troop` (or `troop-worker`) a worker speaking over its stdin and
+/// stdout: `troop --worker-stdio [w<N>] [--heartbeat EVERY_MS/LIMIT_MS]`, as ssh runs it.
+pub const STDIO_FLAG: &str = "--worker-stdio";
+
+/// How a stdio worker was asked to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StdioArgs {
+    pub index: u32,
+    pub beat: Heartbeat,
+}
+
+/// `Some` when this process was started as a stdio worker; `Err` names a malformed argument.
+pub fn stdio_worker_args<I: IntoIterator<Item = std::ffi::OsString>>(
+    args: I,
+) -> Option<Result<StdioArgs, String>> {
+    let mut args = args.into_iter().skip(1);
+    if args.next()? != STDIO_FLAG {
+        return None;
+    }
+    let mut parsed = StdioArgs {
+        index: 0,
+        beat: Heartbeat::default(),
+    };
+    let rest: Vec<String> = args.map(|a| a.to_string_lossy().into_owned()).collect();
+    let mut rest = rest.iter();
+    while let Some(arg) = rest.next() {
+        if let Some(n) = arg.strip_prefix("[w").and_then(|a| a.strip_suffix(']')) {
+            match n.parse::<u32>() {
+                Ok(n) if n >= 1 => parsed.index = n - 1,
+                _ => return Some(Err(format!("{STDIO_FLAG}: bad worker name `{arg}`"))),
+            }
+        } else if arg == "--heartbeat" {
+            let value = rest.next().map(String::as_str).unwrap_or_default();
+            let ms = value
+                .split_once('/')
+                .and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?)));
+            match ms {
+                Some((every, limit)) if every > 0 && limit > every => {
+                    parsed.beat = Heartbeat {
+                        every: std::time::Duration::from_millis(every),
+                        limit: std::time::Duration::from_millis(limit),
+                    }
+                }
+                _ => {
+                    return Some(Err(format!(
+                        "{STDIO_FLAG}: --heartbeat wants EVERY_MS/LIMIT_MS with LIMIT > EVERY > 0, not `{value}`"
+                    )));
+                }
+            }
+        } else {
+            return Some(Err(format!("{STDIO_FLAG}: unknown argument `{arg}`")));
+        }
+    }
+    Some(Ok(parsed))
+}
+
+/// Entry point of a worker whose stream is its stdin and stdout (`troop --worker-stdio`): a
+/// worker on another host, started through ssh. Says hello as soon as it is up; the supervisor
+/// vouches for nothing else, since ssh already authenticated both ends.
+pub fn serve_stdio(args: StdioArgs) -> ExitCode {
+    match open_stdio(&args) {
+        Ok(transport) => ExitCode::from(serve_code(transport) as u8),
+        Err(msg) => {
+            eprint_line(&format!("troop-worker: {msg}"));
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn open_stdio(args: &StdioArgs) -> Result<StreamTransport<std::fs::File>, String> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    // The stream keeps the original stdin and stdout; fd 0 becomes /dev/null and fd 1 a copy of
+    // stderr, so nothing a task or a library prints can reach the stream.
+    let keep = |fd: i32| {
+        // SAFETY: F_DUPFD_CLOEXEC returns a new descriptor, owned from here on.
+        let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
+        if new < 0 {
+            return Err(format!(
+                "cannot take over descriptor {fd}: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        // SAFETY: `new` was just opened and is owned by nothing else.
+        Ok(unsafe { std::fs::File::from_raw_fd(new) })
+    };
+    let (input, output) = (keep(0)?, keep(1)?);
+    let null = std::fs::File::open("/dev/null").map_err(|e| format!("/dev/null: {e}"))?;
+    // SAFETY: dup2 onto the standard descriptors, which this process owns.
+    unsafe {
+        libc::dup2(null.as_raw_fd(), 0);
+        libc::dup2(2, 1);
+    }
+    // SAFETY: nothing else holds the title area of this single-threaded process yet.
+    if let Some(area) = unsafe { title::Area::argv() } {
+        show_titles(
+            area,
+            format!("{WORKER_ARGV0} {}", worker_arg(args.index)),
+            " (stdio)",
+        );
+    }
+    become_worker(args.index, nix::unistd::getppid().as_raw())?;
+    let on_silence: Arc<dyn Fn() + Send + Sync> = Arc::new(|| {
+        // The supervisor is unreachable: what runs is stopped, and the worker ends.
+        let pgid = CURRENT_PGID.load(Ordering::SeqCst);
+        if pgid > 0 {
+            // SAFETY: killpg has no memory effects.
+            unsafe { libc::killpg(pgid, libc::SIGKILL) };
+        }
+        eprint_line("troop-worker: the supervisor went silent; exiting");
+        std::process::exit(3);
+    });
+    let mut transport = StreamTransport::open(input, output, args.beat, on_silence)
+        .map_err(|e| format!("cannot open the stream: {e}"))?;
+    let hello = Hello {
+        protocol_version: PROTOCOL_VERSION,
+        pid: std::process::id(),
+        index: args.index,
+        token: String::new(),
+    };
+    transport
+        .send(FromWorker::Hello(hello))
+        .map_err(|e| format!("cannot say hello to the supervisor: {e}"))?;
+    Ok(transport)
+}
+
+fn serve_code<T: Transport>(mut transport: T) -> i32 {
     let host = CancelHost {
         cancel: CANCEL.get().cloned().unwrap_or_default(),
     };

@@ -2,8 +2,8 @@
 //!
 //! The runtime ([`crate::runtime::serve`]) is generic over [`Transport`], so the same loop serves a
 //! worker process over ipc-channel ([`IpcTransport`]) and a worker thread inside the supervisor
-//! over in-process channels ([`ChannelTransport`]). A framed stdio/TCP transport for remote
-//! workers will be a third implementation of the same trait.
+//! over in-process channels ([`ChannelTransport`]); a remote worker serves it over a byte stream
+//! ([`crate::stream::StreamTransport`]), in frames ([`crate::frame`]).
 
 use crossbeam_channel::{Receiver, Sender};
 use ipc_channel::ipc::{IpcReceiver, IpcSender};
