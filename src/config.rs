@@ -157,6 +157,8 @@ pub struct RunConfig {
     pub shellquote: Option<ShellQuote>,
     /// Where the run's private directory goes (`--tmpdir`); `$TMPDIR` when not given.
     pub tmpdir: Option<PathBuf>,
+    /// Workers on other hosts (`-S`, `--slf`); `None` runs every worker here.
+    pub remote: Option<crate::pool::remote::RemoteSpec>,
 }
 
 /// What `--shellquote` quotes.
@@ -214,6 +216,7 @@ impl RunConfig {
             pipe: None,
             sched: SchedOptions::default(),
             tmpdir: None,
+            remote: None,
             shellquote: None,
         }
     }

@@ -31,6 +31,7 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod exit;
+pub mod hosts;
 pub mod inbox;
 pub mod input;
 pub mod joblog;

@@ -475,6 +475,44 @@ pub struct RunArgs {
     /// passed anyway (`_` names them all).
     #[arg(long, value_name = "VAR", help_heading = "Scheduling and the shell")]
     pub env: Vec<String>,
+    // Remote workers.
+    /// Run workers on other hosts through ssh: [N/][user@]host[:port], several separated by
+    /// commas, `:` for this machine. N/ sets the workers on that host; -j applies to the others.
+    #[arg(
+        short = 'S',
+        long = "sshlogin",
+        value_name = "LOGINS",
+        help_heading = "Remote workers"
+    )]
+    pub sshlogin: Vec<String>,
+    /// Read sshlogins from FILE, one per line (`#` starts a comment).
+    #[arg(
+        long = "sshloginfile",
+        visible_alias = "slf",
+        value_name = "FILE",
+        help_heading = "Remote workers"
+    )]
+    pub sshloginfile: Vec<PathBuf>,
+    /// The command that reaches a host [default: ssh]; its words are split as a shell would.
+    #[arg(long, value_name = "CMD", help_heading = "Remote workers")]
+    pub ssh: Option<String>,
+    /// The troop program on the remote hosts, run there as `PROGRAM --worker-stdio`.
+    #[arg(
+        long = "remote-worker",
+        value_name = "PROGRAM",
+        default_value = "troop",
+        help_heading = "Remote workers"
+    )]
+    pub remote_worker: String,
+    /// How often each side of a remote worker's stream says it is alive, and how long a
+    /// silence means the host is gone: EVERY or EVERY/LIMIT [default LIMIT: 10 x EVERY].
+    #[arg(
+        long,
+        value_name = "EVERY[/LIMIT]",
+        default_value = "1s",
+        help_heading = "Remote workers"
+    )]
+    pub heartbeat: String,
     // Output, with GNU parallel's meaning.
     /// Print each task's command line to stdout before its output; -v -v prints the same.
     #[arg(short = 'v', action = clap::ArgAction::Count, help_heading = "Output")]

@@ -7,6 +7,7 @@ mod args;
 pub mod docs;
 mod gnu;
 mod pipe_args;
+mod remote_args;
 mod validate;
 
 pub use validate::{Command, DemoConfig, shell_quote};

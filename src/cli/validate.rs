@@ -227,6 +227,16 @@ fn run_config(mut args: RunArgs) -> Result<RunConfig, RunError> {
         ModeArg::Gil => Mode::Gil,
         ModeArg::Async => Mode::Async,
     };
+    config.remote = super::remote_args::remote_spec(
+        &args,
+        jobs,
+        config.mode,
+        config.pipe.is_some(),
+        config.sched.jobs_file.is_some(),
+    )?;
+    if let Some(remote) = &config.remote {
+        config.jobs = remote.placement.total();
+    }
     config.switch_interval = units::parse_duration(&args.switch_interval)
         .map_err(|e| usage_of("--switch-interval", e))?;
     config.start = match args.start {

@@ -13,6 +13,7 @@
 pub mod budget;
 pub mod fork;
 pub mod reaper;
+pub mod remote;
 pub mod spawn;
 pub mod thread;
 pub mod watch;
@@ -92,6 +93,11 @@ pub enum Launcher {
     Gil(Duration),
     /// Slots of one event loop; started with the pool.
     Async(Option<EventLoop>),
+    /// Processes on other hosts through ssh; slots placed on `:` are spawned here.
+    Remote {
+        remote: remote::Remote,
+        local: spawn::Spawner,
+    },
 }
 
 /// What the pool must do to reap a worker.
@@ -99,6 +105,8 @@ pub enum Launcher {
 enum Body {
     /// A spawned process, our child.
     Child(std::process::Child),
+    /// The ssh process, our child, that carries a worker on another host.
+    Remote(std::process::Child),
     /// A process forked by the supervisor itself, our child.
     Forked(Pid),
     /// A process forked by the fork server, which reaps it.
@@ -121,10 +129,18 @@ impl Worker {
     /// itself); `None` for a worker that lives in troop's own process.
     fn process(&self) -> Option<Pid> {
         match &self.body {
-            Body::Thread(_) | Body::Slot => None,
+            Body::Thread(_) | Body::Slot | Body::Remote(_) => None,
             Body::Child(child) => Some(Pid::from_raw(child.id() as i32)),
             Body::Forked(pid) => Some(*pid),
             Body::Adopted => self.pid.map(|p| Pid::from_raw(p as i32)),
+        }
+    }
+
+    /// The local process that carries the worker: the worker itself, or its ssh.
+    fn carrier(&self) -> Option<Pid> {
+        match &self.body {
+            Body::Remote(ssh) => Some(Pid::from_raw(ssh.id() as i32)),
+            _ => self.process(),
         }
     }
 }
@@ -179,6 +195,13 @@ impl Pool {
         let inbox = self.inbox.clone();
         let body = match &mut self.launcher {
             Launcher::Spawn(s) => Body::Child(s.start(index, &self.token, inbox)?),
+            Launcher::Remote { remote, local } => {
+                if remote.host(index).login == crate::hosts::Login::Local {
+                    Body::Child(local.start(index, &self.token, inbox)?)
+                } else {
+                    Body::Remote(remote.start(index, inbox)?)
+                }
+            }
             Launcher::Fork(f) => match f.start(index, &self.token, inbox)? {
                 Some(pid) => Body::Forked(pid),
                 None => Body::Adopted,
@@ -242,10 +265,19 @@ impl Pool {
                 ours: PROTOCOL_VERSION,
             });
         }
-        if hello.token != self.token {
+        let remote = self.workers[index as usize]
+            .as_ref()
+            .is_some_and(|w| matches!(w.body, Body::Remote(_)));
+        // ssh vouched for a remote worker; a local one proves itself with the run's token.
+        if !remote && hello.token != self.token {
             return Err(PoolError::Token { worker: index + 1 });
         }
-        link.send(ToWorker::Configure(self.config.clone()));
+        let mut config = self.config.clone();
+        if remote {
+            // This host's files are not the worker's: its output comes back in the stream.
+            config.spill_dir = None;
+        }
+        link.send(ToWorker::Configure(config));
         if let Some(w) = self.workers[index as usize].as_mut() {
             w.pid = Some(hello.pid);
             w.link = Some(link);
@@ -279,6 +311,15 @@ impl Pool {
             .collect()
     }
 
+    /// The host worker `index` runs on, as the job log's Host column names it: `:` for this
+    /// machine.
+    pub fn host(&self, index: u32) -> &str {
+        match &self.launcher {
+            Launcher::Remote { remote, .. } => &remote.host(index).name,
+            _ => ":",
+        }
+    }
+
     /// The pid of worker `index`, once it said hello.
     pub fn pid(&self, index: u32) -> Option<u32> {
         self.workers[index as usize].as_ref().and_then(|w| w.pid)
@@ -296,7 +337,7 @@ impl Pool {
     pub fn kill(&self, index: u32) {
         if let Some(pid) = self.workers[index as usize]
             .as_ref()
-            .and_then(Worker::process)
+            .and_then(Worker::carrier)
         {
             let _ = kill(pid, Signal::SIGKILL);
         }
@@ -409,7 +450,7 @@ impl Pool {
     /// True when `pid` is a worker process still being started (no hello yet).
     fn is_child_worker(&self, pid: u32) -> bool {
         self.workers.iter().flatten().any(|w| match &w.body {
-            Body::Child(c) => c.id() == pid,
+            Body::Child(c) | Body::Remote(c) => c.id() == pid,
             Body::Forked(p) => p.as_raw() as u32 == pid,
             _ => false,
         })
@@ -432,7 +473,7 @@ impl Pool {
                     link.send(ToWorker::Shutdown);
                 }
                 None => {
-                    if let Some(pid) = w.process() {
+                    if let Some(pid) = w.carrier() {
                         let _ = kill(pid, Signal::SIGKILL);
                     }
                 }
@@ -449,7 +490,9 @@ impl Pool {
         self.sweep_orphans();
         match self.launcher {
             // Every worker is dead now, so every reader lets go of its server soon.
-            Launcher::Spawn(s) => s.wait_servers_closed(Duration::from_secs(2)),
+            Launcher::Spawn(s) | Launcher::Remote { local: s, .. } => {
+                s.wait_servers_closed(Duration::from_secs(2))
+            }
             Launcher::Fork(f) => f.stop(),
             Launcher::Async(Some(event_loop)) => event_loop.join(),
             _ => {}
@@ -483,7 +526,7 @@ fn children_of_self() -> Vec<u32> {
 /// signal that ended a process worker, if one did.
 fn reap(worker: Worker, grace: Duration) -> Option<i32> {
     match worker.body {
-        Body::Child(mut child) => {
+        Body::Child(mut child) | Body::Remote(mut child) => {
             let pid = child.id() as i32;
             if !wait_exit(pid, grace) {
                 let _ = child.kill();
@@ -530,7 +573,7 @@ fn reap_ended(worker: Worker) -> Option<String> {
         _ => None,
     };
     match worker.body {
-        Body::Child(mut child) => {
+        Body::Child(mut child) | Body::Remote(mut child) => {
             let status = child.wait().ok()?;
             describe(status.code(), status.signal())
         }

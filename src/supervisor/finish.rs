@@ -97,7 +97,7 @@ impl Supervisor<'_> {
                 .unwrap_or_else(|| logged.to_vec());
             let record = LogRecord {
                 seq: id,
-                host: ":",
+                host: self.pool.host(worker),
                 usage: &report.usage,
                 // The bytes of input the command was given, as GNU parallel logs for --pipe.
                 send: task.block.as_ref().map_or(0, |b| b.len()),

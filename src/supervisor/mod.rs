@@ -182,10 +182,10 @@ pub fn run(
         (Mode::Thread, _) => Launcher::Thread,
         (Mode::Gil, _) => Launcher::Gil(config.switch_interval),
         (Mode::Async, _) => Launcher::Async(None),
-        (Mode::Process, StartMethod::Fork) => Launcher::Fork(ForkServer::prefork(jobs, &token)?),
-        (Mode::Process, StartMethod::Spawn) => {
-            Launcher::Spawn(Spawner::new(config.worker_exe.clone())?)
+        (Mode::Process, StartMethod::Fork) if config.remote.is_none() => {
+            Launcher::Fork(ForkServer::prefork(jobs, &token)?)
         }
+        (Mode::Process, _) => Launcher::Spawn(Spawner::new(config.worker_exe.clone())?),
     };
     // Whatever a task leaves running, and commands orphaned by a crashed worker, come to troop,
     // which kills them when the run ends.
@@ -198,6 +198,13 @@ pub fn run(
             tmpdir.display()
         ))
     })?;
+    let launcher = match (launcher, &config.remote) {
+        (Launcher::Spawn(local), Some(spec)) => Launcher::Remote {
+            remote: crate::pool::remote::Remote::new(spec.clone(), rundir.path()),
+            local,
+        },
+        (launcher, _) => launcher,
+    };
     // In-process commands have no worker process to die with troop: a reaper outlives troop.
     let reaper = match config.mode {
         Mode::Process => None,

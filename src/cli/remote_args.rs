@@ -1,0 +1,93 @@
+//! The remote-worker options (`-S`, `--slf`, `--ssh`, `--remote-worker`, `--heartbeat`) into a
+//! [`RemoteSpec`], refusing the combinations remote workers cannot serve yet.
+
+use std::time::Duration;
+
+use troop_worker::stream::Heartbeat;
+
+use super::args::RunArgs;
+use crate::config::Mode;
+use crate::error::RunError;
+use crate::hosts::{Login, Placement, SshLogin};
+use crate::pool::remote::RemoteSpec;
+use crate::units;
+
+/// The remote workers the options ask for, `None` when every worker runs here. `jobs` is the
+/// number of workers per host that does not say its own.
+pub fn remote_spec(
+    args: &RunArgs,
+    jobs: usize,
+    mode: Mode,
+    pipe: bool,
+    jobs_file: bool,
+) -> Result<Option<RemoteSpec>, RunError> {
+    let mut hosts = Vec::new();
+    for list in &args.sshlogin {
+        hosts.extend(SshLogin::parse_list(list).map_err(|e| usage(format!("-S: {e}")))?);
+    }
+    for file in &args.sshloginfile {
+        hosts.extend(SshLogin::read_file(file).map_err(usage)?);
+    }
+    if args.sshlogin.is_empty() && args.sshloginfile.is_empty() {
+        return Ok(None);
+    }
+    if hosts.is_empty() {
+        return Err(usage("-S/--sshloginfile: no host given".into()));
+    }
+    if hosts.iter().all(|h| h.login == Login::Local) {
+        // `-S :` alone is this machine: an ordinary run.
+        return Ok(None);
+    }
+    if mode != Mode::Process {
+        return Err(usage(format!(
+            "-S: remote workers are processes; --mode {} runs every task inside this process",
+            mode.name()
+        )));
+    }
+    if pipe {
+        return Err(usage(
+            "-S: --pipe and --pipepart are not supported with remote workers yet".into(),
+        ));
+    }
+    if jobs_file {
+        return Err(usage(
+            "-S: -j FILE is not supported with remote workers; give N/ before each host".into(),
+        ));
+    }
+    let ssh = match &args.ssh {
+        None => vec!["ssh".to_string()],
+        Some(cmd) => match shlex::split(cmd) {
+            Some(words) if !words.is_empty() => words,
+            _ => return Err(usage(format!("--ssh `{cmd}`: give a command"))),
+        },
+    };
+    if args.remote_worker.is_empty() {
+        return Err(usage("--remote-worker: give a program".into()));
+    }
+    Ok(Some(RemoteSpec {
+        placement: Placement::new(hosts, jobs),
+        ssh,
+        worker: args.remote_worker.clone(),
+        beat: heartbeat(&args.heartbeat)?,
+    }))
+}
+
+/// `EVERY[/LIMIT]`.
+fn heartbeat(text: &str) -> Result<Heartbeat, RunError> {
+    let parse = |s: &str| units::parse_duration(s).map_err(|e| usage(format!("--heartbeat: {e}")));
+    let (every, limit) = match text.split_once('/') {
+        Some((every, limit)) => (parse(every)?, Some(parse(limit)?)),
+        None => (parse(text)?, None),
+    };
+    let limit = limit.unwrap_or(every * 10);
+    if every < Duration::from_millis(10) || limit <= every {
+        return Err(usage(format!(
+            "--heartbeat `{text}`: EVERY must be at least 10ms and LIMIT longer than EVERY"
+        )));
+    }
+    Ok(Heartbeat { every, limit })
+}
+
+fn usage(message: String) -> RunError {
+    RunError::Usage(message)
+}

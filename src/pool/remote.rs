@@ -1,0 +1,230 @@
+//! Workers on other hosts, through ssh (`-S/--sshlogin`).
+//!
+//! Each remote worker runs as `ssh [-p PORT] HOST -- exec troop --worker-stdio [w<N>]
+//! --heartbeat E/L`: the ssh process is troop's child, in a process group of its own, and its
+//! stdin and stdout carry the protocol in frames ([`troop_worker::stream`]). ssh authenticates
+//! both ends and encrypts, so the worker's hello carries no token. A slot placed on `:` is an
+//! ordinary local worker.
+//!
+//! The supervisor's side of each stream has three threads: the stream's reader, which turns
+//! frames into inbox messages (the hello into [`Msg::WorkerUp`]); its heartbeat, which also
+//! notices a worker that has said nothing for the heartbeat's limit (a host that died or left
+//! the network) and kills its ssh, so the slot is lost and its tasks run elsewhere; and a
+//! writer, which takes messages from the worker's [`Link`] so that a slow network never
+//! blocks the supervisor's loop.
+//!
+//! With the stock `ssh`, the workers of one host share one connection: the first to connect
+//! becomes the ControlMaster, in this run's private directory, and the others ride it.
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+use crossbeam_channel::Sender;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use troop_worker::frame::FrameError;
+use troop_worker::protocol::{FromWorker, ToWorker};
+use troop_worker::stream::{self, Heartbeat, Peer};
+
+use super::{PoolError, StartFailure, os_reason};
+use crate::hosts::{Login, Placement, SshLogin};
+use crate::inbox::{Link, Msg};
+
+/// How remote workers are reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteSpec {
+    pub placement: Placement,
+    /// The ssh command (`--ssh`), as words.
+    pub ssh: Vec<String>,
+    /// The worker program on the remote hosts (`--remote-worker`).
+    pub worker: String,
+    pub beat: Heartbeat,
+}
+
+/// Starts remote workers.
+#[derive(Debug)]
+pub struct Remote {
+    spec: RemoteSpec,
+    /// Where the ControlMaster sockets go: this run's private directory.
+    control_dir: Option<PathBuf>,
+}
+
+impl Remote {
+    pub fn new(spec: RemoteSpec, run_dir: &Path) -> Remote {
+        let stock_ssh =
+            spec.ssh.len() == 1 && Path::new(&spec.ssh[0]).file_name() == Some("ssh".as_ref());
+        // A socket path must fit a socket address: `ssh-` and 40 hex digits of %C after it.
+        let fits = run_dir.as_os_str().len() + "/ssh-".len() + 40 < 104;
+        let stock_ssh = stock_ssh && fits;
+        Remote {
+            spec,
+            control_dir: stock_ssh.then(|| run_dir.to_path_buf()),
+        }
+    }
+
+    /// The host of slot `index`.
+    pub fn host(&self, index: u32) -> &SshLogin {
+        self.spec.placement.host(index)
+    }
+
+    /// The command that starts worker `index` on `target`.
+    fn command(&self, index: u32, target: &str, port: Option<u16>) -> Command {
+        let mut cmd = Command::new(&self.spec.ssh[0]);
+        cmd.args(&self.spec.ssh[1..]);
+        if let Some(dir) = &self.control_dir {
+            cmd.arg("-o")
+                .arg("ControlMaster=auto")
+                .arg("-o")
+                .arg(format!("ControlPath={}/ssh-%C", dir.display()))
+                .arg("-o")
+                .arg("ControlPersist=no")
+                .arg("-o")
+                .arg("BatchMode=yes");
+        }
+        if let Some(port) = port {
+            cmd.arg("-p").arg(port.to_string());
+        }
+        let beat = format!(
+            "{}/{}",
+            self.spec.beat.every.as_millis(),
+            self.spec.beat.limit.as_millis()
+        );
+        let worker = shlex::try_quote(&self.spec.worker)
+            .map_or_else(|_| self.spec.worker.clone(), |q| q.into_owned());
+        cmd.arg(target).arg("--").arg(format!(
+            "exec {worker} {} {} --heartbeat {beat}",
+            troop_worker::process::STDIO_FLAG,
+            troop_worker::process::worker_arg(index)
+        ));
+        cmd
+    }
+
+    /// Starts worker `index` on its host; its hello will arrive in the inbox. Returns the ssh
+    /// process.
+    pub fn start(&mut self, index: u32, inbox: Sender<Msg>) -> Result<Child, PoolError> {
+        let host = self.spec.placement.host(index).clone();
+        let Login::Ssh { target, port } = &host.login else {
+            unreachable!("local slots start through the local launcher")
+        };
+        let err = |reason: String| PoolError::Start {
+            worker: index + 1,
+            reason: format!("on {}: {reason}", host.name),
+        };
+        let mut child = self
+            .command(index, target, *port)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .map_err(|e| err(os_reason(&format!("cannot run {}", self.spec.ssh[0]), &e)))?;
+        let (Some(to_ssh), Some(from_ssh)) = (child.stdin.take(), child.stdout.take()) else {
+            unreachable!("both were piped")
+        };
+        let (tx, rx) = crossbeam_channel::unbounded::<ToWorker>();
+        let peer = HostPeer {
+            index,
+            host: host.name.clone(),
+            inbox,
+            link: Arc::new(Mutex::new(Some(Link::Thread(tx)))),
+            ssh: Pid::from_raw(child.id() as i32),
+            beat: self.spec.beat,
+        };
+        let opened = stream::open::<_, _, FromWorker, ToWorker, _>(
+            from_ssh,
+            to_ssh,
+            self.spec.beat,
+            peer,
+            |_| {},
+        );
+        let mut sender = match opened {
+            Ok(sender) => sender,
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(err(format!("cannot open the stream: {e}")));
+            }
+        };
+        let spawned = std::thread::Builder::new()
+            .name(format!("troop-s{}", index + 1))
+            .spawn(move || {
+                for msg in rx {
+                    if sender.send(&msg).is_err() {
+                        break;
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(err(os_reason("cannot start a writer thread", &e)));
+        }
+        Ok(child)
+    }
+}
+
+/// The supervisor's side of one remote worker's stream.
+#[derive(Debug, Clone)]
+struct HostPeer {
+    index: u32,
+    host: String,
+    inbox: Sender<Msg>,
+    /// The worker's link, until its hello hands it over.
+    link: Arc<Mutex<Option<Link>>>,
+    ssh: Pid,
+    beat: Heartbeat,
+}
+
+impl HostPeer {
+    /// The worker is gone: lost if it had said hello, else it failed to start.
+    fn gone(&self, how: String) {
+        let pending = self.link.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let msg = match pending {
+            Some(_) => Msg::WorkerFailed {
+                index: self.index,
+                failure: StartFailure::Ended(how),
+            },
+            None => Msg::WorkerGone(self.index),
+        };
+        let _ = self.inbox.send(msg);
+    }
+}
+
+impl Peer<FromWorker> for HostPeer {
+    fn message(&mut self, msg: FromWorker) -> bool {
+        let msg = match msg {
+            FromWorker::Hello(hello) => {
+                match self.link.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                    Some(link) => Msg::WorkerUp {
+                        index: self.index,
+                        hello,
+                        link,
+                    },
+                    None => return true,
+                }
+            }
+            msg => Msg::from_worker(self.index, msg),
+        };
+        self.inbox.send(msg).is_ok()
+    }
+
+    fn ended(&mut self, why: FrameError) {
+        let how = match why {
+            FrameError::Closed => format!("ended on {}", self.host),
+            why => format!("broke its stream on {} ({why})", self.host),
+        };
+        self.gone(how);
+    }
+
+    fn silent(&self) {
+        troop_worker::process::eprint_line(&format!(
+            "troop: warning: worker w{} on {} said nothing for {:.1} s: taking it for lost",
+            self.index + 1,
+            self.host,
+            self.beat.limit.as_secs_f64()
+        ));
+        let _ = kill(self.ssh, Signal::SIGKILL);
+        self.gone(format!("went silent on {}", self.host));
+    }
+}
