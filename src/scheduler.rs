@@ -54,6 +54,9 @@ pub enum Event {
     StopStarting,
     /// A failed task will run again after a delay: the run is not over meanwhile.
     RetryPending,
+    /// The supervisor settled a task it was told was lost: retried (after
+    /// [`Event::RetryPending`]) or ended for good.
+    LostSettled,
     /// A task to run again: it goes to the front of the queue.
     Requeue(TaskId),
     /// Hold back (true) or resume (false) dispatching, e.g. while memory is short.
@@ -102,6 +105,9 @@ enum Slot {
     /// Up, taking no new task: it retires once the tasks it holds are reported (the pool
     /// shrank).
     Leaving { in_flight: VecDeque<TaskId> },
+    /// Its worker died when nothing was left for it to do: started again if work comes back
+    /// (a task of the dead worker that is retried).
+    Vacant,
     /// Given up on: no worker, no tasks.
     Retired,
 }
@@ -111,20 +117,20 @@ impl Slot {
     fn held(&self) -> Option<&VecDeque<TaskId>> {
         match self {
             Slot::Ready { in_flight } | Slot::Leaving { in_flight } => Some(in_flight),
-            Slot::Starting | Slot::Retired => None,
+            Slot::Starting | Slot::Vacant | Slot::Retired => None,
         }
     }
 
     fn held_mut(&mut self) -> Option<&mut VecDeque<TaskId>> {
         match self {
             Slot::Ready { in_flight } | Slot::Leaving { in_flight } => Some(in_flight),
-            Slot::Starting | Slot::Retired => None,
+            Slot::Starting | Slot::Vacant | Slot::Retired => None,
         }
     }
 
-    /// Starting or up, and taking tasks.
+    /// Starting or up, and taking tasks (or vacant, to be started when tasks come).
     fn active(&self) -> bool {
-        matches!(self, Slot::Starting | Slot::Ready { .. })
+        matches!(self, Slot::Starting | Slot::Ready { .. } | Slot::Vacant)
     }
 }
 
@@ -141,6 +147,9 @@ pub struct Scheduler {
     finished: bool,
     /// Failed tasks waiting out their retry delay.
     retries_pending: usize,
+    /// Tasks lost with their worker ([`Action::Lost`]) that the supervisor has not yet settled
+    /// ([`Event::LostSettled`]): each may come back as a retry.
+    lost_pending: usize,
     held: bool,
     /// One task at a time per worker, none queued behind it: set when the outcome of any task
     /// may stop the run (`--halt`), so that no task starts after the one that stopped it.
@@ -175,6 +184,7 @@ impl Scheduler {
             stopping: false,
             finished: false,
             retries_pending: 0,
+            lost_pending: 0,
             held: false,
             lockstep: false,
             blocks: false,
@@ -244,6 +254,7 @@ impl Scheduler {
                 if let Slot::Ready { mut in_flight } | Slot::Leaving { mut in_flight } = slot {
                     // Tasks run in the order sent: the first was running, the rest never started.
                     if let Some(running) = in_flight.pop_front() {
+                        self.lost_pending += 1;
                         actions.push(Action::Lost(running));
                     }
                     while let Some(id) = in_flight.pop_back() {
@@ -258,10 +269,8 @@ impl Scheduler {
                 {
                     actions.push(Action::StartWorker(w));
                 } else {
-                    // Nothing left for it to do: the slot stays empty.
-                    self.slots[w as usize] = Slot::Ready {
-                        in_flight: VecDeque::new(),
-                    };
+                    // Nothing left for it to do: the slot stays empty, until a task comes back.
+                    self.slots[w as usize] = Slot::Vacant;
                 }
             }
             Event::WorkerRetired(w) => {
@@ -284,6 +293,7 @@ impl Scheduler {
                 }
             }
             Event::RetryPending => self.retries_pending += 1,
+            Event::LostSettled => self.lost_pending = self.lost_pending.saturating_sub(1),
             Event::Requeue(id) => {
                 self.retries_pending = self.retries_pending.saturating_sub(1);
                 self.queue.push_front(id);
@@ -328,7 +338,7 @@ impl Scheduler {
             active += 1;
         }
         let ranked = |slot: &Slot| match slot {
-            Slot::Starting => Some(0),
+            Slot::Starting | Slot::Vacant => Some(0),
             Slot::Ready { in_flight } if in_flight.is_empty() => Some(1),
             Slot::Ready { .. } => Some(2),
             Slot::Leaving { .. } | Slot::Retired => None,
@@ -369,7 +379,7 @@ impl Scheduler {
                     active += 1;
                     load += in_flight.len();
                 }
-                Slot::Leaving { .. } | Slot::Retired => {}
+                Slot::Leaving { .. } | Slot::Vacant | Slot::Retired => {}
             }
         }
         load.div_ceil(active.max(1)).max(1)
@@ -473,6 +483,15 @@ impl Scheduler {
 
     /// Dispatches what can be dispatched, and says when the run is over.
     pub fn fill(&mut self, actions: &mut Vec<Action>) {
+        if !self.stopping && !self.queue.is_empty() {
+            // Work came back after a worker died with nothing left to do: its slot starts again.
+            for (w, slot) in self.slots.iter_mut().enumerate() {
+                if *slot == Slot::Vacant {
+                    *slot = Slot::Starting;
+                    actions.push(Action::StartWorker(w as WorkerId));
+                }
+            }
+        }
         if !self.stopping && !self.held {
             let chunk = self.chunk_size();
             let cap = self.cap(chunk);
@@ -515,7 +534,10 @@ impl Scheduler {
         let idle =
             self.in_flight() == 0 && (self.stopping || !self.slots.contains(&Slot::Starting));
         let nothing_left = self.stopping
-            || (self.input_ended && self.queue.is_empty() && self.retries_pending == 0);
+            || (self.input_ended
+                && self.queue.is_empty()
+                && self.retries_pending == 0
+                && self.lost_pending == 0);
         if idle && nothing_left && !self.finished {
             self.finished = true;
             actions.push(Action::Finished);
@@ -785,6 +807,48 @@ mod tests {
         assert_eq!(s.queued(), 7, "2 to 8 are back in the queue, in order");
         let a = run(&mut s, [Event::WorkerReady(0)]);
         assert_eq!(dispatched(&a)[0], (0, vec![2, 3]));
+    }
+
+    #[test]
+    fn a_slot_whose_worker_died_with_nothing_left_starts_again_for_a_retried_task() {
+        let mut s = Scheduler::new(2, Chunk::Auto);
+        run(
+            &mut s,
+            [Event::Queued(1), Event::Queued(2), Event::InputEnded],
+        );
+        run(&mut s, [Event::WorkerReady(0), Event::WorkerReady(1)]);
+        // Worker 0 dies running task 1, the last one, while worker 1 still runs task 2:
+        // nothing is queued, so it is not replaced, and the run is not over either.
+        let a = run(&mut s, [Event::WorkerLost(0)]);
+        assert_eq!(a, vec![Action::Lost(1)]);
+        let a = run(&mut s, [done(1, 2)]);
+        assert!(
+            !a.contains(&Action::Finished),
+            "task 1 may come back: {a:?}"
+        );
+        // It comes back as a retry: its slot starts again, and the idle worker takes it.
+        let a = run(
+            &mut s,
+            [Event::RetryPending, Event::Requeue(1), Event::LostSettled],
+        );
+        assert!(a.contains(&Action::StartWorker(0)), "{a:?}");
+        assert_eq!(dispatched(&a), vec![(1, vec![1])]);
+        assert!(!a.contains(&Action::Finished), "{a:?}");
+        let a = run(&mut s, [done(1, 1), Event::WorkerReady(0)]);
+        assert!(a.contains(&Action::Finished), "{a:?}");
+    }
+
+    #[test]
+    fn a_task_lost_for_good_ends_the_run_once_settled() {
+        let mut s = Scheduler::new(1, Chunk::Auto);
+        run(
+            &mut s,
+            [Event::Queued(1), Event::InputEnded, Event::WorkerReady(0)],
+        );
+        let a = run(&mut s, [Event::WorkerLost(0)]);
+        assert_eq!(a, vec![Action::Lost(1)], "not over before it is settled");
+        let a = run(&mut s, [Event::LostSettled]);
+        assert_eq!(a, vec![Action::Finished]);
     }
 
     #[test]

@@ -335,10 +335,13 @@ impl Pool {
     /// Kills worker process `index` at once, even one still starting (a thread worker cannot be
     /// killed).
     pub fn kill(&self, index: u32) {
-        if let Some(pid) = self.workers[index as usize]
-            .as_ref()
-            .and_then(Worker::carrier)
-        {
+        let Some(worker) = self.workers[index as usize].as_ref() else {
+            return;
+        };
+        if let Body::Remote(ssh) = &worker.body {
+            // ssh leads a process group of its own: whatever it started goes with it.
+            let _ = nix::sys::signal::killpg(Pid::from_raw(ssh.id() as i32), Signal::SIGKILL);
+        } else if let Some(pid) = worker.process() {
             let _ = kill(pid, Signal::SIGKILL);
         }
     }
@@ -474,6 +477,7 @@ impl Pool {
                 }
                 None => {
                     if let Some(pid) = w.carrier() {
+                        let _ = nix::sys::signal::killpg(pid, Signal::SIGKILL);
                         let _ = kill(pid, Signal::SIGKILL);
                     }
                 }

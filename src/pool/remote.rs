@@ -22,7 +22,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 
 use crossbeam_channel::Sender;
-use nix::sys::signal::{Signal, kill};
+use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use troop_worker::frame::FrameError;
 use troop_worker::protocol::{FromWorker, ToWorker};
@@ -224,7 +224,8 @@ impl Peer<FromWorker> for HostPeer {
             self.host,
             self.beat.limit.as_secs_f64()
         ));
-        let _ = kill(self.ssh, Signal::SIGKILL);
+        // ssh leads a process group of its own: whatever it started goes with it.
+        let _ = killpg(self.ssh, Signal::SIGKILL);
         self.gone(format!("went silent on {}", self.host));
     }
 }

@@ -234,7 +234,11 @@ impl Supervisor<'_> {
                 ..Usage::default()
             },
         };
-        self.settle_attempt(index, report, actions)
+        self.settle_attempt(index, report, actions)?;
+        // The run may end only now that the task was retried or ended for good.
+        self.sched
+            .handle(crate::scheduler::Event::LostSettled, actions);
+        Ok(())
     }
 
     /// Says on stderr, in one line naming the task, why an attempt ended when a limit of the run

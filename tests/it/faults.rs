@@ -681,3 +681,45 @@ fn killing_the_supervisor_kills_the_commands_of_in_process_workers() {
         );
     }
 }
+
+/// The last task's worker dies with nothing else left to run: with `--retries 1` the task still
+/// runs again (its slot starts a new worker) and the run does not end before it; without,
+/// the run fails with that task lost, not exit 0.
+#[test]
+fn the_last_task_of_a_killed_worker_is_retried_not_dropped() {
+    for start in ["spawn", "fork"] {
+        for retries in [true, false] {
+            let dir = temp_dir();
+            let flag = dir.path().join("killed");
+            let script = format!(
+                "sleep 0.{{}}; if [ {{}} = 3 ] && mkdir {} 2>/dev/null; then kill -9 $PPID; fi; echo {{}}",
+                flag.display()
+            );
+            let mut args = vec!["run", "--start", start, "-j2"];
+            if retries {
+                args.extend(["--retries", "1"]);
+            }
+            args.extend([script.as_str(), ":::", "1", "2", "3"]);
+            let ran = troop(&args, "");
+            let mut lines = ran.lines();
+            lines.sort();
+            if retries {
+                ran.assert_code(0);
+                assert_eq!(lines, ["1", "2", "3"], "{start}: {}", ran.stderr);
+            } else {
+                assert_eq!(
+                    ran.code,
+                    Some(1),
+                    "{start}: one task failed: {}",
+                    ran.stderr
+                );
+                assert_eq!(lines, ["1", "2"], "{start}");
+            }
+            assert!(
+                ran.stderr.contains("task 3 lost"),
+                "{start}: {}",
+                ran.stderr
+            );
+        }
+    }
+}

@@ -22,6 +22,7 @@ mod output;
 mod pipe;
 mod progress;
 mod pty;
+mod remote;
 mod safety;
 mod signals;
 mod spill;

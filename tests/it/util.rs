@@ -70,7 +70,7 @@ impl From<std::process::Output> for Ran {
     }
 }
 
-fn run_command(command: Command, stdin: &str) -> Ran {
+pub fn run_command(command: Command, stdin: &str) -> Ran {
     run_command_within(command, stdin, COMMAND_TIMEOUT)
 }
 
