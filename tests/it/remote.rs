@@ -3,6 +3,7 @@
 //! that die or go silent. The same batches against real sshd hosts are in `ssh_hosts.rs`.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use crate::util::{TROOP, check_refused, temp_dir, troop};
 
@@ -75,7 +76,7 @@ impl Remote {
 
     /// `troop run` with the stand-in ssh and the remote worker program.
     fn run(&self, args: &[&str], env: &[(&str, &str)]) -> crate::util::Ran {
-        let mut command = std::process::Command::new(TROOP);
+        let mut command = Command::new(TROOP);
         command
             .arg("run")
             .args([
@@ -242,4 +243,25 @@ fn an_sshlogin_file_gives_the_hosts() {
     ran.assert_ok_with("1\n2\n3\n4\n");
     let logins = std::fs::read_to_string(r.dir.path().join("logins")).unwrap();
     assert!(logins.contains("h1") && logins.contains("h2"), "{logins}");
+}
+
+#[test]
+fn output_larger_than_a_frame_comes_back_whole() {
+    let r = Remote::new();
+    // 20 MB of numbered lines: more than one frame (16 MiB).
+    let ran = r.run(
+        &["-S", "1/h1", "seq {} | head -c 20000000", ":::", "3000000"],
+        &[],
+    );
+    ran.assert_code(0);
+    let expected = Command::new("sh")
+        .args(["-c", "seq 3000000 | head -c 20000000"])
+        .output()
+        .unwrap()
+        .stdout;
+    assert_eq!(ran.stdout.len(), 20_000_000);
+    assert!(
+        ran.stdout.as_bytes() == expected,
+        "the output is whole and in order"
+    );
 }

@@ -5,9 +5,13 @@
 //! [`crate::protocol`] messages as length-prefixed postcard frames:
 //!
 //! ```text
-//!   MAGIC (8 bytes, once, from each side)   then, per message:
-//!   length: u32, little-endian  │  postcard body of `length` bytes (at most MAX_FRAME)
+//!   MAGIC (8 bytes, once, from each side)   then, per message, one or more frames:
+//!   header: u32, little-endian  │  `length` bytes of the message's postcard body
+//!   (bit 31 of the header: more frames of this message follow; bits 0-30: length <= MAX_FRAME)
 //! ```
+//!
+//! A message longer than [`MAX_FRAME`] (a task's large output) is cut into frames that the
+//! reader joins again, up to [`MAX_MESSAGE`] in all.
 //!
 //! A frame of length 0 is a heartbeat: it carries no message (no message encodes to nothing),
 //! and says only that the other side is alive. Heartbeats belong to the stream, not to the
@@ -29,8 +33,14 @@ use thiserror::Error;
 /// What each side writes first.
 pub const MAGIC: [u8; 8] = *b"\0troop\x01\n";
 
-/// The largest frame body accepted, in bytes. A worker splits output larger than this.
+/// The largest frame body accepted, in bytes; longer messages take several frames.
 pub const MAX_FRAME: u32 = 16 << 20;
+
+/// The largest message accepted, in bytes, over all its frames.
+pub const MAX_MESSAGE: u64 = 1 << 30;
+
+/// The header bit that says more frames of the same message follow.
+const MORE: u32 = 1 << 31;
 
 /// How much a reader skips while looking for [`MAGIC`] before it gives up.
 pub const MAX_PREAMBLE: usize = 64 << 10;
@@ -45,7 +55,7 @@ pub enum FrameError {
     #[error("the stream ended inside a frame")]
     Truncated,
     #[error("a frame of {len} bytes is over the limit of {max} bytes")]
-    TooLarge { len: u64, max: u32 },
+    TooLarge { len: u64, max: u64 },
     #[error("a frame does not decode: {0}")]
     Decode(String),
     #[error("the stream does not start with troop's greeting ({skipped} bytes read)")]
@@ -54,7 +64,7 @@ pub enum FrameError {
     Io(#[from] std::io::Error),
 }
 
-/// Appends `msg` as one frame to `buf`.
+/// Appends `msg` to `buf` as one frame, or as several when it is longer than [`MAX_FRAME`].
 pub fn encode<T: Serialize>(msg: &T, buf: &mut Vec<u8>) -> Result<(), FrameError> {
     let start = buf.len();
     buf.extend_from_slice(&[0; 4]);
@@ -63,14 +73,26 @@ pub fn encode<T: Serialize>(msg: &T, buf: &mut Vec<u8>) -> Result<(), FrameError
         return Err(FrameError::Decode(e.to_string()));
     }
     let len = buf.len() - start - 4;
-    if len > MAX_FRAME as usize {
+    if len as u64 > MAX_MESSAGE {
         buf.truncate(start);
         return Err(FrameError::TooLarge {
             len: len as u64,
-            max: MAX_FRAME,
+            max: MAX_MESSAGE,
         });
     }
-    buf[start..start + 4].copy_from_slice(&(len as u32).to_le_bytes());
+    if len <= MAX_FRAME as usize {
+        buf[start..start + 4].copy_from_slice(&(len as u32).to_le_bytes());
+        return Ok(());
+    }
+    // Cut the body into frames, each with its own header.
+    let body = buf.split_off(start + 4);
+    buf.truncate(start);
+    let mut chunks = body.chunks(MAX_FRAME as usize).peekable();
+    while let Some(chunk) = chunks.next() {
+        let more = if chunks.peek().is_some() { MORE } else { 0 };
+        buf.extend_from_slice(&(chunk.len() as u32 | more).to_le_bytes());
+        buf.extend_from_slice(chunk);
+    }
     Ok(())
 }
 
@@ -98,13 +120,20 @@ pub fn write_frame<W: Write, T: Serialize>(w: &mut W, msg: &T) -> Result<(), Fra
 pub struct FrameReader<R> {
     inner: BufReader<R>,
     body: Vec<u8>,
+    max_message: u64,
 }
 
 impl<R: Read> FrameReader<R> {
     pub fn new(inner: R) -> Self {
+        FrameReader::with_limit(inner, MAX_MESSAGE)
+    }
+
+    /// A reader that refuses messages longer than `max_message` bytes.
+    pub fn with_limit(inner: R, max_message: u64) -> Self {
         FrameReader {
             inner: BufReader::with_capacity(64 << 10, inner),
             body: Vec::new(),
+            max_message,
         }
     }
 
@@ -143,33 +172,47 @@ impl<R: Read> FrameReader<R> {
         }
     }
 
-    /// Reads the next frame: a message, or `None` for a heartbeat.
+    /// Reads the next message (joining its frames): `None` for a heartbeat.
     pub fn read<T: DeserializeOwned>(&mut self) -> Result<Option<T>, FrameError> {
-        let mut len = [0u8; 4];
-        match read_full(&mut self.inner, &mut len)? {
-            0 => return Err(FrameError::Closed),
-            4 => {}
-            _ => return Err(FrameError::Truncated),
-        }
-        let len = u32::from_le_bytes(len);
-        if len == 0 {
-            return Ok(None);
-        }
-        if len > MAX_FRAME {
-            return Err(FrameError::TooLarge {
-                len: len.into(),
-                max: MAX_FRAME,
-            });
-        }
         self.body.clear();
-        self.body.resize(len as usize, 0);
-        if read_full(&mut self.inner, &mut self.body)? != len as usize {
-            return Err(FrameError::Truncated);
+        loop {
+            let mut header = [0u8; 4];
+            match read_full(&mut self.inner, &mut header)? {
+                0 if self.body.is_empty() => return Err(FrameError::Closed),
+                4 => {}
+                _ => return Err(FrameError::Truncated),
+            }
+            let header = u32::from_le_bytes(header);
+            let (len, more) = (header & !MORE, header & MORE != 0);
+            if len == 0 && !more && self.body.is_empty() {
+                return Ok(None);
+            }
+            if len > MAX_FRAME {
+                return Err(FrameError::TooLarge {
+                    len: len.into(),
+                    max: MAX_FRAME.into(),
+                });
+            }
+            let total = self.body.len() as u64 + u64::from(len);
+            if total > self.max_message {
+                return Err(FrameError::TooLarge {
+                    len: total,
+                    max: self.max_message,
+                });
+            }
+            let at = self.body.len();
+            self.body.resize(at + len as usize, 0);
+            if read_full(&mut self.inner, &mut self.body[at..])? != len as usize {
+                return Err(FrameError::Truncated);
+            }
+            if !more {
+                break;
+            }
         }
         let msg =
             postcard::from_bytes(&self.body).map_err(|e| FrameError::Decode(e.to_string()))?;
         if self.body.capacity() > 1 << 20 {
-            // A rare huge frame does not pin its memory for the rest of the run.
+            // A rare huge message does not pin its memory for the rest of the run.
             self.body = Vec::new();
         }
         Ok(Some(msg))
@@ -254,7 +297,7 @@ mod tests {
         let mut r = stream(&[&len, b"tiny"]);
         match r.read::<ToWorker>() {
             Err(FrameError::TooLarge { len, max }) => {
-                assert_eq!((len, max), (u64::from(MAX_FRAME) + 1, MAX_FRAME))
+                assert_eq!((len, max), (u64::from(MAX_FRAME) + 1, u64::from(MAX_FRAME)))
             }
             other => panic!("{other:?}"),
         }
@@ -262,18 +305,42 @@ mod tests {
     }
 
     #[test]
-    fn a_message_over_the_limit_is_not_sent() {
+    fn a_message_over_the_frame_limit_travels_in_several_frames() {
         let big = FromWorker::Output {
             id: 1,
             stream: crate::protocol::Stream::Stdout,
-            bytes: vec![0; MAX_FRAME as usize + 1],
+            bytes: (0..MAX_FRAME as usize * 2 + 10).map(|i| i as u8).collect(),
         };
-        let mut buf = b"kept".to_vec();
-        assert!(matches!(
-            encode(&big, &mut buf),
-            Err(FrameError::TooLarge { .. })
-        ));
-        assert_eq!(buf, b"kept", "the buffer is as it was");
+        let mut buf = Vec::new();
+        encode(&big, &mut buf).unwrap();
+        let header = |at: usize| u32::from_le_bytes(buf[at..at + 4].try_into().unwrap());
+        assert_eq!(
+            header(0),
+            MAX_FRAME | MORE,
+            "a first frame, full, with more to come"
+        );
+        let mut r = stream(&[&buf, &HEARTBEAT]);
+        assert_eq!(r.read::<FromWorker>().unwrap(), Some(big));
+        assert_eq!(r.read::<FromWorker>().unwrap(), None, "then the heartbeat");
+    }
+
+    #[test]
+    fn a_message_over_the_message_limit_is_refused_as_its_frames_arrive() {
+        // Three full frames where two are allowed: refused at the third header, before its
+        // body is read.
+        let mut bytes = Vec::new();
+        for _ in 0..3 {
+            bytes.extend_from_slice(&(MAX_FRAME | MORE).to_le_bytes());
+            bytes.resize(bytes.len() + MAX_FRAME as usize, 0);
+        }
+        let limit = 2 * u64::from(MAX_FRAME);
+        let mut r = FrameReader::with_limit(std::io::Cursor::new(bytes), limit);
+        match r.read::<FromWorker>() {
+            Err(FrameError::TooLarge { len, max }) => {
+                assert_eq!((len, max), (3 * u64::from(MAX_FRAME), limit))
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
