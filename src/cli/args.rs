@@ -494,22 +494,33 @@ pub struct RunArgs {
     )]
     pub sshloginfile: Vec<PathBuf>,
     /// The command that reaches a host [default: ssh]; its words are split as a shell would.
-    #[arg(long, value_name = "CMD", help_heading = "Remote workers")]
+    #[arg(
+        long,
+        value_name = "CMD",
+        overrides_with = "ssh",
+        help_heading = "Remote workers"
+    )]
     pub ssh: Option<String>,
     /// The troop program on the remote hosts, run there as `PROGRAM --worker-stdio`.
     #[arg(
         long = "remote-worker",
         value_name = "PROGRAM",
+        overrides_with = "remote_worker",
         default_value = "troop",
         help_heading = "Remote workers"
     )]
     pub remote_worker: String,
+    /// Copy this troop program to each host that lacks it (or has another build), into
+    /// ~/.cache/troop/VERSION-HASH/, and run the workers from there.
+    #[arg(long = "transfer-worker", help_heading = "Remote workers")]
+    pub transfer_worker: bool,
     /// How often each side of a remote worker's stream says it is alive, and how long a
     /// silence means the host is gone: EVERY or EVERY/LIMIT [default LIMIT: 10 x EVERY].
     #[arg(
         long,
         value_name = "EVERY[/LIMIT]",
         default_value = "1s",
+        overrides_with = "heartbeat",
         help_heading = "Remote workers"
     )]
     pub heartbeat: String,

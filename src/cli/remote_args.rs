@@ -64,10 +64,20 @@ pub fn remote_spec(
     if args.remote_worker.is_empty() {
         return Err(usage("--remote-worker: give a program".into()));
     }
+    // Variables named with --env go with each remote worker; `_` (all of them) means only
+    // what the host's own login gives, as there is no list of what to leave out.
+    let env = args
+        .env
+        .iter()
+        .filter(|name| name.as_str() != "_" && !name.contains(['*', '?']))
+        .filter_map(|name| Some((name.clone(), std::env::var(name).ok()?)))
+        .collect();
     Ok(Some(RemoteSpec {
         placement: Placement::new(hosts, jobs),
         ssh,
         worker: args.remote_worker.clone(),
+        transfer: args.transfer_worker,
+        env,
         beat: heartbeat(&args.heartbeat)?,
     }))
 }

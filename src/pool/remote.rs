@@ -40,6 +40,10 @@ pub struct RemoteSpec {
     pub ssh: Vec<String>,
     /// The worker program on the remote hosts (`--remote-worker`).
     pub worker: String,
+    /// Copy this program to the hosts first (`--transfer-worker`).
+    pub transfer: bool,
+    /// Variables set for the remote workers and their commands (`--env`).
+    pub env: Vec<(String, String)>,
     pub beat: Heartbeat,
 }
 
@@ -49,6 +53,8 @@ pub struct Remote {
     spec: RemoteSpec,
     /// Where the ControlMaster sockets go: this run's private directory.
     control_dir: Option<PathBuf>,
+    /// The worker program as the remote shell names it.
+    worker: String,
 }
 
 impl Remote {
@@ -58,10 +64,61 @@ impl Remote {
         // A socket path must fit a socket address: `ssh-` and 40 hex digits of %C after it.
         let fits = run_dir.as_os_str().len() + "/ssh-".len() + 40 < 104;
         let stock_ssh = stock_ssh && fits;
-        Remote {
+        let worker =
+            shlex::try_quote(&spec.worker).map_or_else(|_| spec.worker.clone(), |q| q.into_owned());
+        let mut remote = Remote {
             spec,
             control_dir: stock_ssh.then(|| run_dir.to_path_buf()),
+            worker,
+        };
+        if remote.spec.transfer {
+            remote.transfer_worker();
         }
+        remote
+    }
+
+    /// Copies this program to every host that lacks this build, in parallel, and runs the
+    /// workers from there. A host the copy fails on is named; its workers then fail to start,
+    /// and the run goes on with the others.
+    fn transfer_worker(&mut self) {
+        let exe = match std::fs::read("/proc/self/exe") {
+            Ok(exe) => exe,
+            Err(e) => {
+                troop_worker::process::eprint_line(&format!(
+                    "troop: warning: --transfer-worker: cannot read this program: {e}"
+                ));
+                return;
+            }
+        };
+        let dir = format!("$HOME/.cache/troop/{}", build_tag(&exe));
+        let script = format!(
+            "d=\"{dir}\"; test -x \"$d/troop\" && exit 0; mkdir -p \"$d\" && cat > \"$d/troop.$$\" && chmod 755 \"$d/troop.$$\" && mv \"$d/troop.$$\" \"$d/troop\""
+        );
+        let mut hosts: Vec<&SshLogin> = Vec::new();
+        for host in self.spec.placement.hosts() {
+            if host.login != Login::Local && !hosts.iter().any(|h| h.name == host.name) {
+                hosts.push(host);
+            }
+        }
+        std::thread::scope(|scope| {
+            for host in hosts {
+                let Login::Ssh { target, port } = &host.login else {
+                    continue;
+                };
+                let mut cmd = self.ssh_command(target, *port);
+                cmd.arg(&script);
+                let exe = &exe;
+                scope.spawn(move || {
+                    if let Err(why) = copy_to(cmd, exe) {
+                        troop_worker::process::eprint_line(&format!(
+                            "troop: warning: --transfer-worker: cannot copy troop to {}: {why}",
+                            host.name
+                        ));
+                    }
+                });
+            }
+        });
+        self.worker = format!("\"{dir}/troop\"");
     }
 
     /// The host of slot `index`.
@@ -69,8 +126,8 @@ impl Remote {
         self.spec.placement.host(index)
     }
 
-    /// The command that starts worker `index` on `target`.
-    fn command(&self, index: u32, target: &str, port: Option<u16>) -> Command {
+    /// The ssh command up to the host and `--`: the remote command follows.
+    fn ssh_command(&self, target: &str, port: Option<u16>) -> Command {
         let mut cmd = Command::new(&self.spec.ssh[0]);
         cmd.args(&self.spec.ssh[1..]);
         if let Some(dir) = &self.control_dir {
@@ -86,15 +143,34 @@ impl Remote {
         if let Some(port) = port {
             cmd.arg("-p").arg(port.to_string());
         }
+        cmd.arg(target).arg("--");
+        cmd
+    }
+
+    /// The command that starts worker `index` on `target`.
+    fn command(&self, index: u32, target: &str, port: Option<u16>) -> Command {
+        let mut cmd = self.ssh_command(target, port);
         let beat = format!(
             "{}/{}",
             self.spec.beat.every.as_millis(),
             self.spec.beat.limit.as_millis()
         );
-        let worker = shlex::try_quote(&self.spec.worker)
-            .map_or_else(|_| self.spec.worker.clone(), |q| q.into_owned());
-        cmd.arg(target).arg("--").arg(format!(
-            "exec {worker} {} {} --heartbeat {beat}",
+        let mut env = String::new();
+        for (name, value) in &self.spec.env {
+            let assignment = format!("{name}={value}");
+            if let Ok(quoted) = shlex::try_quote(&assignment) {
+                env.push_str(&quoted);
+                env.push(' ');
+            }
+        }
+        let env = if env.is_empty() {
+            env
+        } else {
+            format!("env {env}")
+        };
+        cmd.arg(format!(
+            "exec {env}{} {} {} --heartbeat {beat}",
+            self.worker,
             troop_worker::process::STDIO_FLAG,
             troop_worker::process::worker_arg(index)
         ));
@@ -227,5 +303,34 @@ impl Peer<FromWorker> for HostPeer {
         // ssh leads a process group of its own: whatever it started goes with it.
         let _ = killpg(self.ssh, Signal::SIGKILL);
         self.gone(format!("went silent on {}", self.host));
+    }
+}
+
+/// Names this build: its version and the start of the program's SHA-256.
+fn build_tag(exe: &[u8]) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(exe);
+    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}-{hex}", env!("CARGO_PKG_VERSION"))
+}
+
+/// Runs the copy command with the program on its stdin. A host that has the build already
+/// reads nothing: only the command's status counts.
+fn copy_to(mut cmd: Command, exe: &[u8]) -> Result<(), String> {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(exe);
+    }
+    let status = child.wait().map_err(|e| e.to_string())?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("the copy ended with {status}"))
     }
 }

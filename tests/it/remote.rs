@@ -8,7 +8,8 @@ use std::process::Command;
 use crate::util::{TROOP, check_refused, temp_dir, troop};
 
 /// Writes the stand-in for ssh: it drops ssh's options and the host, and runs the command
-/// here with `FAKESSH_HOST` set. Host `down` cannot be reached (exit 255, as ssh's own);
+/// here in a fresh environment with `FAKESSH_HOST` set (and `HOME` under `FAKE_HOMES`, when
+/// set, one per host). Host `down` cannot be reached (exit 255, as ssh's own);
 /// host `frozen` stops the worker after `FROZEN_AFTER` seconds, as a host that vanished.
 fn fake_ssh(dir: &Path) -> PathBuf {
     let path = dir.join("fakessh");
@@ -23,13 +24,17 @@ while [ $# -gt 0 ]; do
     *) host=$1; shift; [ "$1" = -- ] && shift; break ;;
   esac
 done
-export FAKESSH_HOST=$host
 echo "$host" >> "$FAKESSH_LOG"
+if [ -n "$FAKE_HOMES" ]; then HOME=$FAKE_HOMES/$host; mkdir -p "$HOME"; fi
+# Like sshd, the command gets a fresh environment, not this one.
+run() { env -i PATH="$PATH" HOME="$HOME" FAKESSH_HOST="$host" sh -c "$*"; }
 case $host in
   down) echo "ssh: connect to host down port 22: No route to host" >&2; exit 255 ;;
-  frozen) exec 3<&0; sh -c "$*" <&3 & pid=$!; sleep "${FROZEN_AFTER:-1}"; kill -STOP $pid; wait; exit 0 ;;
+  frozen) exec 3<&0
+    (exec env -i PATH="$PATH" HOME="$HOME" FAKESSH_HOST="$host" sh -c "$*") <&3 & pid=$!
+    sleep "${FROZEN_AFTER:-1}"; kill -STOP $pid; wait; exit 0 ;;
 esac
-exec sh -c "$*"
+run "$@"
 "#,
     )
     .expect("write fakessh");
@@ -165,7 +170,7 @@ fn no_reachable_host_fails_the_run_naming_the_host() {
 #[test]
 fn a_silent_host_is_taken_for_lost_and_its_tasks_run_elsewhere() {
     let r = Remote::new();
-    let inputs: Vec<String> = (1..=12).map(|i| i.to_string()).collect();
+    let inputs: Vec<String> = (1..=16).map(|i| i.to_string()).collect();
     let mut args = vec![
         "-S",
         "1/frozen,1/h1",
@@ -177,11 +182,11 @@ fn a_silent_host_is_taken_for_lost_and_its_tasks_run_elsewhere() {
         ":::",
     ];
     args.extend(inputs.iter().map(String::as_str));
-    let ran = r.run(&args, &[("FROZEN_AFTER", "0.5")]);
+    let ran = r.run(&args, &[("FROZEN_AFTER", "1.2")]);
     ran.assert_code(0);
     let mut lines: Vec<u32> = ran.lines().iter().map(|l| l.parse().unwrap()).collect();
     lines.sort();
-    assert_eq!(lines, (1..=12).collect::<Vec<_>>(), "every task ran once");
+    assert_eq!(lines, (1..=16).collect::<Vec<_>>(), "every task ran once");
     assert!(
         ran.stderr.contains("frozen") && ran.stderr.contains("said nothing"),
         "the silence is reported: {}",
@@ -201,7 +206,7 @@ fn a_silent_host_is_taken_for_lost_and_its_tasks_run_elsewhere() {
         .collect();
     assert!(!lost.is_empty(), "a task was lost: {}", ran.stderr);
     let rows = log_rows(Path::new(&r.log()));
-    assert_eq!(rows.len(), 12, "one row per task: {rows:?}");
+    assert_eq!(rows.len(), 16, "one row per task: {rows:?}");
     for seq in lost {
         let row = rows.iter().find(|r| r.0 == seq).unwrap();
         assert_eq!(
@@ -264,4 +269,63 @@ fn output_larger_than_a_frame_comes_back_whole() {
         ran.stdout.as_bytes() == expected,
         "the output is whole and in order"
     );
+}
+
+#[test]
+fn env_passes_named_variables_to_remote_commands() {
+    let r = Remote::new();
+    let args = ["-S", "1/h1", "echo [$TROOP_TEST_VAR] {}", ":::", "x"];
+    let ran = r.run(&args, &[("TROOP_TEST_VAR", "it's here")]);
+    ran.assert_ok_with("[] x\n");
+    let mut with_env = vec!["--env", "TROOP_TEST_VAR"];
+    with_env.extend(args);
+    let ran = r.run(&with_env, &[("TROOP_TEST_VAR", "it's here")]);
+    ran.assert_ok_with("[it's here] x\n");
+}
+
+#[test]
+fn transfer_worker_copies_this_build_once_and_runs_it() {
+    let r = Remote::new();
+    let homes = r.dir.path().join("homes");
+    let homes_s = homes.to_string_lossy().into_owned();
+    let args = [
+        "-S",
+        "1/h1,1/h2",
+        "--transfer-worker",
+        "--remote-worker",
+        "/nonexistent/troop",
+        "-k",
+        "echo {}",
+        ":::",
+        "1",
+        "2",
+        "3",
+    ];
+    r.run(&args, &[("FAKE_HOMES", &homes_s)])
+        .assert_ok_with("1\n2\n3\n");
+    let ours = std::fs::read(TROOP).unwrap();
+    let mut stamps = Vec::new();
+    for host in ["h1", "h2"] {
+        let cache = homes.join(host).join(".cache/troop");
+        let builds: Vec<_> = std::fs::read_dir(&cache).unwrap().flatten().collect();
+        assert_eq!(builds.len(), 1, "{host}: one build");
+        let copy = builds[0].path().join("troop");
+        assert!(
+            std::fs::read(&copy).unwrap() == ours,
+            "{host}: the copy is this build"
+        );
+        stamps.push(std::fs::metadata(&copy).unwrap().modified().unwrap());
+    }
+    // A second run finds the build there and copies nothing.
+    r.run(&args, &[("FAKE_HOMES", &homes_s)])
+        .assert_ok_with("1\n2\n3\n");
+    for (host, stamp) in ["h1", "h2"].iter().zip(stamps) {
+        let cache = homes.join(host).join(".cache/troop");
+        let build = std::fs::read_dir(&cache).unwrap().flatten().next().unwrap();
+        let now = std::fs::metadata(build.path().join("troop"))
+            .unwrap()
+            .modified()
+            .unwrap();
+        assert_eq!(now, stamp, "{host}: not copied again");
+    }
 }
