@@ -46,7 +46,7 @@ mapfile -t need < <(missing)
 [ ${#need[@]} -eq 0 ] && exit 0
 # slurm-wlm brings slurmctld, slurmd and slurm-client together.
 for i in "${!need[@]}"; do
-    case ${need[$i]} in slurmctld|slurmd|slurm-client) need[$i]=slurm-wlm ;; esac
+    case ${need[$i]} in slurmctld|slurmd|slurm-client) need[i]=slurm-wlm ;; esac
 done
 mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
 
@@ -56,8 +56,12 @@ if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
 fi
 echo "install.sh: installing ${need[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+# Package lists fetched within the last hour (say, by scripts/test.sh) are used as they are.
+if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -mmin -60 2>/dev/null)" ] ||
+    ! apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null 2>&1; then
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
 mapfile -t still < <(missing)
 if [ ${#still[@]} -gt 0 ]; then
     echo "install.sh: still missing after apt-get: ${still[*]}" >&2

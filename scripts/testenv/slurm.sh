@@ -76,10 +76,10 @@ pids_of() {
 
 # Sends TERM to the pids, waits up to 10 s for them to go, then sends KILL to what is left.
 end_pids() {
-    local pid left i
+    local pid left
     [ $# -gt 0 ] || return 0
     kill -TERM "$@" 2>/dev/null || true
-    for i in $(seq 200); do
+    for _ in $(seq 200); do
         left=()
         for pid in "$@"; do alive "$pid" && left+=("$pid"); done
         [ ${#left[@]} -eq 0 ] && return 0
@@ -212,6 +212,7 @@ cmd_stop() {
         if [ ${#jobs[@]} -gt 0 ]; then
             timeout 10 scancel "${jobs[@]}" 2>/dev/null || true
             deadline=$(($(date +%s) + 15))
+            # shellcheck disable=SC2016 # expanded by the inner shell
             poll "the jobs to end" sh -c '[ -z "$(squeue -h -o %A)" ]' || true
         fi
     fi

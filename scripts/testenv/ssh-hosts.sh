@@ -156,6 +156,7 @@ start_host() {
     write_sshd_config "$host"
     "$sshd" -t -f "$dir/$host/sshd_config"
     # Its own UTS namespace too, so that `hostname` there says which host it is.
+    # shellcheck disable=SC2016 # expanded by the inner shell
     ip netns exec "$ns" unshare --uts sh -c 'hostname "$1" && exec "$2" -f "$3" -E "$4"' sh \
         "$host" "$sshd" "$dir/$host/sshd_config" "$dir/$host/sshd.log"
 }
@@ -236,10 +237,10 @@ alive() {
 
 # Sends TERM to the pids, waits up to 5 s for them to go, then sends KILL to what is left.
 end_pids() {
-    local pid left i
+    local pid left
     [ $# -gt 0 ] || return 0
     kill -TERM "$@" 2>/dev/null || true
-    for i in $(seq 100); do
+    for _ in $(seq 100); do
         left=()
         for pid in "$@"; do alive "$pid" && left+=("$pid"); done
         [ ${#left[@]} -eq 0 ] && return 0

@@ -27,6 +27,7 @@ mod signals;
 mod spill;
 mod startup;
 mod summary;
+mod testenv;
 mod titles;
 mod util;
 mod workers;
