@@ -47,6 +47,8 @@ if [ "$(id -u)" = 0 ]; then
   trap stop_testenv EXIT
   trap 'exit 130' INT
   trap 'exit 143' TERM
+  # One apt-get run for both (each start installs what it lacks, which is then nothing).
+  scripts/testenv/install.sh || true
   for part in ssh-hosts slurm; do
     testenv_started+=("$part")
     "scripts/testenv/$part.sh" start ||

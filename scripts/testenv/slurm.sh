@@ -39,7 +39,7 @@ say() { echo "slurm.sh: $*" >&2; }
 die() { say "$*"; exit 1; }
 
 now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
+since() { awk -v a="$1" -v b="${2:-$(now)}" 'BEGIN { printf "%.2f", b - a }'; }
 
 # Rewrites STATE/env from the parts the testenv scripts wrote.
 write_env() {
@@ -75,9 +75,11 @@ pids_of() {
 }
 
 # Sends TERM to the pids, waits up to 10 s for them to go, then sends KILL to what is left.
+# Adds them to `ended`, for wait_reaped.
 end_pids() {
     local pid left
     [ $# -gt 0 ] || return 0
+    ended+=("$@")
     kill -TERM "$@" 2>/dev/null || true
     for _ in $(seq 200); do
         left=()
@@ -88,6 +90,19 @@ end_pids() {
     say "killing ${left[*]}, which ignored TERM for 10 s"
     kill -KILL "${left[@]}" 2>/dev/null || true
 }
+
+# Waits (at most 5 s) until the processes end_pids ended are reaped too, so that `ps` no longer
+# lists them. Their parent is init (they were daemons), which may reap late.
+wait_reaped() {
+    local pid left
+    for _ in $(seq 100); do
+        left=()
+        for pid in "${ended[@]}"; do [ -e "/proc/$pid" ] && left+=("$pid"); done
+        [ ${#left[@]} -eq 0 ] && return 0
+        sleep 0.05
+    done
+}
+ended=()
 
 # The pid in a pid file, when that process runs.
 running() {
@@ -168,9 +183,10 @@ EOF
 
 cmd_start() {
     [ "$(id -u)" = 0 ] || die "needs root (munged, slurmd)"
-    "$here/install.sh" slurm || die "cannot install what it needs"
-    local t0 node deadline cpus
+    local t0 t1 node deadline cpus
     t0=$(now)
+    "$here/install.sh" slurm || die "cannot install what it needs"
+    t1=$(now)
     cmd_stop
     node=$(hostname -s)
     rm -rf "$dir"
@@ -192,7 +208,7 @@ cmd_start() {
         echo "export TROOP_TEST_SLURM_CPUS='$cpus'"
     } >"$dir/env"
     write_env
-    say "started node $node ($cpus CPUs) in $(since "$t0") s (SLURM_CONF=$conf)"
+    say "started node $node ($cpus CPUs) in $(since "$t0") s, $(since "$t0" "$t1") s of it installing (SLURM_CONF=$conf)"
 }
 
 fail_start() {
@@ -229,6 +245,7 @@ cmd_stop() {
     fi
     rm -f "$dir/munged.pid" "$dir/slurmd.pid" "$dir/slurmctld.pid" "$dir/env"
     [ -d "$state" ] && write_env
+    wait_reaped
     mapfile -t pids < <(pids_of slurmctld slurmscriptd slurmd slurmstepd)
     for pid in "${pids[@]}"; do
         leftover+=("process $pid: $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)")

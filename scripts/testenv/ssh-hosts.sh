@@ -60,7 +60,7 @@ gateway() { echo "10.77.$(num "$1").1"; }
 link() { echo "troop-$1"; }
 
 now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
+since() { awk -v a="$1" -v b="${2:-$(now)}" 'BEGIN { printf "%.2f", b - a }'; }
 
 # ssh to a host for the script's own checks: no ControlMaster, so nothing lingers.
 probe() {
@@ -177,9 +177,10 @@ wait_host() {
 
 cmd_start() {
     [ "$(id -u)" = 0 ] || die "needs root (network namespaces)"
-    "$here/install.sh" ssh || die "cannot install what it needs"
-    local t0 host deadline waits pid
+    local t0 t1 host deadline waits pid
     t0=$(now)
+    "$here/install.sh" ssh || die "cannot install what it needs"
+    t1=$(now)
     cmd_stop
     rm -rf "$dir"
     mkdir -p "$dir"
@@ -214,7 +215,7 @@ cmd_start() {
         done
     } >"$dir/env"
     write_env
-    say "started ${hosts[*]} in $(since "$t0") s (ssh -F $dir/config h1 CMD)"
+    say "started ${hosts[*]} in $(since "$t0") s, $(since "$t0" "$t1") s of it installing (ssh -F $dir/config h1 CMD)"
 }
 
 # The pids of the ControlMaster processes of our config (ssh -O check names them).
@@ -236,9 +237,11 @@ alive() {
 }
 
 # Sends TERM to the pids, waits up to 5 s for them to go, then sends KILL to what is left.
+# Adds them to `ended`, for wait_reaped.
 end_pids() {
     local pid left
     [ $# -gt 0 ] || return 0
+    ended+=("$@")
     kill -TERM "$@" 2>/dev/null || true
     for _ in $(seq 100); do
         left=()
@@ -246,8 +249,22 @@ end_pids() {
         [ ${#left[@]} -eq 0 ] && return 0
         sleep 0.05
     done
+    say "killing ${left[*]}, which ignored TERM for 5 s"
     kill -KILL "${left[@]}" 2>/dev/null || true
 }
+
+# Waits (at most 5 s) until the processes end_pids ended are reaped too, so that `ps` no longer
+# lists them. Their parent is init (they were daemons), which may reap late.
+wait_reaped() {
+    local pid left
+    for _ in $(seq 100); do
+        left=()
+        for pid in "${ended[@]}"; do [ -e "/proc/$pid" ] && left+=("$pid"); done
+        [ ${#left[@]} -eq 0 ] && return 0
+        sleep 0.05
+    done
+}
+ended=()
 
 cmd_stop() {
     local host ns pids=() pid leftover=()
@@ -278,6 +295,7 @@ cmd_stop() {
     ip route show | grep -q "^unreachable $fallback" && ip route del unreachable "$fallback" metric 4000
     rm -f "$dir/env"
     [ -d "$state" ] && write_env
+    wait_reaped
     # Check that nothing is left.
     for host in "${hosts[@]}"; do
         ip netns list | grep -qw "^$(netns "$host")" && leftover+=("namespace $(netns "$host")")
