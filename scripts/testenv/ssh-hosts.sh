@@ -38,8 +38,8 @@
 #           sessions and whatever they ran), deletes the namespaces and links, then checks that
 #           nothing is left (exit 1 and a list otherwise).
 # status    says what runs; exit 0 when both hosts answer, 3 otherwise.
-# selftest  start, check, stop, check nothing is left, start, check, stop; then starts again when
-#           the hosts were up before.
+# selftest  start, check (also taking h1 off the network and back), stop, check nothing is left,
+#           start, check, stop; then starts again when the hosts were up before.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -58,6 +58,20 @@ netns() { echo "troop-$1"; }
 addr() { echo "10.77.$(num "$1").2"; }
 gateway() { echo "10.77.$(num "$1").1"; }
 link() { echo "troop-$1"; }
+
+# Whether network namespace $1 exists (no `grep -q` in a pipeline: pipefail would see ip's
+# SIGPIPE).
+has_netns() { [[ " $(ip netns list 2>/dev/null | cut -d' ' -f1 | tr '\n' ' ') " == *" $1 "* ]]; }
+# Whether the root sides of the links are gone.
+links_gone() {
+    local host
+    for host in "${hosts[@]}"; do
+        [ -e "/sys/class/net/$(link "$host")" ] && return 1
+    done
+    return 0
+}
+# Whether the unreachable route that start adds is there.
+has_fallback() { [[ $(ip route list exact "$fallback" 2>/dev/null) == unreachable* ]]; }
 
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="${2:-$(now)}" 'BEGIN { printf "%.2f", b - a }'; }
@@ -279,7 +293,7 @@ cmd_stop() {
     rm -f "$dir"/cm-*
     for host in "${hosts[@]}"; do
         ns=$(netns "$host")
-        if ip netns list | grep -qw "^$ns"; then
+        if has_netns "$ns"; then
             # Everything in the namespace: the sshd, its sessions and what they run.
             mapfile -t pids < <(ip netns pids "$ns")
             end_pids "${pids[@]}"
@@ -290,18 +304,25 @@ cmd_stop() {
             alive "$pid" && end_pids "$pid"
             rm -f "$dir/$host/sshd.pid"
         fi
-        ip link show "$(link "$host")" >/dev/null 2>&1 && ip link del "$(link "$host")"
+        # Deleting the namespace deletes the pair, a little later.
+        if [ -e "/sys/class/net/$(link "$host")" ]; then
+            ip link del "$(link "$host")" 2>/dev/null || true
+        fi
     done
-    ip route show | grep -q "^unreachable $fallback" && ip route del unreachable "$fallback" metric 4000
+    has_fallback && ip route del unreachable "$fallback" metric 4000
     rm -f "$dir/env"
     [ -d "$state" ] && write_env
     wait_reaped
+    for _ in $(seq 100); do
+        links_gone && break
+        sleep 0.05
+    done
     # Check that nothing is left.
     for host in "${hosts[@]}"; do
-        ip netns list | grep -qw "^$(netns "$host")" && leftover+=("namespace $(netns "$host")")
-        ip link show "$(link "$host")" >/dev/null 2>&1 && leftover+=("link $(link "$host")")
+        has_netns "$(netns "$host")" && leftover+=("namespace $(netns "$host")")
+        [ -e "/sys/class/net/$(link "$host")" ] && leftover+=("link $(link "$host")")
     done
-    ip route show | grep -q "^unreachable $fallback" && leftover+=("route unreachable $fallback")
+    has_fallback && leftover+=("route unreachable $fallback")
     for pid in $(grep -laF -- "$dir/" /proc/[0-9]*/cmdline 2>/dev/null | cut -d/ -f3); do
         # grep itself matched the pattern in its own command line.
         grep -qaF -- "$dir/" "/proc/$pid/cmdline" 2>/dev/null || continue
@@ -318,7 +339,7 @@ cmd_status() {
     local host ns pid ok=0 state_word
     for host in "${hosts[@]}"; do
         ns=$(netns "$host")
-        if ! ip netns list | grep -qw "^$ns"; then
+        if ! has_netns "$ns"; then
             echo "$host: stopped"
             ok=3
             continue
@@ -347,13 +368,28 @@ check_up() {
     [ -n "$(masters)" ] || die "selftest: no ControlMaster runs"
 }
 
+# What the header promises about taking h1 off the network, and bringing it back.
+check_link_down() {
+    local out
+    ip link set "$(link h1)" down
+    out=$(probe h1 true 2>&1) && die "selftest: h1 answers with its link down"
+    [[ $out == *"No route to host"* ]] || die "selftest: h1 with its link down: $out"
+    ip link set "$(link h1)" up
+    probe h1 true || die "selftest: h1 does not answer once its link is up again"
+    ip -n "$(netns h1)" link set eth0 down
+    probe h1 true 2>/dev/null && die "selftest: h1 answers with its own side down"
+    ip -n "$(netns h1)" link set eth0 up
+    probe h1 true || die "selftest: h1 does not answer once its own side is up again"
+    probe h2 true || die "selftest: h2 does not answer"
+}
+
 count_sshd() { ps -eo comm= | grep -cx sshd || true; }
 
 check_down() {
     local before=$1 host
     status_out=$(cmd_status) && die "selftest: status says up after stop: $status_out"
     for host in "${hosts[@]}"; do
-        ip netns list | grep -qw "^$(netns "$host")" && die "selftest: namespace of $host left"
+        has_netns "$(netns "$host")" && die "selftest: namespace of $host left"
     done
     [ "$(count_sshd)" = "$before" ] || die "selftest: sshd processes: $(count_sshd), before start: $before"
     return 0
@@ -366,6 +402,7 @@ cmd_selftest() {
     before=$(count_sshd)
     cmd_start
     check_up
+    check_link_down
     cmd_stop
     check_down "$before"
     cmd_start
