@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
 
-use crate::util::{COMMAND_TIMEOUT, Ran, TROOP, skip};
+use crate::util::{COMMAND_TIMEOUT, Ran, TROOP, require_root, skip};
 
 /// The variables of `${TROOP_TESTENV:-/tmp/troop-testenv}/env`, or of the process environment
 /// when that file is missing (scripts/test.sh exports them too).
@@ -100,12 +100,13 @@ impl TestEnv {
     }
 }
 
-/// The environment when its ssh hosts run; otherwise [`skip`]s `what` and returns `None`.
+/// The environment when its ssh hosts run and the tests run as root; otherwise [`skip`]s `what` and returns `None`.
 #[track_caller]
 pub fn ssh_env(what: &str) -> Option<TestEnv> {
     let env = TestEnv::load();
     if env.var("TROOP_TEST_SSH_CONFIG").is_some() && !env.ssh_hosts().is_empty() {
-        return Some(env);
+        // The client key belongs to root, who logs in.
+        return require_root(what).then_some(env);
     }
     skip(
         what,
