@@ -27,6 +27,37 @@ fi
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+# The test environment for remote workers (scripts/testenv): two ssh hosts in network namespaces
+# and a single-node Slurm. As root they start before the tests (installing what they need) and
+# stop when this script exits, which fails if they leave anything running; the variables they
+# write reach the tests. Elsewhere, or when they cannot start, the tests that need them skip.
+testenv_state=${TROOP_TESTENV:-/tmp/troop-testenv}
+testenv_started=()
+stop_testenv() {
+  local rc=$? part
+  for part in "${testenv_started[@]}"; do
+    if ! "scripts/testenv/$part.sh" stop; then
+      echo "scripts/test.sh: scripts/testenv/$part.sh stop left something running" >&2
+      [ "$rc" != 0 ] || rc=1
+    fi
+  done
+  exit "$rc"
+}
+if [ "$(id -u)" = 0 ]; then
+  trap stop_testenv EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  # One apt-get run for both (each start installs what it lacks, which is then nothing).
+  scripts/testenv/install.sh || true
+  for part in ssh-hosts slurm; do
+    testenv_started+=("$part")
+    "scripts/testenv/$part.sh" start ||
+      echo "scripts/test.sh: scripts/testenv/$part.sh start failed; the tests that need it skip" >&2
+  done
+  # shellcheck source=/dev/null
+  [ -f "$testenv_state/env" ] && . "$testenv_state/env"
+fi
+
 cargo test --workspace
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 echo "scripts/test.sh: all checks passed"

@@ -29,6 +29,7 @@ mod spill;
 mod startup;
 mod stream;
 mod summary;
+mod testenv;
 mod titles;
 mod util;
 mod workers;
