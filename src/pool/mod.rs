@@ -95,7 +95,7 @@ pub enum Launcher {
     Async(Option<EventLoop>),
     /// Processes on other hosts through ssh; slots placed on `:` are spawned here.
     Remote {
-        remote: remote::Remote,
+        remote: Box<remote::Remote>,
         local: spawn::Spawner,
     },
 }

@@ -200,7 +200,10 @@ pub fn run(
     })?;
     let launcher = match (launcher, &config.remote) {
         (Launcher::Spawn(local), Some(spec)) => Launcher::Remote {
-            remote: crate::pool::remote::Remote::new(spec.clone(), rundir.path()),
+            remote: Box::new(crate::pool::remote::Remote::new(
+                spec.clone(),
+                rundir.path(),
+            )),
             local,
         },
         (launcher, _) => launcher,
