@@ -107,6 +107,8 @@ enum Body {
     Child(std::process::Child),
     /// The ssh process, our child, that carries a worker on another host.
     Remote(std::process::Child),
+    /// A remote worker that waits for its host's first worker to log in.
+    Waiting,
     /// A process forked by the supervisor itself, our child.
     Forked(Pid),
     /// A process forked by the fork server, which reaps it.
@@ -129,7 +131,7 @@ impl Worker {
     /// itself); `None` for a worker that lives in troop's own process.
     fn process(&self) -> Option<Pid> {
         match &self.body {
-            Body::Thread(_) | Body::Slot | Body::Remote(_) => None,
+            Body::Thread(_) | Body::Slot | Body::Remote(_) | Body::Waiting => None,
             Body::Child(child) => Some(Pid::from_raw(child.id() as i32)),
             Body::Forked(pid) => Some(*pid),
             Body::Adopted => self.pid.map(|p| Pid::from_raw(p as i32)),
@@ -199,7 +201,10 @@ impl Pool {
                 if remote.host(index).login == crate::hosts::Login::Local {
                     Body::Child(local.start(index, &self.token, inbox)?)
                 } else {
-                    Body::Remote(remote.start(index, inbox)?)
+                    match remote.start(index, inbox)? {
+                        Some(ssh) => Body::Remote(ssh),
+                        None => Body::Waiting,
+                    }
                 }
             }
             Launcher::Fork(f) => match f.start(index, &self.token, inbox)? {
@@ -282,7 +287,46 @@ impl Pool {
             w.pid = Some(hello.pid);
             w.link = Some(link);
         }
+        if remote {
+            self.start_waiting(index);
+        }
         Ok(())
+    }
+
+    /// Worker `index` on another host said hello: the workers that waited for its connection
+    /// start now. One that cannot start fails as any start does, through the inbox.
+    fn start_waiting(&mut self, index: u32) {
+        let Launcher::Remote { remote, .. } = &mut self.launcher else {
+            return;
+        };
+        for w in remote.up(index) {
+            let Some(worker) = self.workers[w as usize].as_mut() else {
+                continue;
+            };
+            match remote.spawn(w, self.inbox.clone()) {
+                Ok(ssh) => worker.body = Body::Remote(ssh),
+                Err(e) => {
+                    let _ = self.inbox.send(Msg::WorkerFailed {
+                        index: w,
+                        failure: StartFailure::Ended(format!("could not start: {e}")),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Slot `index` is given up on: if it was its host's first worker, still logging in, the
+    /// workers waiting for that host fail as well.
+    fn forget_remote(&mut self, index: u32) {
+        let Launcher::Remote { remote, .. } = &mut self.launcher else {
+            return;
+        };
+        for w in remote.ended(index) {
+            let _ = self.inbox.send(Msg::WorkerFailed {
+                index: w,
+                failure: StartFailure::Ended(format!("could not reach {}", remote.host(w).name)),
+            });
+        }
     }
 
     /// Sends a message to worker `index`; false when it is gone.
@@ -350,6 +394,7 @@ impl Pool {
     /// ignores whatever still comes from the slot. Returns how the worker ended, when known.
     pub fn retire(&mut self, index: u32) -> Option<String> {
         self.retired[index as usize] = true;
+        self.forget_remote(index);
         self.kill(index);
         let worker = self.workers[index as usize].take()?;
         reap_ended(worker)
@@ -358,6 +403,7 @@ impl Pool {
     /// Reaps the worker of slot `index` after a failed start (it is dead, or is killed now), so
     /// that the slot can start again. Returns how it ended, when known.
     pub fn reap_failed(&mut self, index: u32) -> Option<String> {
+        self.forget_remote(index);
         self.kill(index);
         let worker = self.workers[index as usize].take()?;
         reap_ended(worker)
@@ -494,8 +540,10 @@ impl Pool {
         self.sweep_orphans();
         match self.launcher {
             // Every worker is dead now, so every reader lets go of its server soon.
-            Launcher::Spawn(s) | Launcher::Remote { local: s, .. } => {
-                s.wait_servers_closed(Duration::from_secs(2))
+            Launcher::Spawn(s) => s.wait_servers_closed(Duration::from_secs(2)),
+            Launcher::Remote { local, remote } => {
+                remote.close_masters();
+                local.wait_servers_closed(Duration::from_secs(2));
             }
             Launcher::Fork(f) => f.stop(),
             Launcher::Async(Some(event_loop)) => event_loop.join(),
@@ -561,7 +609,7 @@ fn reap(worker: Worker, grace: Duration) -> Option<i32> {
             let _ = handle.join();
             None
         }
-        Body::Slot => None,
+        Body::Slot | Body::Waiting => None,
     }
 }
 
@@ -592,7 +640,7 @@ fn reap_ended(worker: Worker) -> Option<String> {
         // A thread worker given up on before its hello was read still waits for its first
         // message, and the link that would end that wait may sit unread in the inbox: joining
         // it here would wait for ever. It ends by itself once that link is dropped.
-        Body::Thread(_) | Body::Slot => None,
+        Body::Thread(_) | Body::Slot | Body::Waiting => None,
         Body::Adopted => {
             reap(worker, Duration::from_secs(2));
             None

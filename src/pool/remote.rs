@@ -13,8 +13,12 @@
 //! writer, which takes messages from the worker's [`Link`] so that a slow network never
 //! blocks the supervisor's loop.
 //!
-//! With the stock `ssh`, the workers of one host share one connection: the first to connect
-//! becomes the ControlMaster, in this run's private directory, and the others ride it.
+//! The workers of one host share one connection: the first worker of a host starts alone, and
+//! the others start once it said hello, riding its connection. With the stock `ssh`, troop
+//! makes that first connection the ControlMaster, its socket in this run's private directory
+//! (an `--ssh` command may set up its own); the master outlives its first session briefly
+//! (`ControlPersist`), and is told to exit when the pool shuts down. A host whose first worker
+//! never says hello fails the workers waiting for it, and the run goes on with the others.
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -47,9 +51,22 @@ pub struct RemoteSpec {
     pub beat: Heartbeat,
 }
 
+/// How far a host's connection got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum HostState {
+    /// No worker started there yet.
+    Idle,
+    /// Its first worker is logging in; these slots wait for it.
+    Connecting { first: u32, waiting: Vec<u32> },
+    /// A worker said hello: others start at once.
+    Up,
+}
+
 /// Starts remote workers.
 #[derive(Debug)]
 pub struct Remote {
+    /// Per host, as the placement numbers them.
+    states: Vec<HostState>,
     spec: RemoteSpec,
     /// Where the ControlMaster sockets go: this run's private directory.
     control_dir: Option<PathBuf>,
@@ -67,6 +84,7 @@ impl Remote {
         let worker =
             shlex::try_quote(&spec.worker).map_or_else(|_| spec.worker.clone(), |q| q.into_owned());
         let mut remote = Remote {
+            states: vec![HostState::Idle; spec.placement.hosts().len()],
             spec,
             control_dir: stock_ssh.then(|| run_dir.to_path_buf()),
             worker,
@@ -136,7 +154,7 @@ impl Remote {
                 .arg("-o")
                 .arg(format!("ControlPath={}/ssh-%C", dir.display()))
                 .arg("-o")
-                .arg("ControlPersist=no")
+                .arg("ControlPersist=30")
                 .arg("-o")
                 .arg("BatchMode=yes");
         }
@@ -177,9 +195,84 @@ impl Remote {
         cmd
     }
 
-    /// Starts worker `index` on its host; its hello will arrive in the inbox. Returns the ssh
-    /// process.
-    pub fn start(&mut self, index: u32, inbox: Sender<Msg>) -> Result<Child, PoolError> {
+    /// Starts worker `index` on its host, or, while the host's first worker is still logging
+    /// in, has it wait (`None`). Its hello will arrive in the inbox.
+    pub fn start(&mut self, index: u32, inbox: Sender<Msg>) -> Result<Option<Child>, PoolError> {
+        let host = self.spec.placement.host_index(index);
+        match &mut self.states[host] {
+            HostState::Connecting { waiting, .. } => {
+                waiting.push(index);
+                return Ok(None);
+            }
+            HostState::Idle => {
+                self.states[host] = HostState::Connecting {
+                    first: index,
+                    waiting: Vec::new(),
+                }
+            }
+            HostState::Up => {}
+        }
+        self.spawn(index, inbox).map(Some)
+    }
+
+    /// Worker `index` said hello: its host is up. Returns the slots that waited for it.
+    pub fn up(&mut self, index: u32) -> Vec<u32> {
+        let host = self.spec.placement.host_index(index);
+        match std::mem::replace(&mut self.states[host], HostState::Up) {
+            HostState::Connecting { waiting, .. } => waiting,
+            _ => Vec::new(),
+        }
+    }
+
+    /// Worker `index` is given up on. If it was its host's first, still logging in, the host
+    /// is taken for unreachable: returns the slots that waited for it, which fail too.
+    pub fn ended(&mut self, index: u32) -> Vec<u32> {
+        let host = self.spec.placement.host_index(index);
+        match &self.states[host] {
+            HostState::Connecting { first, .. } if *first == index => {
+                match std::mem::replace(&mut self.states[host], HostState::Idle) {
+                    HostState::Connecting { waiting, .. } => waiting,
+                    _ => Vec::new(),
+                }
+            }
+            HostState::Connecting { .. } => {
+                if let HostState::Connecting { waiting, .. } = &mut self.states[host] {
+                    waiting.retain(|&w| w != index);
+                }
+                Vec::new()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Tells the ControlMasters troop made to exit (best effort, quietly).
+    pub fn close_masters(&self) {
+        let Some(dir) = &self.control_dir else {
+            return;
+        };
+        for (host, state) in self.spec.placement.hosts().iter().zip(&self.states) {
+            let Login::Ssh { target, port } = &host.login else {
+                continue;
+            };
+            if *state == HostState::Idle {
+                continue;
+            }
+            let mut cmd = Command::new(&self.spec.ssh[0]);
+            cmd.args(["-o", &format!("ControlPath={}/ssh-%C", dir.display())]);
+            if let Some(port) = port {
+                cmd.arg("-p").arg(port.to_string());
+            }
+            let _ = cmd
+                .args(["-O", "exit", target])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+
+    /// Starts worker `index` on its host now. Returns the ssh process.
+    pub fn spawn(&mut self, index: u32, inbox: Sender<Msg>) -> Result<Child, PoolError> {
         let host = self.spec.placement.host(index).clone();
         let Login::Ssh { target, port } = &host.login else {
             unreachable!("local slots start through the local launcher")

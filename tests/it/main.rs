@@ -26,6 +26,7 @@ mod remote;
 mod safety;
 mod signals;
 mod spill;
+mod ssh_hosts;
 mod startup;
 mod stream;
 mod summary;

@@ -13,10 +13,24 @@ use crate::util::{COMMAND_TIMEOUT, Ran, TROOP, require_root, skip};
 
 /// The variables of `${TROOP_TESTENV:-/tmp/troop-testenv}/env`, or of the process environment
 /// when that file is missing (scripts/test.sh exports them too).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct TestEnv {
     vars: BTreeMap<String, String>,
+    /// Held while a test uses the ssh hosts: shared, or alone for a test that takes a host off
+    /// the network.
+    _hosts: Option<HostsGuard>,
 }
+
+/// A hold on the ssh hosts.
+#[derive(Debug)]
+#[allow(dead_code)]
+enum HostsGuard {
+    Shared(std::sync::RwLockReadGuard<'static, ()>),
+    Alone(std::sync::RwLockWriteGuard<'static, ()>),
+}
+
+/// Tests that share the ssh hosts, against the one that takes a host down.
+static HOSTS: std::sync::RwLock<()> = std::sync::RwLock::new(());
 
 /// Where the scripts keep their state.
 pub fn state_dir() -> PathBuf {
@@ -53,7 +67,7 @@ impl TestEnv {
                 .filter(|(k, _)| k.starts_with("TROOP_TEST_") || k == "SLURM_CONF")
                 .collect(),
         };
-        TestEnv { vars }
+        TestEnv { vars, _hosts: None }
     }
 
     /// One variable, such as `TROOP_TEST_SSH_H1_ADDR`.
@@ -106,7 +120,30 @@ pub fn ssh_env(what: &str) -> Option<TestEnv> {
     let env = TestEnv::load();
     if env.var("TROOP_TEST_SSH_CONFIG").is_some() && !env.ssh_hosts().is_empty() {
         // The client key belongs to root, who logs in.
-        return require_root(what).then_some(env);
+        let hold = HOSTS.read().unwrap_or_else(|e| e.into_inner());
+        return require_root(what).then_some(TestEnv {
+            _hosts: Some(HostsGuard::Shared(hold)),
+            ..env
+        });
+    }
+    skip(
+        what,
+        "the ssh test hosts do not run (scripts/testenv/ssh-hosts.sh start, as root)",
+    );
+    None
+}
+
+/// As [`ssh_env`], for a test that takes a host off the network: no other test uses the hosts
+/// meanwhile.
+#[track_caller]
+pub fn ssh_env_alone(what: &str) -> Option<TestEnv> {
+    let env = TestEnv::load();
+    if env.var("TROOP_TEST_SSH_CONFIG").is_some() && !env.ssh_hosts().is_empty() {
+        let hold = HOSTS.write().unwrap_or_else(|e| e.into_inner());
+        return require_root(what).then_some(TestEnv {
+            _hosts: Some(HostsGuard::Alone(hold)),
+            ..env
+        });
     }
     skip(
         what,
