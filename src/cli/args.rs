@@ -101,6 +101,14 @@ pub enum StartArg {
     Fork,
 }
 
+/// Where workers run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LauncherArg {
+    Local,
+    Ssh,
+    Slurm,
+}
+
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Workers: N, N% of the cores, +N or -N cores, or 0 for as many as possible [default: the
@@ -510,6 +518,30 @@ pub struct RunArgs {
         help_heading = "Remote workers"
     )]
     pub remote_worker: String,
+    /// Where workers run: here (`local`), on the -S hosts (`ssh`, implied by -S), or as job
+    /// steps of a Slurm allocation (`slurm`: inside the current one when SLURM_JOB_ID is set,
+    /// else each worker asks for its own with --slurm-args).
+    #[arg(long, value_enum, help_heading = "Remote workers")]
+    pub launcher: Option<LauncherArg>,
+    /// Options for srun, as one string (its words are split as a shell would): `-p batch -t 60`.
+    #[arg(
+        long = "slurm-args",
+        value_name = "ARGS",
+        allow_hyphen_values = true,
+        help_heading = "Remote workers"
+    )]
+    pub slurm_args: Option<String>,
+    /// CPUs per worker: srun's --cpus-per-task with Slurm; here, the default -j is the cores
+    /// divided by N.
+    #[arg(long = "cpus-per-task", value_name = "N", help_heading = "Remote workers")]
+    pub cpus_per_task: Option<u32>,
+    /// Memory per worker: srun's --mem with Slurm; here, each command's --memory-limit.
+    #[arg(long, value_name = "SIZE", help_heading = "Remote workers")]
+    pub mem: Option<String>,
+    /// The address Slurm workers connect back to [default: this host's name, any free port];
+    /// HOST or HOST:PORT.
+    #[arg(long, value_name = "HOST[:PORT]", help_heading = "Remote workers")]
+    pub listen: Option<String>,
     /// Copy this troop program to each host that lacks it (or has another build), into
     /// ~/.cache/troop/VERSION-HASH/, and run the workers from there.
     #[arg(long = "transfer-worker", help_heading = "Remote workers")]
