@@ -28,6 +28,7 @@ mod spill;
 mod startup;
 mod stream;
 mod summary;
+mod tcp;
 mod titles;
 mod util;
 mod workers;
