@@ -25,10 +25,11 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use thiserror::Error;
-use troop_worker::handshake::{self, HANDSHAKE_LIMIT, Secret};
+use troop_worker::handshake::{self, HANDSHAKE_LIMIT};
 use troop_worker::protocol::Hello;
+use troop_worker::secret::Secret;
 
-pub use troop_worker::handshake::ENV_SECRET;
+pub use troop_worker::secret::ENV_SECRET;
 
 /// How many handshakes may run at once; a connection beyond them is refused at once.
 pub const MAX_HANDSHAKES: usize = 64;

@@ -10,11 +10,12 @@ use std::time::Duration;
 use crossbeam_channel::Receiver;
 use troop::pool::listen::{Accepted, ENV_SECRET, Listener, Refusal};
 use troop_worker::frame::{self, FrameError, FrameReader};
-use troop_worker::handshake::{Answer, Challenge, Secret, Verdict};
+use troop_worker::handshake::{Answer, Challenge, Verdict};
 use troop_worker::protocol::{
     Captured, FromWorker, Job, Outcome, PROTOCOL_VERSION, TaskReport, TaskSpec, ToWorker,
     WorkerConfig,
 };
+use troop_worker::secret::Secret;
 
 use crate::util::{TROOP, wait_until};
 
@@ -247,6 +248,31 @@ fn garbage_huge_frames_and_silence_are_refused_and_the_next_worker_gets_in() {
     assert_eq!(stdout(&reports[0]), "ok\n");
     frame::write_frame(&mut a.writer, &ToWorker::Shutdown).unwrap();
     assert_eq!(finish(child).0, Some(0));
+}
+
+#[test]
+fn a_tcp_worker_whose_supervisor_goes_silent_stops_its_task_and_exits() {
+    let run = listen(Duration::from_secs(10));
+    let secret = run.listener.secret_hex();
+    let addr = run.listener.local_addr();
+    let child = start(TROOP, addr, Some(&secret), &["--heartbeat", "100/600"]);
+    let mut a = run.accepted.recv_timeout(WAIT).expect("the worker got in");
+    frame::write_frame(&mut a.writer, &ToWorker::Configure(WorkerConfig::default())).unwrap();
+    frame::write_frame(
+        &mut a.writer,
+        &ToWorker::Run(vec![task(1, Job::Shell(b"sleep 31".to_vec()))]),
+    )
+    .unwrap();
+    // This side says nothing more but keeps the connection open: only the silence tells.
+    let (code, stderr) = finish(child);
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(stderr.contains("went silent"), "{stderr}");
+    let sleepers = crate::util::all_procs()
+        .into_iter()
+        .filter(|p| crate::util::cmdline(p.pid).is_some_and(|c| c == "sleep 31"))
+        .count();
+    assert_eq!(sleepers, 0, "its task was killed");
+    drop(a);
 }
 
 #[test]

@@ -24,8 +24,9 @@
 use std::net::{TcpStream, ToSocketAddrs};
 use std::process::ExitCode;
 
-use crate::handshake::{CONNECT_TIMEOUT, ENV_SECRET, Secret, SecretError, prove_worker};
+use crate::handshake::{CONNECT_TIMEOUT, prove_worker};
 use crate::process::{self, ConnectArgs};
+use crate::secret::take_secret;
 use crate::stream::StreamTransport;
 
 /// Entry point of a worker that connects back (`troop --worker-connect`).
@@ -43,31 +44,6 @@ fn open(args: &ConnectArgs) -> Result<StreamTransport<TcpStream>, String> {
         .try_clone()
         .map_err(|e| format!("cannot share the connection: {e}"))?;
     process::open_stream(reader, stream, args.index, args.beat, " (tcp)", true)
-}
-
-/// Reads the secret and removes it from the environment. Its bytes are overwritten first where
-/// they lie, in the environment block the process started with, so that `/proc/PID/environ` no
-/// longer shows it either.
-///
-/// Must run while the process is single-threaded.
-pub fn take_secret() -> Result<Secret, SecretError> {
-    let value = std::env::var(ENV_SECRET);
-    let key = std::ffi::CString::new(ENV_SECRET).expect("no NUL in the name");
-    // SAFETY: single-threaded (the caller's promise), so nothing reads the environment
-    // meanwhile. getenv points into the live environment, writable memory that holds `strlen`
-    // bytes of the value; the variable is removed right after.
-    unsafe {
-        let at = libc::getenv(key.as_ptr());
-        if !at.is_null() {
-            std::ptr::write_bytes(at, 0, libc::strlen(at));
-        }
-        std::env::remove_var(ENV_SECRET);
-    }
-    match value {
-        Ok(hex) => Secret::from_hex(&hex),
-        Err(std::env::VarError::NotPresent) => Err(SecretError::Missing),
-        Err(std::env::VarError::NotUnicode(_)) => Err(SecretError::Malformed),
-    }
 }
 
 /// Connects to the first address of `addr` that answers, each within [`CONNECT_TIMEOUT`].

@@ -3,7 +3,7 @@
 //!
 //! Anyone who can reach the supervisor's port can connect, so each end first proves that it
 //! knows the run's secret: random bytes the supervisor made and handed to each worker in the
-//! variable [`ENV_SECRET`] (hex), never on a command line, where `ps` would show it. The worker
+//! variable [`ENV_SECRET`] (hex, see [`crate::secret`]), never on a command line, where `ps` would show it. The worker
 //! wipes and removes the variable before it does anything else, so no task inherits it. The
 //! secret never crosses the network; only HMAC-SHA256 proofs over fresh challenges do:
 //!
@@ -35,21 +35,14 @@
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
-use hmac::{Hmac, Mac};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 use thiserror::Error;
 
 use crate::frame::{self, FrameError, MAGIC};
 use crate::protocol::{FromWorker, Hello, PROTOCOL_VERSION};
+use crate::secret::{ENV_SECRET, Secret, random};
 
-/// The variable that carries the run's secret, in hex, to a worker that connects back.
-pub const ENV_SECRET: &str = "TROOP_WORKER_SECRET";
-/// The bytes of a secret the supervisor makes.
-pub const SECRET_LEN: usize = 32;
-/// The fewest bytes a secret may have.
-pub const MIN_SECRET_LEN: usize = 16;
 /// The bytes of each challenge.
 pub const NONCE_LEN: usize = 32;
 /// The largest frame accepted before the worker's hello has been read, in bytes.
@@ -58,12 +51,6 @@ pub const MAX_HANDSHAKE_FRAME: u32 = 4096;
 pub const HANDSHAKE_LIMIT: Duration = Duration::from_secs(10);
 /// How long a worker waits for its connection to open, and then for the supervisor's answers.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-const SUPERVISOR_LABEL: &str = "troop supervisor";
-
-fn worker_label() -> String {
-    format!("troop worker v{PROTOCOL_VERSION}")
-}
 
 /// The supervisor's challenge.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,91 +98,6 @@ pub enum HandshakeError {
     WrongSupervisor,
     #[error("cannot read random bytes: {0}")]
     Random(std::io::Error),
-}
-
-/// A secret that is not one.
-#[derive(Debug, Error, PartialEq, Eq)]
-pub enum SecretError {
-    #[error("{ENV_SECRET} is not set; troop sets it for the workers it starts")]
-    Missing,
-    #[error("{ENV_SECRET} must be at least {} hex digits", 2 * MIN_SECRET_LEN)]
-    Malformed,
-}
-
-/// A run's secret. Its `Debug` does not show it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(Vec<u8>);
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(..)")
-    }
-}
-
-impl Secret {
-    /// A fresh secret of [`SECRET_LEN`] random bytes.
-    pub fn generate() -> std::io::Result<Secret> {
-        Ok(Secret(random::<SECRET_LEN>()?.to_vec()))
-    }
-
-    pub fn from_hex(hex: &str) -> Result<Secret, SecretError> {
-        let digit = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
-        let hex = hex.trim().as_bytes();
-        if hex.len() % 2 != 0 || hex.len() < 2 * MIN_SECRET_LEN {
-            return Err(SecretError::Malformed);
-        }
-        hex.chunks(2)
-            .map(|pair| Some(digit(pair[0])? << 4 | digit(pair[1])?))
-            .collect::<Option<Vec<u8>>>()
-            .map(Secret)
-            .ok_or(SecretError::Malformed)
-    }
-
-    pub fn to_hex(&self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
-    }
-
-    fn mac(&self, nonce: &[u8], label: &str) -> Hmac<Sha256> {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
-        mac.update(nonce);
-        mac.update(label.as_bytes());
-        mac
-    }
-
-    /// The worker's answer to the supervisor's challenge `nonce`.
-    pub fn worker_proof(&self, nonce: &[u8]) -> [u8; 32] {
-        self.mac(nonce, &worker_label())
-            .finalize()
-            .into_bytes()
-            .into()
-    }
-
-    /// The supervisor's answer to the worker's challenge `nonce`.
-    pub fn supervisor_proof(&self, nonce: &[u8]) -> [u8; 32] {
-        self.mac(nonce, SUPERVISOR_LABEL)
-            .finalize()
-            .into_bytes()
-            .into()
-    }
-
-    /// Checks a worker's proof in constant time.
-    pub fn verify_worker(&self, nonce: &[u8], proof: &[u8]) -> bool {
-        self.mac(nonce, &worker_label()).verify_slice(proof).is_ok()
-    }
-
-    /// Checks the supervisor's proof in constant time.
-    pub fn verify_supervisor(&self, nonce: &[u8], proof: &[u8]) -> bool {
-        self.mac(nonce, SUPERVISOR_LABEL)
-            .verify_slice(proof)
-            .is_ok()
-    }
-}
-
-/// `N` bytes from the kernel's random source.
-pub fn random<const N: usize>() -> std::io::Result<[u8; N]> {
-    let mut bytes = [0u8; N];
-    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
-    Ok(bytes)
 }
 
 /// A socket whose reads and writes can be bounded in time.
@@ -384,12 +286,13 @@ pub fn check_worker<S: Socket>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secret::SECRET_LEN;
     use std::os::unix::net::UnixStream;
 
     const LIMIT: Duration = Duration::from_secs(5);
 
     fn secret(byte: u8) -> Secret {
-        Secret(vec![byte; SECRET_LEN])
+        Secret::from_hex(&format!("{byte:02x}").repeat(SECRET_LEN)).unwrap()
     }
 
     fn hello() -> Hello {
@@ -465,22 +368,6 @@ mod tests {
     }
 
     #[test]
-    fn proofs_are_bound_to_the_secret_the_nonce_and_the_side() {
-        let (a, b) = (secret(1), secret(2));
-        let nonce = [5u8; NONCE_LEN];
-        let proof = a.worker_proof(&nonce);
-        assert!(a.verify_worker(&nonce, &proof));
-        assert!(!b.verify_worker(&nonce, &proof), "another secret");
-        assert!(!a.verify_worker(&[6; NONCE_LEN], &proof), "another nonce");
-        assert!(
-            !a.verify_supervisor(&nonce, &proof),
-            "the other side's label"
-        );
-        assert!(!a.verify_worker(&nonce, &proof[..16]), "a truncated proof");
-        assert!(a.verify_supervisor(&nonce, &a.supervisor_proof(&nonce)));
-    }
-
-    #[test]
     fn another_version_is_told_apart_from_a_wrong_secret() {
         let (checked, _) = exchange(secret(1), LIMIT, |s| {
             let mut s = Timed {
@@ -534,17 +421,5 @@ mod tests {
             ),
             "{huge:?}"
         );
-    }
-
-    #[test]
-    fn secrets_travel_as_hex_and_short_or_odd_ones_are_refused() {
-        let s = Secret::generate().unwrap();
-        assert_eq!(s.to_hex().len(), 2 * SECRET_LEN);
-        assert_eq!(Secret::from_hex(&s.to_hex()), Ok(s.clone()));
-        assert_ne!(s, Secret::generate().unwrap(), "fresh randomness");
-        assert_eq!(format!("{s:?}"), "Secret(..)");
-        for bad in ["", "abc", &"0".repeat(30), &"g".repeat(64), &"0".repeat(65)] {
-            assert_eq!(Secret::from_hex(bad), Err(SecretError::Malformed), "{bad}");
-        }
     }
 }

@@ -7,6 +7,7 @@
 //!   worker's transport.
 //! - [`handshake`]: how a worker that connects back over TCP and its supervisor prove that they
 //!   belong to the same run.
+//! - [`secret`]: the run's secret, in a worker's environment, and the proofs made with it.
 //! - [`connect`]: the worker that connects back to its supervisor over TCP (Slurm's workers).
 //! - [`runtime`]: the serve loop, generic over the transport; thread mode runs it on threads.
 //! - [`exec`]: one command in its own process group, with captured output and usage.
@@ -27,6 +28,7 @@ pub mod kernel;
 pub mod process;
 pub mod protocol;
 pub mod runtime;
+pub mod secret;
 pub mod stream;
 pub mod task_input;
 pub mod title;
