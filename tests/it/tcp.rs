@@ -16,6 +16,7 @@ use troop_worker::protocol::{
     WorkerConfig,
 };
 use troop_worker::secret::Secret;
+use troop_worker::stream::{self, Heartbeat, Peer};
 
 use crate::util::{TROOP, wait_until};
 
@@ -248,6 +249,60 @@ fn garbage_huge_frames_and_silence_are_refused_and_the_next_worker_gets_in() {
     assert_eq!(stdout(&reports[0]), "ok\n");
     frame::write_frame(&mut a.writer, &ToWorker::Shutdown).unwrap();
     assert_eq!(finish(child).0, Some(0));
+}
+
+/// The supervisor's side of a stream, as the pool opens it: messages and the end into a channel.
+#[derive(Clone)]
+struct Inbox(crossbeam_channel::Sender<Result<FromWorker, String>>);
+
+impl Peer<FromWorker> for Inbox {
+    fn message(&mut self, msg: FromWorker) -> bool {
+        self.0.send(Ok(msg)).is_ok()
+    }
+    fn ended(&mut self, why: FrameError) {
+        let _ = self.0.send(Err(why.to_string()));
+    }
+    fn silent(&self) {
+        let _ = self.0.send(Err("silent".into()));
+    }
+}
+
+#[test]
+fn an_accepted_connection_carries_the_conversation_with_heartbeats_both_ways() {
+    let run = listen(Duration::from_secs(10));
+    let secret = run.listener.secret_hex();
+    let beat = ["--heartbeat", "50/400"];
+    let child = start(TROOP, run.listener.local_addr(), Some(&secret), &beat);
+    let a = run.accepted.recv_timeout(WAIT).expect("the worker got in");
+    let (tx, inbox) = crossbeam_channel::unbounded();
+    let beat = Heartbeat {
+        every: Duration::from_millis(50),
+        limit: Duration::from_millis(400),
+    };
+    let mut to_worker =
+        stream::open_greeted::<_, _, FromWorker, ToWorker, _>(a.reader, a.writer, beat, Inbox(tx))
+            .unwrap();
+    to_worker
+        .send(&ToWorker::Configure(WorkerConfig::default()))
+        .unwrap();
+    // Longer than the worker's limit on silence: the heartbeats keep it in.
+    let task = task(1, Job::Shell(b"sleep 0.8; echo late".to_vec()));
+    to_worker.send(&ToWorker::Run(vec![task])).unwrap();
+    let done = loop {
+        match inbox.recv_timeout(WAIT).expect("a message") {
+            Ok(FromWorker::Done(done)) => break done,
+            Ok(_) => {}
+            Err(why) => panic!("the stream ended: {why}"),
+        }
+    };
+    assert_eq!(stdout(&done[0]), "late\n");
+    to_worker.send(&ToWorker::Shutdown).unwrap();
+    assert_eq!(
+        inbox.recv_timeout(WAIT).expect("the end"),
+        Err("the stream closed".into())
+    );
+    let (code, stderr) = finish(child);
+    assert_eq!(code, Some(0), "{stderr}");
 }
 
 #[test]
