@@ -1,9 +1,9 @@
 //! A worker that connects back to its supervisor over TCP: `troop --worker-connect HOST:PORT
 //! [w<N>] [--heartbeat EVERY_MS/LIMIT_MS]`, as Slurm's `srun` starts workers on other nodes.
 //!
-//! The worker takes the run's secret from [`ENV_SECRET`] (hex) and wipes it from its environment
-//! at once, before any thread or task starts. It connects within [`CONNECT_TIMEOUT`], and both
-//! ends prove that they hold the secret ([`crate::handshake`]):
+//! The worker takes the run's secret from [`crate::secret::ENV_SECRET`] (hex) and wipes it from
+//! its environment at once, before any thread or task starts. It connects within
+//! [`CONNECT_TIMEOUT`], and both ends prove that they hold the secret ([`crate::handshake`]):
 //!
 //! ```text
 //! worker                                      supervisor (troop::pool::listen)

@@ -86,7 +86,7 @@ pub enum HandshakeError {
     Version { theirs: u32, ours: u32 },
     #[error("its proof is wrong: it does not hold this run's secret")]
     WrongProof,
-    #[error("it sent something else than its hello")]
+    #[error("it sent something other than its hello")]
     NoHello,
     #[error(
         "the supervisor refused this worker: its {ENV_SECRET} is not this run's, or troop's versions differ"
