@@ -20,6 +20,14 @@ fn main() -> ExitCode {
         }
         None => {}
     }
+    match troop_worker::process::connect_worker_args(std::env::args_os()) {
+        Some(Ok(args)) => return troop_worker::connect::serve_connect(args),
+        Some(Err(msg)) => {
+            troop_worker::process::eprint_line(&format!("troop: {msg}"));
+            return Exit::Error.into();
+        }
+        None => {}
+    }
     let command = match cli::parse(std::env::args_os()) {
         Ok(command) => command,
         Err(e) => return e.report().into(),

@@ -9,6 +9,13 @@ fn main() -> std::process::ExitCode {
             troop_worker::process::eprint_line(&format!("troop-worker: {msg}"));
             std::process::ExitCode::from(255)
         }
-        None => troop_worker::process::main(),
+        None => match troop_worker::process::connect_worker_args(std::env::args_os()) {
+            Some(Ok(args)) => troop_worker::connect::serve_connect(args),
+            Some(Err(msg)) => {
+                troop_worker::process::eprint_line(&format!("troop-worker: {msg}"));
+                std::process::ExitCode::from(255)
+            }
+            None => troop_worker::process::main(),
+        },
     }
 }

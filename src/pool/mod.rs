@@ -12,6 +12,7 @@
 
 pub mod budget;
 pub mod fork;
+pub mod listen;
 pub mod reaper;
 pub mod remote;
 pub mod spawn;

@@ -31,6 +31,7 @@ mod startup;
 mod stream;
 mod summary;
 mod testenv;
+mod tcp;
 mod titles;
 mod util;
 mod workers;

@@ -206,17 +206,64 @@ pub fn stdio_worker_args<I: IntoIterator<Item = std::ffi::OsString>>(
     if args.next()? != STDIO_FLAG {
         return None;
     }
+    let rest: Vec<String> = args.map(|a| a.to_string_lossy().into_owned()).collect();
+    Some(worker_options(STDIO_FLAG, &rest))
+}
+
+/// The argument that makes `troop` (or `troop-worker`) a worker that connects back to its
+/// supervisor over TCP: `troop --worker-connect HOST:PORT [w<N>] [--heartbeat EVERY_MS/LIMIT_MS]`,
+/// with the run's secret in the environment (see [`crate::connect`]).
+pub const CONNECT_FLAG: &str = "--worker-connect";
+
+/// How a worker that connects back was asked to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectArgs {
+    /// `HOST:PORT`, as given.
+    pub addr: String,
+    pub index: u32,
+    pub beat: Heartbeat,
+}
+
+/// `Some` when this process was started as a worker that connects back; `Err` names a
+/// malformed argument.
+pub fn connect_worker_args<I: IntoIterator<Item = std::ffi::OsString>>(
+    args: I,
+) -> Option<Result<ConnectArgs, String>> {
+    let mut args = args.into_iter().skip(1);
+    if args.next()? != CONNECT_FLAG {
+        return None;
+    }
+    let rest: Vec<String> = args.map(|a| a.to_string_lossy().into_owned()).collect();
+    let addr = rest.first().map(String::as_str).unwrap_or_default();
+    let port = addr
+        .rsplit_once(':')
+        .map(|(host, port)| (host, port.parse::<u16>()));
+    if !matches!(port, Some((host, Ok(port))) if !host.is_empty() && port > 0) {
+        return Some(Err(format!(
+            "{CONNECT_FLAG} wants the supervisor's HOST:PORT first, not `{addr}`"
+        )));
+    }
+    Some(
+        worker_options(CONNECT_FLAG, &rest[1..]).map(|o| ConnectArgs {
+            addr: addr.to_owned(),
+            index: o.index,
+            beat: o.beat,
+        }),
+    )
+}
+
+/// `[w<N>]` and `--heartbeat EVERY_MS/LIMIT_MS`, after `flag`.
+fn worker_options(flag: &str, rest: &[String]) -> Result<StdioArgs, String> {
     let mut parsed = StdioArgs {
         index: 0,
         beat: Heartbeat::default(),
     };
-    let rest: Vec<String> = args.map(|a| a.to_string_lossy().into_owned()).collect();
     let mut rest = rest.iter();
     while let Some(arg) = rest.next() {
         if let Some(n) = arg.strip_prefix("[w").and_then(|a| a.strip_suffix(']')) {
             match n.parse::<u32>() {
                 Ok(n) if n >= 1 => parsed.index = n - 1,
-                _ => return Some(Err(format!("{STDIO_FLAG}: bad worker name `{arg}`"))),
+                _ => return Err(format!("{flag}: bad worker name `{arg}`")),
             }
         } else if arg == "--heartbeat" {
             let value = rest.next().map(String::as_str).unwrap_or_default();
@@ -231,23 +278,28 @@ pub fn stdio_worker_args<I: IntoIterator<Item = std::ffi::OsString>>(
                     }
                 }
                 _ => {
-                    return Some(Err(format!(
-                        "{STDIO_FLAG}: --heartbeat wants EVERY_MS/LIMIT_MS with LIMIT > EVERY > 0, not `{value}`"
-                    )));
+                    return Err(format!(
+                        "{flag}: --heartbeat wants EVERY_MS/LIMIT_MS with LIMIT > EVERY > 0, not `{value}`"
+                    ));
                 }
             }
         } else {
-            return Some(Err(format!("{STDIO_FLAG}: unknown argument `{arg}`")));
+            return Err(format!("{flag}: unknown argument `{arg}`"));
         }
     }
-    Some(Ok(parsed))
+    Ok(parsed)
 }
 
 /// Entry point of a worker whose stream is its stdin and stdout (`troop --worker-stdio`): a
 /// worker on another host, started through ssh. Says hello as soon as it is up; the supervisor
 /// vouches for nothing else, since ssh already authenticated both ends.
 pub fn serve_stdio(args: StdioArgs) -> ExitCode {
-    match open_stdio(&args) {
+    serve_or_report(open_stdio(&args))
+}
+
+/// Serves the supervisor over `transport`, or says why there is none; the process's exit code.
+pub(crate) fn serve_or_report<T: Transport>(transport: Result<T, String>) -> ExitCode {
+    match transport {
         Ok(transport) => ExitCode::from(serve_code(transport) as u8),
         Err(msg) => {
             eprint_line(&format!("troop-worker: {msg}"));
@@ -279,15 +331,30 @@ fn open_stdio(args: &StdioArgs) -> Result<StreamTransport<std::fs::File>, String
         libc::dup2(null.as_raw_fd(), 0);
         libc::dup2(2, 1);
     }
+    open_stream(input, output, args.index, args.beat, " (stdio)", false)
+}
+
+/// Takes on the identity of worker `index` (its title ends in `how`), opens the stream's
+/// transport and says hello. `greeted`: the streams' greeting was exchanged already.
+///
+/// The process must still be single-threaded: it takes over its title area.
+pub(crate) fn open_stream<R, W>(
+    input: R,
+    output: W,
+    index: u32,
+    beat: Heartbeat,
+    how: &str,
+    greeted: bool,
+) -> Result<StreamTransport<W>, String>
+where
+    R: std::io::Read + Send + 'static,
+    W: std::io::Write + Send + 'static,
+{
     // SAFETY: nothing else holds the title area of this single-threaded process yet.
     if let Some(area) = unsafe { title::Area::argv() } {
-        show_titles(
-            area,
-            format!("{WORKER_ARGV0} {}", worker_arg(args.index)),
-            " (stdio)",
-        );
+        show_titles(area, format!("{WORKER_ARGV0} {}", worker_arg(index)), how);
     }
-    become_worker(args.index, nix::unistd::getppid().as_raw())?;
+    become_worker(index, nix::unistd::getppid().as_raw())?;
     let on_silence: Arc<dyn Fn() + Send + Sync> = Arc::new(|| {
         // The supervisor is unreachable: what runs is stopped, and the worker ends.
         let pgid = CURRENT_PGID.load(Ordering::SeqCst);
@@ -298,12 +365,16 @@ fn open_stdio(args: &StdioArgs) -> Result<StreamTransport<std::fs::File>, String
         eprint_line("troop-worker: the supervisor went silent; exiting");
         std::process::exit(3);
     });
-    let mut transport = StreamTransport::open(input, output, args.beat, on_silence)
-        .map_err(|e| format!("cannot open the stream: {e}"))?;
+    let mut transport = if greeted {
+        StreamTransport::open_greeted(input, output, beat, on_silence)
+    } else {
+        StreamTransport::open(input, output, beat, on_silence)
+    }
+    .map_err(|e| format!("cannot open the stream: {e}"))?;
     let hello = Hello {
         protocol_version: PROTOCOL_VERSION,
         pid: std::process::id(),
-        index: args.index,
+        index,
         token: String::new(),
     };
     transport

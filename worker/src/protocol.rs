@@ -8,6 +8,7 @@
 //!
 //! ```text
 //! worker                                   supervisor
+//!   (over TCP: MAGIC, Challenge, Answer, Verdict first; see crate::handshake)
 //!   Hello { protocol_version, pid, .. }  ─▶
 //!                                        ◀─ Configure(WorkerConfig)        once
 //!                                        ◀─ Run(vec![TaskSpec, ..])        a batch ("chunk")

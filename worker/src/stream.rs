@@ -138,6 +138,46 @@ where
     P: Peer<In> + Clone,
 {
     frame::write_magic(&mut writer)?;
+    start(reader, writer, beat, peer, Some(Box::new(preamble)))
+}
+
+/// Opens a conversation whose greeting both sides exchanged already (a TCP connection greets
+/// and authenticates before the conversation starts: see [`crate::connect`]). The reader reads
+/// frames from the first byte.
+pub fn open_greeted<R, W, In, Out, P>(
+    reader: R,
+    writer: W,
+    beat: Heartbeat,
+    peer: P,
+) -> Result<StreamSender<W, Out>, FrameError>
+where
+    R: Read + Send + 'static,
+    W: Write + Send + 'static,
+    In: DeserializeOwned + Send + 'static,
+    Out: Serialize,
+    P: Peer<In> + Clone,
+{
+    start(reader, writer, beat, peer, None)
+}
+
+/// What the reader does with the bytes before the other side's greeting; `None` when the
+/// greeting was read already.
+type Preamble = Option<Box<dyn FnOnce(Vec<u8>) + Send>>;
+
+fn start<R, W, In, Out, P>(
+    reader: R,
+    writer: W,
+    beat: Heartbeat,
+    peer: P,
+    preamble: Preamble,
+) -> Result<StreamSender<W, Out>, FrameError>
+where
+    R: Read + Send + 'static,
+    W: Write + Send + 'static,
+    In: DeserializeOwned + Send + 'static,
+    Out: Serialize,
+    P: Peer<In> + Clone,
+{
     let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(0);
     let shared = Arc::new(Shared {
         writer: Mutex::new(writer),
@@ -166,19 +206,24 @@ fn read_loop<R: Read, W: Write, In: DeserializeOwned, P: Peer<In>>(
     reader: R,
     shared: Arc<Shared<W>>,
     mut peer: P,
-    preamble: impl FnOnce(Vec<u8>),
+    preamble: Preamble,
 ) {
     let mut frames = FrameReader::new(reader);
     let heard = |s: &Shared<W>| {
         s.heard_ms
             .store(s.opened.elapsed().as_millis() as u64, Ordering::Relaxed)
     };
-    let why = match frames.read_magic() {
-        Ok(skipped) => {
-            heard(&shared);
+    let greeting = match preamble {
+        Some(preamble) => frames.read_magic().map(|skipped| {
             if !skipped.is_empty() {
                 preamble(skipped);
             }
+        }),
+        None => Ok(()),
+    };
+    let why = match greeting {
+        Ok(()) => {
+            heard(&shared);
             loop {
                 match frames.read::<In>() {
                     Ok(msg) => {
@@ -276,6 +321,26 @@ impl<W: Write + Send + 'static> StreamTransport<W> {
         beat: Heartbeat,
         on_silence: Arc<dyn Fn() + Send + Sync>,
     ) -> Result<Self, FrameError> {
+        Self::start(reader, writer, beat, on_silence, false)
+    }
+
+    /// As [`StreamTransport::open`], over a stream whose greeting was exchanged already.
+    pub fn open_greeted<R: Read + Send + 'static>(
+        reader: R,
+        writer: W,
+        beat: Heartbeat,
+        on_silence: Arc<dyn Fn() + Send + Sync>,
+    ) -> Result<Self, FrameError> {
+        Self::start(reader, writer, beat, on_silence, true)
+    }
+
+    fn start<R: Read + Send + 'static>(
+        reader: R,
+        writer: W,
+        beat: Heartbeat,
+        on_silence: Arc<dyn Fn() + Send + Sync>,
+        greeted: bool,
+    ) -> Result<Self, FrameError> {
         let (tx, rx) = crossbeam_channel::unbounded();
         let why = Arc::new(Mutex::new(None));
         let peer = WorkerPeer {
@@ -283,7 +348,11 @@ impl<W: Write + Send + 'static> StreamTransport<W> {
             why: why.clone(),
             on_silence,
         };
-        let tx = open(reader, writer, beat, peer, |_| {})?;
+        let tx = if greeted {
+            open_greeted(reader, writer, beat, peer)?
+        } else {
+            open(reader, writer, beat, peer, |_| {})?
+        };
         Ok(StreamTransport { rx, tx, why })
     }
 
