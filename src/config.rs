@@ -159,6 +159,8 @@ pub struct RunConfig {
     pub tmpdir: Option<PathBuf>,
     /// Workers on other hosts (`-S`, `--slf`); `None` runs every worker here.
     pub remote: Option<crate::pool::remote::RemoteSpec>,
+    /// Workers as Slurm job steps (`--launcher slurm`).
+    pub slurm: Option<crate::pool::slurm::SlurmSpec>,
 }
 
 /// What `--shellquote` quotes.
@@ -217,6 +219,7 @@ impl RunConfig {
             sched: SchedOptions::default(),
             tmpdir: None,
             remote: None,
+            slurm: None,
             shellquote: None,
         }
     }

@@ -533,7 +533,11 @@ pub struct RunArgs {
     pub slurm_args: Option<String>,
     /// CPUs per worker: srun's --cpus-per-task with Slurm; here, the default -j is the cores
     /// divided by N.
-    #[arg(long = "cpus-per-task", value_name = "N", help_heading = "Remote workers")]
+    #[arg(
+        long = "cpus-per-task",
+        value_name = "N",
+        help_heading = "Remote workers"
+    )]
     pub cpus_per_task: Option<u32>,
     /// Memory per worker: srun's --mem with Slurm; here, each command's --memory-limit.
     #[arg(long, value_name = "SIZE", help_heading = "Remote workers")]

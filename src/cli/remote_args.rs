@@ -5,11 +5,12 @@ use std::time::Duration;
 
 use troop_worker::stream::Heartbeat;
 
-use super::args::RunArgs;
+use super::args::{LauncherArg, RunArgs};
 use crate::config::Mode;
 use crate::error::RunError;
 use crate::hosts::{Login, Placement, SshLogin};
 use crate::pool::remote::RemoteSpec;
+use crate::pool::slurm::SlurmSpec;
 use crate::units;
 
 /// The remote workers the options ask for, `None` when every worker runs here. `jobs` is the
@@ -29,7 +30,22 @@ pub fn remote_spec(
         hosts.extend(SshLogin::read_file(file).map_err(usage)?);
     }
     if args.sshlogin.is_empty() && args.sshloginfile.is_empty() {
+        if args.launcher == Some(LauncherArg::Ssh) {
+            return Err(usage(
+                "--launcher ssh: give the hosts with -S or --sshloginfile".into(),
+            ));
+        }
         return Ok(None);
+    }
+    if let Some(other @ (LauncherArg::Local | LauncherArg::Slurm)) = args.launcher {
+        let name = if other == LauncherArg::Local {
+            "local"
+        } else {
+            "slurm"
+        };
+        return Err(usage(format!(
+            "-S/--sshloginfile: the hosts are for --launcher ssh, not --launcher {name}"
+        )));
     }
     if hosts.is_empty() {
         return Err(usage("-S/--sshloginfile: no host given".into()));
@@ -38,22 +54,7 @@ pub fn remote_spec(
         // `-S :` alone is this machine: an ordinary run.
         return Ok(None);
     }
-    if mode != Mode::Process {
-        return Err(usage(format!(
-            "-S: remote workers are processes; --mode {} runs every task inside this process",
-            mode.name()
-        )));
-    }
-    if pipe {
-        return Err(usage(
-            "-S: --pipe and --pipepart are not supported with remote workers yet".into(),
-        ));
-    }
-    if jobs_file {
-        return Err(usage(
-            "-S: -j FILE is not supported with remote workers; give N/ before each host".into(),
-        ));
-    }
+    refuse_with_remote("-S", mode, pipe, jobs_file)?;
     let ssh = match &args.ssh {
         None => vec!["ssh".to_string()],
         Some(cmd) => match shlex::split(cmd) {
@@ -80,6 +81,66 @@ pub fn remote_spec(
         env,
         beat: heartbeat(&args.heartbeat)?,
     }))
+}
+
+/// The Slurm workers `--launcher slurm` asks for, `None` for other launchers.
+pub fn slurm_spec(
+    args: &RunArgs,
+    mode: Mode,
+    pipe: bool,
+    jobs_file: bool,
+) -> Result<Option<SlurmSpec>, RunError> {
+    if args.launcher != Some(LauncherArg::Slurm) {
+        for (given, option) in [
+            (args.slurm_args.is_some(), "--slurm-args"),
+            (args.listen.is_some(), "--listen"),
+        ] {
+            if given {
+                return Err(usage(format!("{option} is for --launcher slurm")));
+            }
+        }
+        return Ok(None);
+    }
+    refuse_with_remote("--launcher slurm", mode, pipe, jobs_file)?;
+    let words = match &args.slurm_args {
+        None => Vec::new(),
+        Some(text) => shlex::split(text)
+            .ok_or_else(|| usage(format!("--slurm-args `{text}`: unbalanced quotes")))?,
+    };
+    if let Some(mem) = &args.mem {
+        units::parse_size(mem).map_err(|e| usage(format!("--mem: {e}")))?;
+    }
+    Ok(Some(SlurmSpec {
+        srun: std::env::var("TROOP_SRUN").unwrap_or_else(|_| "srun".into()),
+        args: words,
+        cpus_per_task: args.cpus_per_task,
+        mem: args.mem.clone(),
+        worker: args.remote_worker.clone(),
+        listen: args.listen.clone(),
+        beat: heartbeat(&args.heartbeat)?,
+    }))
+}
+
+/// What remote workers cannot do yet: run inside this process, read `--pipe` blocks from this
+/// host's files, or follow `-j FILE`.
+fn refuse_with_remote(what: &str, mode: Mode, pipe: bool, jobs_file: bool) -> Result<(), RunError> {
+    if mode != Mode::Process {
+        return Err(usage(format!(
+            "{what}: remote workers are processes; --mode {} runs every task inside this process",
+            mode.name()
+        )));
+    }
+    if pipe {
+        return Err(usage(format!(
+            "{what}: --pipe and --pipepart are not supported with remote workers yet"
+        )));
+    }
+    if jobs_file {
+        return Err(usage(format!(
+            "{what}: -j FILE is not supported with remote workers; give the number of workers"
+        )));
+    }
+    Ok(())
 }
 
 /// `EVERY[/LIMIT]`.

@@ -171,7 +171,18 @@ fn run_config(mut args: RunArgs) -> Result<RunConfig, RunError> {
     if let Some(name) = template.kernel_name() {
         Kernel::check_name(name)?;
     }
-    let (jobs, jobs_file) = jobs_of(args.jobs.as_deref())?;
+    let (mut jobs, jobs_file) = jobs_of(args.jobs.as_deref())?;
+    if let Some(n) = args.cpus_per_task {
+        if n == 0 {
+            return Err(RunError::Usage(
+                "invalid --cpus-per-task `0`: use at least 1".into(),
+            ));
+        }
+        if args.jobs.is_none() {
+            // As on a cluster: as many workers as the cores hold, N cores each.
+            jobs = (usable_cores() / n as usize).max(1);
+        }
+    }
     let grouping = grouping(&args, &template, jobs)?;
     let chunk = match args.chunksize.as_str() {
         "auto" => Chunk::Auto,
@@ -237,6 +248,12 @@ fn run_config(mut args: RunArgs) -> Result<RunConfig, RunError> {
     if let Some(remote) = &config.remote {
         config.jobs = remote.placement.total();
     }
+    config.slurm = super::remote_args::slurm_spec(
+        &args,
+        config.mode,
+        config.pipe.is_some(),
+        config.sched.jobs_file.is_some(),
+    )?;
     config.switch_interval = units::parse_duration(&args.switch_interval)
         .map_err(|e| usage_of("--switch-interval", e))?;
     config.start = match args.start {
@@ -330,7 +347,12 @@ fn run_config(mut args: RunArgs) -> Result<RunConfig, RunError> {
             .map(|s| units::parse_size(s).map_err(|e| usage_of(flag, e)))
             .transpose()
     };
-    let memory_limit = size("--memory-limit", &args.memory_limit)?;
+    // --mem is srun's memory per worker; here it limits each command, as --memory-limit does.
+    let memory_limit = match size("--memory-limit", &args.memory_limit)? {
+        Some(limit) => Some(limit),
+        None if config.slurm.is_none() => size("--mem", &args.mem)?,
+        None => None,
+    };
     if let Some(bytes) = memory_limit
         && bytes < MIN_MEMORY_LIMIT
     {

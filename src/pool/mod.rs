@@ -15,6 +15,7 @@ pub mod fork;
 pub mod listen;
 pub mod reaper;
 pub mod remote;
+pub mod slurm;
 pub mod spawn;
 pub mod thread;
 pub mod watch;
@@ -99,6 +100,8 @@ pub enum Launcher {
         remote: Box<remote::Remote>,
         local: spawn::Spawner,
     },
+    /// Slurm job steps that connect back over TCP.
+    Slurm(Box<slurm::Slurm>),
 }
 
 /// What the pool must do to reap a worker.
@@ -198,6 +201,7 @@ impl Pool {
         let inbox = self.inbox.clone();
         let body = match &mut self.launcher {
             Launcher::Spawn(s) => Body::Child(s.start(index, &self.token, inbox)?),
+            Launcher::Slurm(slurm) => Body::Remote(slurm.start(index)?),
             Launcher::Remote { remote, local } => {
                 if remote.host(index).login == crate::hosts::Login::Local {
                     Body::Child(local.start(index, &self.token, inbox)?)
@@ -358,10 +362,11 @@ impl Pool {
 
     /// The host worker `index` runs on, as the job log's Host column names it: `:` for this
     /// machine.
-    pub fn host(&self, index: u32) -> &str {
+    pub fn host(&self, index: u32) -> std::borrow::Cow<'_, str> {
         match &self.launcher {
-            Launcher::Remote { remote, .. } => &remote.host(index).name,
-            _ => ":",
+            Launcher::Remote { remote, .. } => remote.host(index).name.as_str().into(),
+            Launcher::Slurm(slurm) => slurm.host(index).into(),
+            _ => ":".into(),
         }
     }
 
@@ -383,6 +388,9 @@ impl Pool {
         let Some(worker) = self.workers[index as usize].as_ref() else {
             return;
         };
+        if let Launcher::Slurm(slurm) = &self.launcher {
+            slurm.disconnect(index);
+        }
         if let Body::Remote(ssh) = &worker.body {
             // ssh leads a process group of its own: whatever it started goes with it.
             let _ = nix::sys::signal::killpg(Pid::from_raw(ssh.id() as i32), Signal::SIGKILL);

@@ -291,46 +291,81 @@ impl Remote {
         let (Some(to_ssh), Some(from_ssh)) = (child.stdin.take(), child.stdout.take()) else {
             unreachable!("both were piped")
         };
-        let (tx, rx) = crossbeam_channel::unbounded::<ToWorker>();
-        let peer = HostPeer {
+        let carrier = Pid::from_raw(child.id() as i32);
+        match attach(
             index,
-            host: host.name.clone(),
-            inbox,
-            link: Arc::new(Mutex::new(Some(Link::Thread(tx)))),
-            ssh: Pid::from_raw(child.id() as i32),
-            beat: self.spec.beat,
-        };
-        let opened = stream::open::<_, _, FromWorker, ToWorker, _>(
+            &host.name,
             from_ssh,
             to_ssh,
             self.spec.beat,
-            peer,
-            |_| {},
-        );
-        let mut sender = match opened {
-            Ok(sender) => sender,
+            inbox,
+            carrier,
+            None,
+        ) {
+            Ok(()) => Ok(child),
             Err(e) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(err(format!("cannot open the stream: {e}")));
+                Err(err(e))
             }
-        };
-        let spawned = std::thread::Builder::new()
-            .name(format!("troop-s{}", index + 1))
-            .spawn(move || {
-                for msg in rx {
-                    if sender.send(&msg).is_err() {
-                        break;
-                    }
-                }
-            });
-        if let Err(e) = spawned {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(err(os_reason("cannot start a writer thread", &e)));
         }
-        Ok(child)
     }
+}
+
+/// Carries worker `index`'s conversation over a stream: messages from `reader` go to the inbox
+/// (its hello as [`Msg::WorkerUp`], unless `greeted` holds the hello read already, which is
+/// announced at once), and what the worker's link is given is written to `writer` by a thread
+/// of its own. `carrier` is the local process (ssh, srun) whose process group is killed when
+/// the worker goes silent.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn attach<R, W>(
+    index: u32,
+    host: &str,
+    reader: R,
+    writer: W,
+    beat: Heartbeat,
+    inbox: Sender<Msg>,
+    carrier: Pid,
+    greeted: Option<troop_worker::protocol::Hello>,
+) -> Result<(), String>
+where
+    R: std::io::Read + Send + 'static,
+    W: std::io::Write + Send + 'static,
+{
+    let (tx, rx) = crossbeam_channel::unbounded::<ToWorker>();
+    let link = Link::Thread(tx);
+    let (pending, up) = match greeted {
+        Some(hello) => (None, Some((hello, link))),
+        None => (Some(link), None),
+    };
+    let peer = HostPeer {
+        index,
+        host: host.to_string(),
+        inbox: inbox.clone(),
+        link: Arc::new(Mutex::new(pending)),
+        ssh: carrier,
+        beat,
+    };
+    let opened = if up.is_some() {
+        stream::open_greeted::<_, _, FromWorker, ToWorker, _>(reader, writer, beat, peer)
+    } else {
+        stream::open::<_, _, FromWorker, ToWorker, _>(reader, writer, beat, peer, |_| {})
+    };
+    let mut sender = opened.map_err(|e| format!("cannot open the stream: {e}"))?;
+    std::thread::Builder::new()
+        .name(format!("troop-s{}", index + 1))
+        .spawn(move || {
+            for msg in rx {
+                if sender.send(&msg).is_err() {
+                    break;
+                }
+            }
+        })
+        .map_err(|e| os_reason("cannot start a writer thread", &e))?;
+    if let Some((hello, link)) = up {
+        let _ = inbox.send(Msg::WorkerUp { index, hello, link });
+    }
+    Ok(())
 }
 
 /// The supervisor's side of one remote worker's stream.
@@ -393,8 +428,10 @@ impl Peer<FromWorker> for HostPeer {
             self.host,
             self.beat.limit.as_secs_f64()
         ));
-        // ssh leads a process group of its own: whatever it started goes with it.
-        let _ = killpg(self.ssh, Signal::SIGKILL);
+        // ssh (or srun) leads a process group of its own: whatever it started goes with it.
+        if self.ssh.as_raw() > 1 {
+            let _ = killpg(self.ssh, Signal::SIGKILL);
+        }
         self.gone(format!("went silent on {}", self.host));
     }
 }

@@ -95,9 +95,10 @@ impl Supervisor<'_> {
                 .template
                 .resume_key(&logged)
                 .unwrap_or_else(|| logged.to_vec());
+            let host = self.pool.host(worker).into_owned();
             let record = LogRecord {
                 seq: id,
-                host: self.pool.host(worker),
+                host: &host,
                 usage: &report.usage,
                 // The bytes of input the command was given, as GNU parallel logs for --pipe.
                 send: task.block.as_ref().map_or(0, |b| b.len()),

@@ -198,7 +198,15 @@ pub fn run(
             tmpdir.display()
         ))
     })?;
+    let (inbox_tx, inbox) = crossbeam_channel::unbounded();
     let launcher = match (launcher, &config.remote) {
+        (Launcher::Spawn(_), _) if config.slurm.is_some() => {
+            let spec = config.slurm.clone().expect("checked");
+            Launcher::Slurm(Box::new(crate::pool::slurm::Slurm::new(
+                spec,
+                inbox_tx.clone(),
+            )?))
+        }
         (Launcher::Spawn(local), Some(spec)) => Launcher::Remote {
             remote: Box::new(crate::pool::remote::Remote::new(
                 spec.clone(),
@@ -213,7 +221,6 @@ pub fn run(
         Mode::Process => None,
         Mode::Thread | Mode::Gil | Mode::Async => Some(Reaper::start(rundir.path())?),
     };
-    let (inbox_tx, inbox) = crossbeam_channel::unbounded();
     let signals = crate::signals::watch(inbox_tx.clone())?;
     let worker_config = WorkerConfig {
         shell: config.shell.clone(),
