@@ -566,6 +566,31 @@ mod tests {
     }
 
     #[test]
+    fn spread_records_of_several_values_keep_their_ends() {
+        let mut g = grouping("echo", true);
+        g.spread_over = Some(2);
+        let mut input = (0..5).map(|n| {
+            Ok(Record {
+                args: vec![format!("a{n}").into_bytes(), format!("b{n}").into_bytes()],
+                ..Record::default()
+            })
+        });
+        let mut grouper = Grouper::new(g);
+        let mut got = Vec::new();
+        while let Some(record) = grouper.next(&mut || input.next()) {
+            let record = record.expect("fits");
+            got.push((test_join(&record.args, " "), record.ends));
+        }
+        assert_eq!(
+            got,
+            [
+                ("a0 b0 a1 b1 a2 b2".to_string(), vec![2, 4, 6]),
+                ("a3 b3 a4 b4".to_string(), vec![2, 4]),
+            ]
+        );
+    }
+
+    #[test]
     fn max_args_zero_inserts_nothing() {
         let mut g = grouping("echo hi {}", false);
         g.max_args = Some(0);
