@@ -90,6 +90,8 @@ fn tell_reaper(record: i32) {
 /// faulted in again page by page. Allocations below [`HEAP_MMAP_OVER`] (a command's argument
 /// vector, a spill-sized output) come from the heap, so they reuse it. Memory in use is the
 /// same; only what is kept after a peak changes. A no-op where the C library is not glibc.
+/// A worker process calls it when it prepares its first command; troop's own command line
+/// calls it when a run starts.
 pub fn tune_allocator() {
     static TUNED: std::sync::Once = std::sync::Once::new();
     TUNED.call_once(|| {
@@ -190,7 +192,11 @@ pub fn run_with_input(
 /// (see [`crate::task_input::attach`] for a task that reads input),
 /// piped output, and the configured memory limit and niceness.
 pub fn prepare(job: &Job, config: &WorkerConfig) -> Command {
-    tune_allocator();
+    // A worker process owns its allocator; a process that runs commands from its own threads
+    // (it has a reaper) may be a library's host, whose allocator is left as it is.
+    if REAPER.read().unwrap_or_else(|p| p.into_inner()).is_none() {
+        tune_allocator();
+    }
     let mut command = match job {
         Job::Exec(argv) if !argv.is_empty() && !runs_directly(&argv[0]) => {
             // `$shell -c '"$@"' $shell ARGV…` runs ARGV as one simple command, so a function
