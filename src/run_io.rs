@@ -16,8 +16,10 @@ impl std::fmt::Debug for RunIo {
 }
 
 impl RunIo {
-    /// The process's own stdin, stdout and stderr, buffered.
+    /// The process's own stdin, stdout and stderr, buffered. A run of the command line owns the
+    /// process, so the allocator is tuned for it too ([`troop_worker::exec::tune_allocator`]).
     pub fn standard() -> Self {
+        troop_worker::exec::tune_allocator();
         RunIo {
             stdin: Box::new(BufReader::with_capacity(1 << 16, io::stdin())),
             stdout: Box::new(BufWriter::with_capacity(1 << 16, io::stdout())),

@@ -133,6 +133,28 @@ impl Grouping {
     }
 }
 
+/// The size of a plain command (see [`Grouper::plain`]) of `record` alone, and what `record`
+/// adds to a command.
+fn plain_sizes((argv, longest, copies): (usize, usize, usize), record: &Record) -> (Size, Size) {
+    let values: usize = record.args.iter().map(|a| a.len() + 1 + POINTER).sum();
+    let widest = record.args.iter().map(|a| a.len() + 1).max().unwrap_or(0);
+    let adds = Size {
+        argv: copies * values,
+        longest: 0,
+        shown: 0,
+    };
+    let alone = Size {
+        argv: argv + adds.argv,
+        longest: if copies > 0 {
+            longest.max(widest)
+        } else {
+            longest
+        },
+        shown: 0,
+    };
+    (alone, adds)
+}
+
 /// Groups records as [`Grouping`] says, reading ahead as far as one command needs.
 #[derive(Debug)]
 pub(crate) struct Grouper {
@@ -156,6 +178,8 @@ pub(crate) struct Grouper {
     failed: Option<InputError>,
     spread_done: bool,
     max_args: Option<usize>,
+    /// The most values a command held so far: room reserved for the next one.
+    last_len: usize,
 }
 
 impl Grouper {
@@ -180,6 +204,7 @@ impl Grouper {
             failed: None,
             spread_done: false,
             max_args,
+            last_len: 0,
         }
     }
 
@@ -192,23 +217,8 @@ impl Grouper {
         while self.pending.len() < n && !self.input_done {
             match read() {
                 Some(Ok(record)) => {
-                    if let Some((argv, longest, copies)) = self.plain {
-                        let values: usize = record.args.iter().map(|a| a.len() + 1 + POINTER).sum();
-                        let widest = record.args.iter().map(|a| a.len() + 1).max().unwrap_or(0);
-                        let adds = Size {
-                            argv: copies * values,
-                            longest: 0,
-                            shown: 0,
-                        };
-                        let alone = Size {
-                            argv: argv + adds.argv,
-                            longest: if copies > 0 {
-                                longest.max(widest)
-                            } else {
-                                longest
-                            },
-                            shown: 0,
-                        };
+                    if let Some(plain) = self.plain {
+                        let (alone, adds) = plain_sizes(plain, &record);
                         self.pending.push_back((record, alone, adds));
                         continue;
                     }
@@ -272,6 +282,9 @@ impl Grouper {
             self.pending.pop_front();
             return Some(Ok(Record::default()));
         }
+        if let Some(plain) = self.plain {
+            return Some(self.next_plain(plain, read));
+        }
         let max = self.max_args.unwrap_or(usize::MAX);
         // Take records while the estimate fits.
         let mut size = self.pending[0].1;
@@ -326,6 +339,68 @@ impl Grouper {
         Some(Ok(Record::merge_owned(
             self.pending.drain(..n).map(|(r, ..)| r),
         )))
+    }
+
+    /// [`Grouper::next`] for a plain command (see [`Grouper::plain`]), whose sizes are exact:
+    /// records are merged as they are read, so only the one that did not fit waits in `pending`.
+    fn next_plain(
+        &mut self,
+        plain: (usize, usize, usize),
+        read: &mut dyn FnMut() -> Option<Result<Record, InputError>>,
+    ) -> Result<Record, InputError> {
+        let mut size = self.pending[0].1;
+        if !self.grouping.fits(size) {
+            return Err(self.too_long());
+        }
+        let max = self.max_args.unwrap_or(usize::MAX);
+        let (first, ..) = self.pending.pop_front().expect("filled above");
+        let mut args = first.args;
+        args.reserve(self.last_len.saturating_sub(args.len()));
+        let mut ends = Vec::with_capacity(self.last_len.min(max));
+        ends.push(args.len());
+        while ends.len() < max && self.fill(1, read) > 0 {
+            let (_, alone, adds) = self.pending[0];
+            let next = Size {
+                argv: size.argv + adds.argv,
+                longest: (size.longest + adds.longest).max(alone.longest),
+                shown: size.shown + adds.shown,
+            };
+            if !self.grouping.fits(next) {
+                break;
+            }
+            size = next;
+            let (record, ..) = self.pending.pop_front().expect("filled above");
+            args.extend(record.args);
+            ends.push(args.len());
+        }
+        self.last_len = self.last_len.max(args.len());
+        // At the end of the input, -X and -m spread what is left over the job slots: the
+        // records past this command's share wait in `pending` again, in order.
+        let n = ends.len();
+        if let Some(slots) = self.grouping.spread_over
+            && !self.spread_done
+            && self.input_done
+            && self.failed.is_none()
+            && self.pending.is_empty()
+            && n > 1
+        {
+            self.spread_done = true;
+            let per = n.div_ceil(slots.max(1));
+            self.max_args = Some(per);
+            let mut rest = args.split_off(ends[per - 1]).into_iter();
+            let mut start = ends[per - 1];
+            for &end in &ends[per..] {
+                let record = Record {
+                    args: rest.by_ref().take(end - start).collect(),
+                    ..Record::default()
+                };
+                start = end;
+                let (alone, adds) = plain_sizes(plain, &record);
+                self.pending.push_back((record, alone, adds));
+            }
+            ends.truncate(per);
+        }
+        Ok(Record { args, ends })
     }
 
     /// The error for a record that does not fit a command line alone; the input ends there.
@@ -488,6 +563,31 @@ mod tests {
         let mut g = grouping("echo {}", true);
         g.spread_over = Some(1);
         assert_eq!(commands(g, &values), ["echo a b c d e f g"]);
+    }
+
+    #[test]
+    fn spread_records_of_several_values_keep_their_ends() {
+        let mut g = grouping("echo", true);
+        g.spread_over = Some(2);
+        let mut input = (0..5).map(|n| {
+            Ok(Record {
+                args: vec![format!("a{n}").into_bytes(), format!("b{n}").into_bytes()],
+                ..Record::default()
+            })
+        });
+        let mut grouper = Grouper::new(g);
+        let mut got = Vec::new();
+        while let Some(record) = grouper.next(&mut || input.next()) {
+            let record = record.expect("fits");
+            got.push((test_join(&record.args, " "), record.ends));
+        }
+        assert_eq!(
+            got,
+            [
+                ("a0 b0 a1 b1 a2 b2".to_string(), vec![2, 4, 6]),
+                ("a3 b3 a4 b4".to_string(), vec![2, 4]),
+            ]
+        );
     }
 
     #[test]

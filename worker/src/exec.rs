@@ -84,6 +84,34 @@ fn tell_reaper(record: i32) {
     }
 }
 
+/// Tunes the C allocator of this process for moving large argument vectors and outputs
+/// through memory, once: the heap grows in steps of [`HEAP_STEP`], and freed memory (up to
+/// [`HEAP_KEPT`]) is kept for the next command instead of being handed back to the kernel and
+/// faulted in again page by page. Allocations below [`HEAP_MMAP_OVER`] (a command's argument
+/// vector, a spill-sized output) come from the heap, so they reuse it. Memory in use is the
+/// same; only what is kept after a peak changes. A no-op where the C library is not glibc.
+/// A worker process calls it when it prepares its first command; troop's own command line
+/// calls it when a run starts.
+pub fn tune_allocator() {
+    static TUNED: std::sync::Once = std::sync::Once::new();
+    TUNED.call_once(|| {
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        // SAFETY: mallopt only sets allocator parameters; it is safe to call at any time.
+        unsafe {
+            libc::mallopt(libc::M_TOP_PAD, HEAP_STEP);
+            libc::mallopt(libc::M_TRIM_THRESHOLD, HEAP_KEPT);
+            libc::mallopt(libc::M_MMAP_THRESHOLD, HEAP_MMAP_OVER);
+        }
+    });
+}
+
+/// How much the heap grows by at least (see [`tune_allocator`]).
+pub const HEAP_STEP: i32 = 16 << 20;
+/// Free memory at the top of the heap kept rather than returned.
+pub const HEAP_KEPT: i32 = 64 << 20;
+/// Allocations this large or larger get their own mapping (glibc's highest default).
+pub const HEAP_MMAP_OVER: i32 = 32 << 20;
+
 /// The spill directory of this worker's run, once configured: removed by a worker whose
 /// supervisor died, so a crash leaves no output files behind.
 pub static SPILL_DIR: std::sync::OnceLock<String> = std::sync::OnceLock::new();
@@ -164,6 +192,11 @@ pub fn run_with_input(
 /// (see [`crate::task_input::attach`] for a task that reads input),
 /// piped output, and the configured memory limit and niceness.
 pub fn prepare(job: &Job, config: &WorkerConfig) -> Command {
+    // A worker process owns its allocator; a process that runs commands from its own threads
+    // (it has a reaper) may be a library's host, whose allocator is left as it is.
+    if REAPER.read().unwrap_or_else(|p| p.into_inner()).is_none() {
+        tune_allocator();
+    }
     let mut command = match job {
         Job::Exec(argv) if !argv.is_empty() && !runs_directly(&argv[0]) => {
             // `$shell -c '"$@"' $shell ARGV…` runs ARGV as one simple command, so a function
