@@ -1,0 +1,264 @@
+//! The event stream's records, as the supervisor leaves them (plain data, the commands in one
+//! byte arena per batch), and how a batch of them becomes JSON lines.
+//!
+//! The events of every task (their bulk) are written by hand, without serde's generic
+//! machinery; the few others (the run's and the workers') are serialised by serde when they
+//! happen, and only get their common fields here.
+
+use super::VERSION;
+
+/// Where some bytes lie in a batch's arena.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Span {
+    start: usize,
+    end: usize,
+}
+
+/// One line to write, but for the time it is written.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Record {
+    /// `task_started`.
+    Started {
+        seq: u64,
+        slot: u32,
+        pid: Option<u32>,
+        attempt: u32,
+        command: Option<Span>,
+    },
+    /// `task_finished` or `task_retried`.
+    Ended { event: &'static str, end: TaskEnd },
+    /// Any other event: its own fields, serialised as a JSON object.
+    Other { event: &'static str, body: Span },
+}
+
+/// How an attempt ended (`task_finished`, `task_retried`).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct TaskEnd {
+    pub seq: u64,
+    pub worker: Option<u32>,
+    pub pid: Option<u32>,
+    pub attempt: u32,
+    pub status: &'static str,
+    pub exit: Option<i32>,
+    pub signal: Option<i32>,
+    pub start_us: Option<u64>,
+    pub wall_us: u64,
+    pub user_us: u64,
+    pub sys_us: u64,
+    pub max_rss_kib: u64,
+}
+
+/// Records in the order they happened, and the bytes (commands, serialised bodies) they point
+/// into. Batches are reused: clearing one keeps its memory.
+#[derive(Debug, Default)]
+pub(super) struct Batch {
+    pub records: Vec<Record>,
+    pub bytes: Vec<u8>,
+}
+
+impl Batch {
+    pub fn with_capacity(records: usize) -> Batch {
+        Batch {
+            records: Vec::with_capacity(records),
+            bytes: Vec::with_capacity(records * 16),
+        }
+    }
+
+    /// Keeps `bytes` in the arena.
+    pub fn keep(&mut self, bytes: &[u8]) -> Span {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(bytes);
+        Span {
+            start,
+            end: self.bytes.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    pub fn clear(&mut self) {
+        self.records.clear();
+        self.bytes.clear();
+    }
+
+    fn bytes(&self, span: Span) -> &[u8] {
+        &self.bytes[span.start..span.end]
+    }
+
+    /// Appends record `i` to `out` as one line, stamped `t`.
+    pub fn format(&self, i: usize, t: u64, out: &mut Vec<u8>) {
+        match self.records[i] {
+            Record::Started {
+                seq,
+                slot,
+                pid,
+                attempt,
+                command,
+            } => {
+                head(out, "task_started", t);
+                field(out, "seq", Some(seq));
+                field(out, "worker", Some(u64::from(slot) + 1));
+                field(out, "pid", pid.map(u64::from));
+                field(out, "attempt", Some(u64::from(attempt)));
+                out.extend_from_slice(b",\"command\":");
+                match command {
+                    Some(span) => push_string(out, self.bytes(span)),
+                    None => out.extend_from_slice(b"null"),
+                }
+                out.extend_from_slice(b"}\n");
+            }
+            Record::Ended { event, end } => {
+                head(out, event, t);
+                task_end(out, &end);
+                out.extend_from_slice(b"}\n");
+            }
+            Record::Other { event, body } => {
+                head(out, event, t);
+                // The body is a JSON object, `{...}`: its fields follow the common ones.
+                match self.bytes(body) {
+                    [b'{', b'}'] | [] => out.push(b'}'),
+                    [b'{', fields @ ..] => {
+                        out.push(b',');
+                        out.extend_from_slice(fields);
+                    }
+                    other => out.extend_from_slice(other),
+                }
+                out.push(b'\n');
+            }
+        }
+    }
+}
+
+/// Starts a line: `{"v":1,"event":"NAME","t":T`.
+fn head(out: &mut Vec<u8>, event: &str, t: u64) {
+    out.extend_from_slice(b"{\"v\":");
+    push_u64(out, VERSION.into());
+    out.extend_from_slice(b",\"event\":\"");
+    out.extend_from_slice(event.as_bytes());
+    out.extend_from_slice(b"\",\"t\":");
+    push_u64(out, t);
+}
+
+/// The fields of a `task_finished` or `task_retried` line.
+fn task_end(out: &mut Vec<u8>, end: &TaskEnd) {
+    field(out, "seq", Some(end.seq));
+    field(out, "worker", end.worker.map(u64::from));
+    field(out, "pid", end.pid.map(u64::from));
+    field(out, "attempt", Some(u64::from(end.attempt)));
+    // Status words are plain ASCII: no escaping needed.
+    out.extend_from_slice(b",\"status\":\"");
+    out.extend_from_slice(end.status.as_bytes());
+    out.extend_from_slice(b"\",\"exit\":");
+    match end.exit {
+        Some(code) if code < 0 => {
+            out.push(b'-');
+            push_u64(out, code.unsigned_abs().into());
+        }
+        Some(code) => push_u64(out, code as u64),
+        None => out.extend_from_slice(b"null"),
+    }
+    field(out, "signal", end.signal.map(|s| s as u64));
+    field(out, "start_us", end.start_us);
+    field(out, "wall_us", Some(end.wall_us));
+    field(out, "user_us", Some(end.user_us));
+    field(out, "sys_us", Some(end.sys_us));
+    field(out, "max_rss_kib", Some(end.max_rss_kib));
+}
+
+/// Appends `,"key":value` (`null` for `None`).
+fn field(out: &mut Vec<u8>, key: &str, value: Option<u64>) {
+    out.extend_from_slice(b",\"");
+    out.extend_from_slice(key.as_bytes());
+    out.extend_from_slice(b"\":");
+    match value {
+        Some(v) => push_u64(out, v),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+/// Appends a number in decimal.
+fn push_u64(out: &mut Vec<u8>, mut v: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
+/// Appends `bytes` as a JSON string; bytes that are not UTF-8 become U+FFFD.
+fn push_string(out: &mut Vec<u8>, bytes: &[u8]) {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => escape(out, text),
+        Err(_) => escape(out, &String::from_utf8_lossy(bytes)),
+    }
+}
+
+/// Appends `text` quoted, with what JSON requires escaped (as serde_json escapes it).
+fn escape(out: &mut Vec<u8>, text: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let bytes = text.as_bytes();
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    let mut plain = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let short: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0..=0x1f => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[plain..i]);
+        plain = i + 1;
+        if short.is_empty() {
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[usize::from(b >> 4)]);
+            out.push(HEX[usize::from(b & 15)]);
+        } else {
+            out.extend_from_slice(short);
+        }
+    }
+    out.extend_from_slice(&bytes[plain..]);
+    out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_are_escaped_as_serde_json_escapes_them() {
+        let mut every: Vec<u8> = (0u8..=0x7f).collect();
+        every.extend_from_slice("é→😀 \\\"".as_bytes());
+        for text in [&every[..], b"", b"plain", b"a\xffb\"", b"\xe2\x82"] {
+            let mut out = Vec::new();
+            push_string(&mut out, text);
+            let want = serde_json::to_vec(&String::from_utf8_lossy(text)).unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&out),
+                String::from_utf8_lossy(&want)
+            );
+        }
+    }
+
+    #[test]
+    fn numbers_are_written_in_decimal() {
+        for v in [0, 7, 10, 99, 1_000_001, u64::MAX] {
+            let mut out = Vec::new();
+            push_u64(&mut out, v);
+            assert_eq!(out, v.to_string().as_bytes());
+        }
+    }
+}
