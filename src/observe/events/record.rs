@@ -87,8 +87,9 @@ impl Batch {
         &self.bytes[span.start..span.end]
     }
 
-    /// Appends record `i` to `out` as one line, stamped `t`.
-    pub fn format(&self, i: usize, t: u64, out: &mut Vec<u8>) {
+    /// Appends record `i` to `out` as one line; `t` is the time it is written, in decimal.
+    pub fn format(&self, i: usize, t: &[u8], out: &mut Vec<u8>) {
+        out.reserve(LINE);
         match self.records[i] {
             Record::Started {
                 seq,
@@ -98,10 +99,14 @@ impl Batch {
                 command,
             } => {
                 head(out, "task_started", t);
-                field(out, "seq", Some(seq));
-                field(out, "worker", Some(u64::from(slot) + 1));
-                field(out, "pid", pid.map(u64::from));
-                field(out, "attempt", Some(u64::from(attempt)));
+                out.extend_from_slice(b",\"seq\":");
+                push_u64(out, seq);
+                out.extend_from_slice(b",\"worker\":");
+                push_u64(out, u64::from(slot) + 1);
+                out.extend_from_slice(b",\"pid\":");
+                push_option(out, pid.map(u64::from));
+                out.extend_from_slice(b",\"attempt\":");
+                push_u64(out, attempt.into());
                 out.extend_from_slice(b",\"command\":");
                 match command {
                     Some(span) => push_string(out, self.bytes(span)),
@@ -131,22 +136,30 @@ impl Batch {
     }
 }
 
+/// Bytes a line of a task takes, about: reserved at once.
+const LINE: usize = 400;
+
 /// Starts a line: `{"v":1,"event":"NAME","t":T`.
-fn head(out: &mut Vec<u8>, event: &str, t: u64) {
-    out.extend_from_slice(b"{\"v\":");
-    push_u64(out, VERSION.into());
-    out.extend_from_slice(b",\"event\":\"");
+#[inline]
+fn head(out: &mut Vec<u8>, event: &str, t: &[u8]) {
+    const _: () = assert!(VERSION == 1, "the head of a line says v 1");
+    out.extend_from_slice(b"{\"v\":1,\"event\":\"");
     out.extend_from_slice(event.as_bytes());
     out.extend_from_slice(b"\",\"t\":");
-    push_u64(out, t);
+    out.extend_from_slice(t);
 }
 
 /// The fields of a `task_finished` or `task_retried` line.
+#[inline]
 fn task_end(out: &mut Vec<u8>, end: &TaskEnd) {
-    field(out, "seq", Some(end.seq));
-    field(out, "worker", end.worker.map(u64::from));
-    field(out, "pid", end.pid.map(u64::from));
-    field(out, "attempt", Some(u64::from(end.attempt)));
+    out.extend_from_slice(b",\"seq\":");
+    push_u64(out, end.seq);
+    out.extend_from_slice(b",\"worker\":");
+    push_option(out, end.worker.map(u64::from));
+    out.extend_from_slice(b",\"pid\":");
+    push_option(out, end.pid.map(u64::from));
+    out.extend_from_slice(b",\"attempt\":");
+    push_u64(out, end.attempt.into());
     // Status words are plain ASCII: no escaping needed.
     out.extend_from_slice(b",\"status\":\"");
     out.extend_from_slice(end.status.as_bytes());
@@ -159,36 +172,63 @@ fn task_end(out: &mut Vec<u8>, end: &TaskEnd) {
         Some(code) => push_u64(out, code as u64),
         None => out.extend_from_slice(b"null"),
     }
-    field(out, "signal", end.signal.map(|s| s as u64));
-    field(out, "start_us", end.start_us);
-    field(out, "wall_us", Some(end.wall_us));
-    field(out, "user_us", Some(end.user_us));
-    field(out, "sys_us", Some(end.sys_us));
-    field(out, "max_rss_kib", Some(end.max_rss_kib));
+    out.extend_from_slice(b",\"signal\":");
+    push_option(out, end.signal.map(|s| s as u64));
+    out.extend_from_slice(b",\"start_us\":");
+    push_option(out, end.start_us);
+    out.extend_from_slice(b",\"wall_us\":");
+    push_u64(out, end.wall_us);
+    out.extend_from_slice(b",\"user_us\":");
+    push_u64(out, end.user_us);
+    out.extend_from_slice(b",\"sys_us\":");
+    push_u64(out, end.sys_us);
+    out.extend_from_slice(b",\"max_rss_kib\":");
+    push_u64(out, end.max_rss_kib);
 }
 
-/// Appends `,"key":value` (`null` for `None`).
-fn field(out: &mut Vec<u8>, key: &str, value: Option<u64>) {
-    out.extend_from_slice(b",\"");
-    out.extend_from_slice(key.as_bytes());
-    out.extend_from_slice(b"\":");
+/// Appends a number, or `null`.
+#[inline]
+fn push_option(out: &mut Vec<u8>, value: Option<u64>) {
     match value {
         Some(v) => push_u64(out, v),
         None => out.extend_from_slice(b"null"),
     }
 }
 
-/// Appends a number in decimal.
-fn push_u64(out: &mut Vec<u8>, mut v: u64) {
+/// The decimal digits of 0 to 99, two each.
+const PAIRS: [u8; 200] = {
+    let mut pairs = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        pairs[2 * i] = b'0' + (i / 10) as u8;
+        pairs[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    pairs
+};
+
+/// Appends a number in decimal, two digits at a time.
+#[inline]
+pub(super) fn push_u64(out: &mut Vec<u8>, mut v: u64) {
+    if v < 10 {
+        out.push(b'0' + v as u8);
+        return;
+    }
     let mut digits = [0u8; 20];
     let mut i = digits.len();
-    loop {
+    while v >= 100 {
+        let pair = (v % 100) as usize * 2;
+        v /= 100;
+        i -= 2;
+        digits[i..i + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    }
+    if v >= 10 {
+        let pair = v as usize * 2;
+        i -= 2;
+        digits[i..i + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    } else {
         i -= 1;
-        digits[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
+        digits[i] = b'0' + v as u8;
     }
     out.extend_from_slice(&digits[i..]);
 }
@@ -255,7 +295,7 @@ mod tests {
 
     #[test]
     fn numbers_are_written_in_decimal() {
-        for v in [0, 7, 10, 99, 1_000_001, u64::MAX] {
+        for v in [0, 7, 10, 99, 100, 101, 1_000_001, 1_764_000_000_000_000, u64::MAX] {
             let mut out = Vec::new();
             push_u64(&mut out, v);
             assert_eq!(out, v.to_string().as_bytes());

@@ -7,11 +7,11 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 
-use crossbeam_channel::{Receiver, Sender};
 use troop_worker::runtime::unix_now_us;
 
 use super::record::Batch;
@@ -21,7 +21,7 @@ const WRITE_OVER: usize = 256 * 1024;
 
 /// Batches handed over but not written yet, at most: past them, the supervisor waits for the
 /// writer, as it would wait for a slow disk if it wrote itself.
-const IN_FLIGHT: usize = 8;
+const IN_FLIGHT: usize = 16;
 
 /// Formats batches and writes them to the sink.
 pub(super) struct Writer {
@@ -45,9 +45,10 @@ impl Writer {
     /// Writes a batch's lines, all stamped with one reading of the clock; false once the stream
     /// is given up.
     pub fn write(&mut self, batch: &Batch) -> bool {
-        let t = unix_now_us();
+        let mut t = Vec::with_capacity(20);
+        super::record::push_u64(&mut t, unix_now_us());
         for i in 0..batch.records.len() {
-            batch.format(i, t, &mut self.out);
+            batch.format(i, &t, &mut self.out);
             if self.out.len() > WRITE_OVER && !self.write_out() {
                 return false;
             }
@@ -85,49 +86,90 @@ pub(super) enum Stream {
     Closed,
 }
 
-/// The writing thread and the ways to it and back.
+/// The writing thread and the queue between it and the loop.
 pub(super) struct Thread {
-    /// Full batches to the writer.
-    to_writer: Sender<Batch>,
-    /// Written batches back, to be filled again.
-    written: Receiver<Batch>,
-    /// The writer gave the stream up.
-    failed: Arc<AtomicBool>,
+    queue: Arc<Queue>,
     handle: JoinHandle<()>,
+}
+
+/// Batches on their way to the writer and back. A mutex and condition variables, not a
+/// channel: a channel's receiver spins (yielding the processor) before it sleeps, and on a
+/// busy machine that takes turns from the loop.
+#[derive(Default)]
+struct Queue {
+    state: Mutex<State>,
+    /// The writer waits here for batches.
+    work: Condvar,
+    /// The loop waits here while [`IN_FLIGHT`] batches are not written yet.
+    room: Condvar,
+    /// The writer gave the stream up.
+    failed: AtomicBool,
+}
+
+#[derive(Default)]
+struct State {
+    /// Handed over, not written yet, oldest first.
+    full: VecDeque<Batch>,
+    /// Written, to be filled again.
+    empty: Vec<Batch>,
+    /// The writer is asleep, waiting for work.
+    idle: bool,
+    /// The loop waits for room.
+    waiting: bool,
+    /// Nothing more comes: the writer ends once it has written what is queued.
+    closed: bool,
+}
+
+impl Queue {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The writer's side: writes batches until the loop closes the queue.
+    fn serve(&self, mut writer: Writer) {
+        let mut state = self.lock();
+        loop {
+            if let Some(mut batch) = state.full.pop_front() {
+                if state.waiting {
+                    self.room.notify_one();
+                }
+                drop(state);
+                if !self.failed.load(Ordering::Relaxed) && !writer.write(&batch) {
+                    self.failed.store(true, Ordering::Relaxed);
+                }
+                batch.clear();
+                state = self.lock();
+                state.empty.push(batch);
+            } else if state.closed {
+                return;
+            } else {
+                state.idle = true;
+                state = self.work.wait(state).unwrap_or_else(PoisonError::into_inner);
+                state.idle = false;
+            }
+        }
+    }
 }
 
 impl Stream {
     /// Writes through a thread of its own; inline if no thread can be started.
     pub fn threaded(writer: Writer) -> Stream {
-        let (to_writer, batches) = crossbeam_channel::bounded::<Batch>(IN_FLIGHT);
-        let (give_back, written) = crossbeam_channel::bounded(IN_FLIGHT + 2);
-        let failed = Arc::new(AtomicBool::new(false));
-        let said = failed.clone();
+        let queue = Arc::new(Queue::default());
         // The thread takes the writer; it is still here if the thread could not start.
         let handed = Arc::new(Mutex::new(Some(writer)));
-        let taken = handed.clone();
+        let (served, taken) = (queue.clone(), handed.clone());
         let spawned = std::thread::Builder::new()
             .name("troop-events".into())
             .spawn(move || {
-                let Some(mut writer) = taken.lock().ok().and_then(|mut w| w.take()) else {
-                    return;
-                };
+                let writer = taken.lock().ok().and_then(|mut w| w.take());
                 drop(taken);
-                for mut batch in batches {
-                    if !said.load(Ordering::Relaxed) && !writer.write(&batch) {
-                        said.store(true, Ordering::Relaxed);
-                    }
-                    batch.clear();
-                    let _ = give_back.try_send(batch);
+                if let Some(writer) = writer {
+                    yield_to_the_loop();
+                    served.serve(writer);
                 }
             });
         match spawned {
-            Ok(handle) => Stream::Thread(Thread {
-                to_writer,
-                written,
-                failed,
-                handle,
-            }),
+            Ok(handle) => Stream::Thread(Thread { queue, handle }),
             Err(_) => match handed.lock().ok().and_then(|mut w| w.take()) {
                 Some(writer) => Stream::Inline(writer),
                 None => Stream::Closed,
@@ -139,7 +181,8 @@ impl Stream {
     pub fn open(&self) -> bool {
         match self {
             Stream::Inline(_) => true,
-            Stream::Thread(thread) => !thread.failed.load(Ordering::Relaxed),
+            // A relaxed look is enough: the loop stops keeping events a little later.
+            Stream::Thread(thread) => !thread.queue.failed.load(Ordering::Relaxed),
             Stream::Closed => false,
         }
     }
@@ -154,15 +197,19 @@ impl Stream {
                 batch.clear();
             }
             Stream::Thread(thread) => {
-                let capacity = batch.records.capacity();
-                let empty = thread
-                    .written
-                    .try_recv()
-                    .unwrap_or_else(|_| Batch::with_capacity(capacity));
-                let full = std::mem::replace(batch, empty);
-                if thread.to_writer.send(full).is_err() {
-                    // The writer is gone (it cannot be, short of a panic): nothing more to write.
-                    *self = Stream::Closed;
+                let queue = &thread.queue;
+                let mut state = queue.lock();
+                while state.full.len() >= IN_FLIGHT {
+                    state.waiting = true;
+                    state = queue.room.wait(state).unwrap_or_else(PoisonError::into_inner);
+                    state.waiting = false;
+                }
+                let empty = state.empty.pop().unwrap_or_else(|| {
+                    Batch::with_capacity(batch.records.capacity())
+                });
+                state.full.push_back(std::mem::replace(batch, empty));
+                if state.idle {
+                    queue.work.notify_one();
                 }
             }
             Stream::Closed => batch.clear(),
@@ -171,12 +218,22 @@ impl Stream {
 
     /// Waits until everything handed over is written; nothing can be handed over after.
     pub fn finish(&mut self) {
-        if let Stream::Thread(thread) = std::mem::replace(self, Stream::Closed) {
-            let Thread {
-                to_writer, handle, ..
-            } = thread;
-            drop(to_writer);
+        if let Stream::Thread(Thread { queue, handle }) = std::mem::replace(self, Stream::Closed) {
+            queue.lock().closed = true;
+            queue.work.notify_one();
             let _ = handle.join();
         }
+    }
+}
+
+/// Lowers the calling thread's priority a little: when the writer and the supervisor's loop
+/// want the same processor, the loop (every task waits on it) goes first, and the writer
+/// catches up while the loop waits. Only this thread is lowered (Linux priorities are per
+/// thread).
+fn yield_to_the_loop() {
+    // SAFETY: gettid and setpriority only read and set the calling thread's scheduling values.
+    unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 5);
     }
 }
