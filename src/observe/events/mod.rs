@@ -438,17 +438,28 @@ mod tests {
         let summary = run_finished();
         events.event(&RunEvent::RunFinished { summary: &summary });
         let got = lines(&shared);
-        assert_eq!(got.len() as u64, 2 * n + 1, "every line, at the end of the run");
+        assert_eq!(
+            got.len() as u64,
+            2 * n + 1,
+            "every line, at the end of the run"
+        );
         for (i, line) in got[..got.len() - 1].iter().enumerate() {
             let seq = i as u64 / 2 + 1;
             assert_eq!(line["seq"], seq);
-            let want = if i % 2 == 0 { "task_started" } else { "task_finished" };
+            let want = if i % 2 == 0 {
+                "task_started"
+            } else {
+                "task_finished"
+            };
             assert_eq!(line["event"], want);
         }
         assert_eq!(got[1]["command"], serde_json::Value::Null);
         assert_eq!(got[2 * n as usize - 2]["command"], format!("echo {n}"));
         let last = &got[2 * n as usize];
-        assert_eq!((&last["event"], &last["wall_us"]), (&"run_finished".into(), &3.into()));
+        assert_eq!(
+            (&last["event"], &last["wall_us"]),
+            (&"run_finished".into(), &3.into())
+        );
     }
 
     #[test]

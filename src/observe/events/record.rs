@@ -295,7 +295,17 @@ mod tests {
 
     #[test]
     fn numbers_are_written_in_decimal() {
-        for v in [0, 7, 10, 99, 100, 101, 1_000_001, 1_764_000_000_000_000, u64::MAX] {
+        for v in [
+            0,
+            7,
+            10,
+            99,
+            100,
+            101,
+            1_000_001,
+            1_764_000_000_000_000,
+            u64::MAX,
+        ] {
             let mut out = Vec::new();
             push_u64(&mut out, v);
             assert_eq!(out, v.to_string().as_bytes());

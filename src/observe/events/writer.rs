@@ -5,9 +5,9 @@
 //! A stream that cannot be written (a full disk, a closed pipe) is said once on stderr and given
 //! up: the run goes on, and the supervisor stops recording once it sees that.
 
+use std::collections::VecDeque;
 use std::io::Write;
 use std::path::PathBuf;
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
@@ -144,7 +144,10 @@ impl Queue {
                 return;
             } else {
                 state.idle = true;
-                state = self.work.wait(state).unwrap_or_else(PoisonError::into_inner);
+                state = self
+                    .work
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner);
                 state.idle = false;
             }
         }
@@ -201,12 +204,16 @@ impl Stream {
                 let mut state = queue.lock();
                 while state.full.len() >= IN_FLIGHT {
                     state.waiting = true;
-                    state = queue.room.wait(state).unwrap_or_else(PoisonError::into_inner);
+                    state = queue
+                        .room
+                        .wait(state)
+                        .unwrap_or_else(PoisonError::into_inner);
                     state.waiting = false;
                 }
-                let empty = state.empty.pop().unwrap_or_else(|| {
-                    Batch::with_capacity(batch.records.capacity())
-                });
+                let empty = state
+                    .empty
+                    .pop()
+                    .unwrap_or_else(|| Batch::with_capacity(batch.records.capacity()));
                 state.full.push_back(std::mem::replace(batch, empty));
                 if state.idle {
                     queue.work.notify_one();
