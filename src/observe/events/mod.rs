@@ -63,13 +63,21 @@ impl Events {
         if path == Path::new("-") {
             return Ok(Events::inline(Box::new(std::io::stdout()), path));
         }
-        let file = std::fs::File::create(path).map_err(|e| {
-            RunError::Usage(format!(
-                "--events {}: cannot create the file: {e}",
-                path.display()
-            ))
-        })?;
-        Ok(Events::to_writer(Box::new(file), path))
+        // Created here, so that a file that cannot be is refused before any task; emptied by
+        // the writer, first thing: freeing a long stream left by an earlier run takes a while.
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| {
+                RunError::Usage(format!(
+                    "--events {}: cannot create the file: {e}",
+                    path.display()
+                ))
+            })?;
+        let writer = Writer::emptying(file, path.to_path_buf());
+        Ok(Events::with_stream(Stream::threaded(writer), path))
     }
 
     /// Writes events to `sink` from a thread of its own; `path` names it in messages.
@@ -460,6 +468,23 @@ mod tests {
             (&last["event"], &last["wall_us"]),
             (&"run_finished".into(), &3.into())
         );
+    }
+
+    #[test]
+    fn a_file_left_by_an_earlier_run_is_emptied_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ev.jsonl");
+        std::fs::write(&path, "an earlier run's line\n".repeat(10_000)).unwrap();
+        let mut events = Events::open(&path).unwrap();
+        events.event(&RunEvent::TaskSkipped { seq: 1 });
+        let summary = run_finished();
+        events.event(&RunEvent::RunFinished { summary: &summary });
+        let text = std::fs::read_to_string(&path).unwrap();
+        let names: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["event"].clone())
+            .collect();
+        assert_eq!(names, ["task_finished", "run_finished"], "{text}");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! up: the run goes on, and the supervisor stops recording once it sees that.
 
 use std::collections::VecDeque;
+use std::fs::File;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,6 +32,8 @@ pub(super) struct Writer {
     path: PathBuf,
     /// Formatted lines not written yet.
     out: Vec<u8>,
+    /// The file, to be emptied before the first line (when it is one).
+    to_empty: Option<File>,
 }
 
 impl Writer {
@@ -39,12 +42,41 @@ impl Writer {
             sink: Some(sink),
             path,
             out: Vec::with_capacity(WRITE_OVER + 4096),
+            to_empty: None,
         }
+    }
+
+    /// Writes to `file`, emptied before the first line.
+    pub fn emptying(file: File, path: PathBuf) -> Writer {
+        let to_empty = file.try_clone().ok();
+        let mut writer = Writer::new(Box::new(file), path);
+        writer.to_empty = to_empty;
+        writer
+    }
+
+    /// Empties the file, when it is to be; gives the stream up if it cannot be.
+    fn start(&mut self) {
+        if let Some(Err(e)) = self.to_empty.take().map(|file| file.set_len(0)) {
+            self.give_up(&e);
+        }
+    }
+
+    /// Says once that the stream cannot be written, and writes no more.
+    fn give_up(&mut self, e: &std::io::Error) {
+        self.sink = None;
+        troop_worker::process::eprint_line(&format!(
+            "troop: warning: --events {}: cannot write: {e}; no more events are written",
+            self.path.display()
+        ));
     }
 
     /// Writes a batch's lines, all stamped with one reading of the clock; false once the stream
     /// is given up.
     pub fn write(&mut self, batch: &Batch) -> bool {
+        self.start();
+        if self.sink.is_none() {
+            return false;
+        }
         let mut t = Vec::with_capacity(20);
         super::record::push_u64(&mut t, unix_now_us());
         for i in 0..batch.records.len() {
@@ -65,11 +97,7 @@ impl Writer {
         let result = sink.write_all(&self.out).and_then(|()| sink.flush());
         self.out.clear();
         if let Err(e) = result {
-            self.sink = None;
-            troop_worker::process::eprint_line(&format!(
-                "troop: warning: --events {}: cannot write: {e}; no more events are written",
-                self.path.display()
-            ));
+            self.give_up(&e);
             return false;
         }
         true
@@ -127,6 +155,10 @@ impl Queue {
 
     /// The writer's side: writes batches until the loop closes the queue.
     fn serve(&self, mut writer: Writer) {
+        writer.start();
+        if writer.sink.is_none() {
+            self.failed.store(true, Ordering::Relaxed);
+        }
         let mut state = self.lock();
         loop {
             if let Some(mut batch) = state.full.pop_front() {
