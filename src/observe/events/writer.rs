@@ -46,9 +46,11 @@ impl Writer {
         }
     }
 
-    /// Writes to `file`, emptied before the first line.
+    /// Writes to `file`, emptied before the first line when it is a regular file (not a
+    /// device or a pipe, which have nothing to empty).
     pub fn emptying(file: File, path: PathBuf) -> Writer {
-        let to_empty = file.try_clone().ok();
+        let regular = file.metadata().is_ok_and(|m| m.is_file());
+        let to_empty = regular.then(|| file.try_clone().ok()).flatten();
         let mut writer = Writer::new(Box::new(file), path);
         writer.to_empty = to_empty;
         writer
