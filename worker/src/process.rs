@@ -85,6 +85,8 @@ pub fn eprint_line(line: &str) {
 /// Entry point of a worker process (the `troop-worker` program, and `troop` started as a
 /// worker): connects to the supervisor and serves it.
 pub fn main() -> ExitCode {
+    // Before the first batch arrives: its decoding is the first large allocation.
+    crate::exec::tune_allocator();
     match bootstrap() {
         Ok(transport) => ExitCode::from(serve_code(transport) as u8),
         Err(msg) => {

@@ -63,12 +63,12 @@ impl Events {
         if path == Path::new("-") {
             return Ok(Events::inline(Box::new(std::io::stdout()), path));
         }
-        // Created here, so that a file that cannot be is refused before any task; emptied by
-        // the writer, first thing: freeing a long stream left by an earlier run takes a while.
+        // Created (or emptied) here, so that a file that cannot be is refused before any task,
+        // and a follower never sees an earlier run's events.
         let file = std::fs::OpenOptions::new()
             .write(true)
             .create(true)
-            .truncate(false)
+            .truncate(true)
             .open(path)
             .map_err(|e| {
                 RunError::Usage(format!(
@@ -76,7 +76,7 @@ impl Events {
                     path.display()
                 ))
             })?;
-        let writer = Writer::emptying(file, path.to_path_buf());
+        let writer = Writer::new(Box::new(file), path.to_path_buf());
         Ok(Events::with_stream(Stream::threaded(writer), path))
     }
 

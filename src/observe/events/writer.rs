@@ -6,7 +6,6 @@
 //! up: the run goes on, and the supervisor stops recording once it sees that.
 
 use std::collections::VecDeque;
-use std::fs::File;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,8 +31,6 @@ pub(super) struct Writer {
     path: PathBuf,
     /// Formatted lines not written yet.
     out: Vec<u8>,
-    /// The file, to be emptied before the first line (when it is one).
-    to_empty: Option<File>,
 }
 
 impl Writer {
@@ -42,24 +39,6 @@ impl Writer {
             sink: Some(sink),
             path,
             out: Vec::with_capacity(WRITE_OVER + 4096),
-            to_empty: None,
-        }
-    }
-
-    /// Writes to `file`, emptied before the first line when it is a regular file (not a
-    /// device or a pipe, which have nothing to empty).
-    pub fn emptying(file: File, path: PathBuf) -> Writer {
-        let regular = file.metadata().is_ok_and(|m| m.is_file());
-        let to_empty = regular.then(|| file.try_clone().ok()).flatten();
-        let mut writer = Writer::new(Box::new(file), path);
-        writer.to_empty = to_empty;
-        writer
-    }
-
-    /// Empties the file, when it is to be; gives the stream up if it cannot be.
-    fn start(&mut self) {
-        if let Some(Err(e)) = self.to_empty.take().map(|file| file.set_len(0)) {
-            self.give_up(&e);
         }
     }
 
@@ -75,7 +54,6 @@ impl Writer {
     /// Writes a batch's lines, all stamped with one reading of the clock; false once the stream
     /// is given up.
     pub fn write(&mut self, batch: &Batch) -> bool {
-        self.start();
         if self.sink.is_none() {
             return false;
         }
@@ -157,7 +135,6 @@ impl Queue {
 
     /// The writer's side: writes batches until the loop closes the queue.
     fn serve(&self, mut writer: Writer) {
-        writer.start();
         if writer.sink.is_none() {
             self.failed.store(true, Ordering::Relaxed);
         }
