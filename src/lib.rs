@@ -17,6 +17,12 @@
 //!   fork server forks replacements, so a multi-threaded supervisor never forks), or as threads.
 //!   Process workers talk over ipc-channel; each runs in its own process group, dies with the
 //!   supervisor and is always reaped.
+//! - **Remote workers speak the same protocol over a stream.** A worker on another host
+//!   ([`hosts`], [`pool::remote`]: `ssh HOST troop --worker-stdio`) or a Slurm job step
+//!   ([`pool::slurm`]: `troop --worker-connect`, back over TCP after a challenge-response on
+//!   the run's secret, [`pool::listen`]) runs the same runtime; the messages travel as
+//!   length-prefixed frames with a heartbeat each way, and the carrying process (ssh, srun) is
+//!   the pool's child, so a silent host is killed and its tasks count as lost.
 //! - **One owner of the terminal.** [`output`] alone writes stdout and stderr: grouped or
 //!   line-buffered, in completion or input order, tagged or not.
 //! - **Exit codes in one place.** [`exit`] maps how a run ended to GNU parallel's codes.
