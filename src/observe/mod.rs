@@ -31,7 +31,8 @@ pub enum RunEvent<'a> {
         total: Option<u64>,
     },
     /// A worker said hello. `slot` counts from 0 (worker `w1` is slot 0).
-    WorkerStarted { slot: u32, pid: u32 },
+    /// A worker is up, on `host` (`:` for this machine; its pid is that host's).
+    WorkerStarted { slot: u32, pid: u32, host: &'a str },
     /// A worker ended: shut down at the end of the run, retired, or lost.
     WorkerExited {
         slot: u32,

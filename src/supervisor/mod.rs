@@ -699,9 +699,11 @@ impl Supervisor<'_> {
                 self.starting.remove(&index);
                 self.refusals.remove(&index);
                 self.pool.up(index, &hello, link)?;
+                let host = self.pool.host(index).into_owned();
                 self.observer.event(&RunEvent::WorkerStarted {
                     slot: index,
                     pid: hello.pid,
+                    host: &host,
                 });
                 self.warn_unstarted();
                 if self.starting.is_empty() && self.unstarted.is_empty() && !self.announced {

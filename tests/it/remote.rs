@@ -329,3 +329,26 @@ fn transfer_worker_copies_this_build_once_and_runs_it() {
         assert_eq!(now, stamp, "{host}: not copied again");
     }
 }
+
+#[test]
+fn the_event_stream_names_the_host_of_each_worker() {
+    let r = Remote::new();
+    let events = r.dir.path().join("events.jsonl");
+    let events_s = events.to_string_lossy().into_owned();
+    let ran = r.run(
+        &[
+            "-S", "1/h1,1/:", "--events", &events_s, "echo", ":::", "a", "b",
+        ],
+        &[],
+    );
+    ran.assert_code(0);
+    let text = std::fs::read_to_string(&events).unwrap();
+    let mut hosts: Vec<String> = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["event"] == "worker_started")
+        .map(|v| v["host"].as_str().unwrap().to_string())
+        .collect();
+    hosts.sort();
+    assert_eq!(hosts, [":", "h1"], "{text}");
+}

@@ -50,6 +50,8 @@ pub struct Current {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Row {
     pub pid: Option<u32>,
+    /// The host of a remote worker; `None` here.
+    pub host: Option<String>,
     pub state: WorkerState,
     pub task: Option<Current>,
     pub done: u64,
@@ -59,6 +61,7 @@ impl Row {
     fn starting() -> Row {
         Row {
             pid: None,
+            host: None,
             state: WorkerState::Starting,
             task: None,
             done: 0,
@@ -136,9 +139,10 @@ impl Model {
                 self.total = total;
                 self.grow(workers);
             }
-            RunEvent::WorkerStarted { slot, pid } => {
+            RunEvent::WorkerStarted { slot, pid, host } => {
                 let row = self.row(slot);
                 row.pid = Some(pid);
+                row.host = (host != ":").then(|| host.to_string());
                 row.state = WorkerState::Idle;
                 row.task = None;
             }
@@ -334,7 +338,14 @@ mod tests {
             },
             now,
         );
-        m.apply(&RunEvent::WorkerStarted { slot: 0, pid: 11 }, now);
+        m.apply(
+            &RunEvent::WorkerStarted {
+                slot: 0,
+                pid: 11,
+                host: ":",
+            },
+            now,
+        );
         m
     }
 

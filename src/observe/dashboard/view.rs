@@ -125,8 +125,9 @@ fn workers(
     let bold = Style::new().add_modifier(Modifier::BOLD);
     let mut lines = vec![
         Line::from(format!(
-            "{:<4} {:<8} {:<8} {:<7} {:<8} {:>5} {:>7} {:>8} {:>8} {:>6}  command",
+            "{:<4} {:<10} {:<8} {:<8} {:<7} {:<8} {:>5} {:>7} {:>8} {:>8} {:>6}  command",
             "slot",
+            "host",
             "pid",
             "state",
             "task",
@@ -142,14 +143,19 @@ fn workers(
     let room = (height as usize).saturating_sub(1).max(1);
     let first = (selected + 1).saturating_sub(room);
     for (i, row) in model.rows.iter().enumerate().skip(first).take(room) {
-        let worker = stats.get(row.pid);
+        // A remote worker's pid is another machine's: this one has nothing to say of it.
+        let local = row.host.is_none();
+        let worker = stats.get(row.pid.filter(|_| local));
         let task = row.task.as_ref();
         let leader = task
             .and_then(|t| t.pgid)
-            .and_then(|g| stats.get(Some(g as u32)));
+            .and_then(|g| stats.get(Some(g as u32).filter(|_| local)));
         let text = format!(
-            "{:<4} {:<8} {:<8} {:<7} {:<8} {:>5} {:>7} {:>8} {:>8} {:>6}  {}",
+            "{:<4} {:<10} {:<8} {:<8} {:<7} {:<8} {:>5} {:>7} {:>8} {:>8} {:>6}  {}",
             format!("w{}", i + 1),
+            row.host
+                .as_deref()
+                .map_or(":", |h| h.get(..10).unwrap_or(h)),
             row.pid.map_or("-".into(), |p| p.to_string()),
             row.state.name(),
             task.map_or(String::new(), |t| format!("#{}", t.seq)),
@@ -205,8 +211,16 @@ mod tests {
                 workers: 2,
                 total: Some(3),
             },
-            RunEvent::WorkerStarted { slot: 0, pid: 4242 },
-            RunEvent::WorkerStarted { slot: 1, pid: 4343 },
+            RunEvent::WorkerStarted {
+                slot: 0,
+                pid: 4242,
+                host: ":",
+            },
+            RunEvent::WorkerStarted {
+                slot: 1,
+                pid: 4343,
+                host: "alice@h1",
+            },
             RunEvent::TaskStarted {
                 seq: 1,
                 slot: 1,
@@ -244,6 +258,10 @@ mod tests {
             .map(|row| row.iter().map(|c| c.symbol()).collect::<String>() + "\n")
             .collect();
         assert!(text.contains("process mode, 2 workers"), "{text}");
+        assert!(
+            text.contains("w1   :          4242") && text.contains("w2   alice@h1   4343"),
+            "each row names its host: {text}"
+        );
         assert!(
             text.contains("done 1/3  failed 1  running 1  queued 1"),
             "{text}"

@@ -154,11 +154,12 @@ impl Observer for Events {
                     },
                 );
             }
-            RunEvent::WorkerStarted { slot, pid } => self.other(
+            RunEvent::WorkerStarted { slot, pid, host } => self.other(
                 "worker_started",
                 WorkerStarted {
                     worker: slot + 1,
                     pid,
+                    host,
                 },
             ),
             RunEvent::WorkerExited {
@@ -257,9 +258,10 @@ struct RunStarted {
 }
 
 #[derive(Serialize)]
-struct WorkerStarted {
+struct WorkerStarted<'a> {
     worker: u32,
     pid: u32,
+    host: &'a str,
 }
 
 #[derive(Serialize)]
