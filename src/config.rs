@@ -161,6 +161,22 @@ pub struct RunConfig {
     pub remote: Option<crate::pool::remote::RemoteSpec>,
     /// Workers as Slurm job steps (`--launcher slurm`).
     pub slurm: Option<crate::pool::slurm::SlurmSpec>,
+    /// Files that go with each task to a remote worker and back.
+    pub transfer: Option<TransferSpec>,
+}
+
+/// GNU parallel's `--transferfile`, `--return`, `--cleanup` and `--basefile`: files that go with
+/// the tasks that run on other hosts (a task that runs here needs none).
+#[derive(Debug, Clone)]
+pub struct TransferSpec {
+    /// Each task's files to send, with replacement strings (`--transfer` is `{}`).
+    pub send: Vec<crate::input::template::Text>,
+    /// Each task's files to bring back.
+    pub fetch: Vec<crate::input::template::Text>,
+    /// Remove them from the host afterwards.
+    pub cleanup: bool,
+    /// Files every remote worker gets once, before its first task.
+    pub basefiles: Vec<PathBuf>,
 }
 
 /// What `--shellquote` quotes.
@@ -220,6 +236,7 @@ impl RunConfig {
             tmpdir: None,
             remote: None,
             slurm: None,
+            transfer: None,
             shellquote: None,
         }
     }

@@ -546,6 +546,34 @@ pub struct RunArgs {
     /// HOST or HOST:PORT.
     #[arg(long, value_name = "HOST[:PORT]", help_heading = "Remote workers")]
     pub listen: Option<String>,
+    /// Send FILE (replacement strings allowed: `{}`) to the host before a remote task runs.
+    #[arg(
+        long = "transferfile",
+        visible_alias = "tf",
+        value_name = "FILE",
+        help_heading = "Remote workers"
+    )]
+    pub transferfile: Vec<String>,
+    /// Send each task's input file to the host first: --transferfile {}.
+    #[arg(long, help_heading = "Remote workers")]
+    pub transfer: bool,
+    /// Bring FILE back from the host after a remote task ends (replacement strings allowed).
+    #[arg(long = "return", value_name = "FILE", help_heading = "Remote workers")]
+    pub return_file: Vec<String>,
+    /// Remove the files sent and brought back from the host after each task.
+    #[arg(long, help_heading = "Remote workers")]
+    pub cleanup: bool,
+    /// Send FILE to every remote worker once, before its first task.
+    #[arg(
+        long,
+        visible_alias = "bf",
+        value_name = "FILE",
+        help_heading = "Remote workers"
+    )]
+    pub basefile: Vec<PathBuf>,
+    /// --transfer --return FILE --cleanup.
+    #[arg(long, value_name = "FILE", help_heading = "Remote workers")]
+    pub trc: Vec<String>,
     /// Copy this troop program to each host that lacks it (or has another build), into
     /// ~/.cache/troop/VERSION-HASH/, and run the workers from there.
     #[arg(long = "transfer-worker", help_heading = "Remote workers")]

@@ -143,6 +143,39 @@ fn refuse_with_remote(what: &str, mode: Mode, pipe: bool, jobs_file: bool) -> Re
     Ok(())
 }
 
+/// The files that go with remote tasks, `None` when no option asks for any.
+pub fn transfer_spec(
+    args: &RunArgs,
+    options: &crate::input::template::TemplateOptions,
+) -> Result<Option<crate::config::TransferSpec>, RunError> {
+    use crate::input::template::Text;
+    let mut send: Vec<&str> = args.transferfile.iter().map(String::as_str).collect();
+    let mut fetch: Vec<&str> = args.return_file.iter().map(String::as_str).collect();
+    if args.transfer || !args.trc.is_empty() {
+        send.push("{}");
+    }
+    fetch.extend(args.trc.iter().map(String::as_str));
+    let cleanup = args.cleanup || !args.trc.is_empty();
+    if send.is_empty() && fetch.is_empty() && args.basefile.is_empty() {
+        return Ok(None);
+    }
+    for file in &args.basefile {
+        if !file.is_file() {
+            return Err(usage(format!(
+                "--basefile {}: no such file",
+                file.display()
+            )));
+        }
+    }
+    let parse = |t: &&str| Text::parse(t.as_bytes(), options);
+    Ok(Some(crate::config::TransferSpec {
+        send: send.iter().map(parse).collect(),
+        fetch: fetch.iter().map(parse).collect(),
+        cleanup,
+        basefiles: args.basefile.clone(),
+    }))
+}
+
 /// `EVERY[/LIMIT]`.
 fn heartbeat(text: &str) -> Result<Heartbeat, RunError> {
     let parse = |s: &str| units::parse_duration(s).map_err(|e| usage(format!("--heartbeat: {e}")));

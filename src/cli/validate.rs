@@ -248,6 +248,7 @@ fn run_config(mut args: RunArgs) -> Result<RunConfig, RunError> {
     if let Some(remote) = &config.remote {
         config.jobs = remote.placement.total();
     }
+    config.transfer = super::remote_args::transfer_spec(&args, &options)?;
     config.slurm = super::remote_args::slurm_spec(
         &args,
         config.mode,

@@ -128,6 +128,8 @@ struct Worker {
     link: Option<Link>,
     body: Body,
     pid: Option<u32>,
+    /// A remote worker still to get the `--basefile`s, with its first task.
+    basefiles_due: bool,
 }
 
 impl Worker {
@@ -262,6 +264,7 @@ impl Pool {
             link: None,
             body,
             pid: None,
+            basefiles_due: true,
         });
         Ok(())
     }
@@ -368,6 +371,21 @@ impl Pool {
             Launcher::Slurm(slurm) => slurm.host(index).into(),
             _ => ":".into(),
         }
+    }
+
+    /// True when worker `index` runs on another host (its files are not this machine's).
+    pub fn is_remote(&self, index: u32) -> bool {
+        self.workers[index as usize]
+            .as_ref()
+            .is_some_and(|w| matches!(w.body, Body::Remote(_) | Body::Waiting))
+    }
+
+    /// True the first time it is asked for a remote worker: its first task carries the
+    /// `--basefile`s.
+    pub fn take_basefiles_due(&mut self, index: u32) -> bool {
+        self.workers[index as usize]
+            .as_mut()
+            .is_some_and(|w| std::mem::take(&mut w.basefiles_due))
     }
 
     /// The pid of worker `index`, once it said hello.

@@ -103,6 +103,7 @@ impl Supervisor<'_> {
         let mut announced = Vec::new();
         let mut specs = Vec::with_capacity(ids.len());
         let mut refused = Vec::new();
+        let remote = self.config.transfer.is_some() && self.pool.is_remote(worker);
         for id in ids {
             let Some(task) = self.tasks.get_mut(id) else {
                 continue;
@@ -125,12 +126,31 @@ impl Supervisor<'_> {
                 }
                 task.command = Some(command);
             }
+            let transfer = match (&self.config.transfer, remote) {
+                (Some(spec), true) => {
+                    let basefiles = spec.basefiles.as_slice();
+                    let basefiles = if self.pool.take_basefiles_due(worker) {
+                        basefiles
+                    } else {
+                        &[]
+                    };
+                    match super::transfer::for_task(spec, basefiles, &task.record, id, worker) {
+                        Ok(t) => Some(Box::new(t)),
+                        Err(message) => {
+                            refused.push((id, message));
+                            continue;
+                        }
+                    }
+                }
+                _ => None,
+            };
             match job_for(rendered) {
                 Ok(job) => specs.push(TaskSpec {
                     id,
                     job,
                     timeout_ms,
                     input: task.block.as_ref().map(Block::task_input),
+                    transfer,
                 }),
                 Err(message) => refused.push((id, message)),
             }
@@ -164,6 +184,7 @@ impl Supervisor<'_> {
                 outcome: Outcome::BadKernelArgs(message),
                 stdout: Vec::new().into(),
                 usage: Usage::default(),
+                returned: Vec::new(),
             };
             self.settle_attempt(worker, report, actions)?;
         }

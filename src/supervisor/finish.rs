@@ -20,6 +20,8 @@ impl Supervisor<'_> {
         actions: &mut Vec<Action>,
     ) -> Result<(), RunError> {
         let id = report.id;
+        let mut report = report;
+        super::transfer::write_returned(id, std::mem::take(&mut report.returned));
         let Some(task) = self.tasks.get_mut(id) else {
             self.explain_end(worker, id, &report.outcome);
             return Ok(());
@@ -27,7 +29,6 @@ impl Supervisor<'_> {
         if let Some(key) = task.overdue.take() {
             self.timers.cancel(key);
         }
-        let mut report = report;
         if task.timed_out && !report.outcome.is_success() {
             // Stopped by the supervisor for overrunning its timeout.
             let signal = report.outcome.signal();
@@ -234,6 +235,7 @@ impl Supervisor<'_> {
                 wall_us: now_us - start_unix_us,
                 ..Usage::default()
             },
+            returned: Vec::new(),
         };
         self.settle_attempt(index, report, actions)?;
         // The run may end only now that the task was retried or ended for good.

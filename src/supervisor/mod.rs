@@ -17,6 +17,7 @@ mod listing;
 mod stop;
 mod table;
 mod timers;
+mod transfer;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::{Duration, Instant};

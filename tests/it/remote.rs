@@ -27,7 +27,7 @@ done
 echo "$host" >> "$FAKESSH_LOG"
 if [ -n "$FAKE_HOMES" ]; then HOME=$FAKE_HOMES/$host; mkdir -p "$HOME"; fi
 # Like sshd, the command gets a fresh environment, not this one.
-run() { env -i PATH="$PATH" HOME="$HOME" FAKESSH_HOST="$host" sh -c "$*"; }
+run() { cd "$HOME" && env -i PATH="$PATH" HOME="$HOME" FAKESSH_HOST="$host" sh -c "$*"; }
 case $host in
   down) echo "ssh: connect to host down port 22: No route to host" >&2; exit 255 ;;
   frozen) exec 3<&0
@@ -351,4 +351,92 @@ fn the_event_stream_names_the_host_of_each_worker() {
         .collect();
     hosts.sort();
     assert_eq!(hosts, [":", "h1"], "{text}");
+}
+
+#[test]
+fn files_go_to_the_host_and_come_back_and_are_cleaned_up() {
+    let r = Remote::new();
+    let homes = r.dir.path().join("homes");
+    let homes_s = homes.to_string_lossy().into_owned();
+    let work = r.dir.path().join("work");
+    std::fs::create_dir_all(work.join("in")).unwrap();
+    for n in 1..=4 {
+        std::fs::write(work.join(format!("in/{n}.txt")), "x".repeat(n * 10)).unwrap();
+    }
+    std::fs::write(work.join("base.sh"), "echo base\n").unwrap();
+    // Each task runs in its host's home, where only the transferred files are.
+    let mut command = Command::new(TROOP);
+    command
+        .current_dir(&work)
+        .args(["run", "--ssh", &r.ssh, "--remote-worker", TROOP])
+        .args([
+            "-S",
+            "1/h1,1/h2",
+            "--basefile",
+            "base.sh",
+            "--trc",
+            "{}.count",
+        ])
+        .args(["sh base.sh > {}.base; wc -c < {} > {}.count; echo $FAKESSH_HOST"])
+        .args([":::", "in/1.txt", "in/2.txt", "in/3.txt", "in/4.txt"])
+        .env("FAKESSH_LOG", r.dir.path().join("logins"))
+        .env("FAKE_HOMES", &homes_s);
+    let ran = crate::util::run_command(command, "");
+    ran.assert_code(0);
+    for n in 1..=4 {
+        let count = std::fs::read_to_string(work.join(format!("in/{n}.txt.count"))).unwrap();
+        assert_eq!(
+            count.trim(),
+            (n * 10).to_string(),
+            "task {n}'s result came back"
+        );
+    }
+    for host in ["h1", "h2"] {
+        let home = homes.join(host);
+        assert!(home.join("base.sh").exists(), "{host} got the base file");
+        let left: Vec<_> = std::fs::read_dir(home.join("in"))
+            .map(|d| d.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        // --cleanup removed what was sent and brought back; the .base files were neither.
+        assert!(
+            left.iter().all(|f| f.to_string_lossy().ends_with(".base")),
+            "{host}: {left:?}"
+        );
+    }
+    assert!(
+        ran.stdout.contains("h1") && ran.stdout.contains("h2"),
+        "both hosts ran tasks: {}",
+        ran.stdout
+    );
+}
+
+#[test]
+fn a_file_to_transfer_that_is_missing_fails_only_its_task() {
+    let r = Remote::new();
+    let work = r.dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::write(work.join("here.txt"), "1\n").unwrap();
+    let mut command = Command::new(TROOP);
+    command
+        .current_dir(&work)
+        .args(["run", "--ssh", &r.ssh, "--remote-worker", TROOP, "-k"])
+        .args([
+            "-S",
+            "1/h1",
+            "--transfer",
+            "cat {}",
+            ":::",
+            "here.txt",
+            "gone.txt",
+        ])
+        .env("FAKESSH_LOG", r.dir.path().join("logins"))
+        .env("FAKE_HOMES", r.dir.path().join("homes"));
+    let ran = crate::util::run_command(command, "");
+    assert_eq!(ran.code, Some(1), "one task failed: {}", ran.stderr);
+    assert_eq!(ran.stdout, "1\n");
+    assert!(
+        ran.stderr.contains("gone.txt"),
+        "the missing file is named: {}",
+        ran.stderr
+    );
 }

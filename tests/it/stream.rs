@@ -82,6 +82,7 @@ fn a_stdio_worker_greets_runs_a_batch_and_shuts_down() {
         job,
         timeout_ms: None,
         input: None,
+        transfer: None,
     };
     w.send(&ToWorker::Run(vec![
         task(1, Job::Exec(vec![b"echo".to_vec(), b"one \xff".to_vec()])),
@@ -121,6 +122,7 @@ fn a_task_cannot_write_into_the_stream() {
         job: Job::Shell(b"cat; echo out >/proc/$PPID/fd/1; echo done".to_vec()),
         timeout_ms: None,
         input: None,
+        transfer: None,
     }]));
     let done = loop {
         if let FromWorker::Done(done) = w.recv() {
@@ -146,6 +148,7 @@ fn a_stdio_worker_whose_supervisor_goes_silent_stops_its_task_and_exits() {
         job: Job::Shell(b"sleep 30".to_vec()),
         timeout_ms: None,
         input: None,
+        transfer: None,
     }]));
     // The worker beats while it runs; this side says nothing more, but keeps the stream open.
     let since = Instant::now();

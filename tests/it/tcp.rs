@@ -101,6 +101,7 @@ fn task(id: u64, job: Job) -> TaskSpec {
         job,
         timeout_ms: None,
         input: None,
+        transfer: None,
     }
 }
 

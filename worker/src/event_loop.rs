@@ -243,6 +243,7 @@ async fn execute(
             wall_us: started.elapsed().as_micros() as u64,
             ..usage
         },
+        returned: Vec::new(),
     }
 }
 
@@ -474,6 +475,7 @@ mod tests {
             job,
             timeout_ms: None,
             input: None,
+            transfer: None,
         }])
     }
 
@@ -550,6 +552,7 @@ mod tests {
                 job: Job::Shell("sleep 30".into()),
                 timeout_ms: Some(100),
                 input: None,
+                transfer: None,
             }]))
             .unwrap();
         let r = reports(&rx, 1);

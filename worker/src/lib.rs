@@ -17,6 +17,7 @@
 //! - [`event_loop`]: the async mode: every slot on one thread's event loop.
 //! - [`process`]: the worker as an OS process: bootstrap, name, death with the supervisor.
 //! - [`title`]: the process title `ps` and `top -c` show, rewritten as a worker works.
+//! - [`transfer`]: files that travel with a task to a remote worker and back.
 
 pub mod connect;
 pub mod event_loop;
@@ -32,4 +33,5 @@ pub mod secret;
 pub mod stream;
 pub mod task_input;
 pub mod title;
+pub mod transfer;
 pub mod transport;

@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 use crate::kernel::Kernel;
 
 /// Bumped on every change to any message in this module.
-pub const PROTOCOL_VERSION: u32 = 5;
+pub const PROTOCOL_VERSION: u32 = 6;
 
 /// The first message from a worker.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,6 +133,33 @@ pub struct TaskSpec {
     pub timeout_ms: Option<u64>,
     /// What the command reads (`--pipe`, `--pipepart`); none means `/dev/null`.
     pub input: Option<TaskInput>,
+    /// Files that go with the task to a worker on another host, and come back.
+    pub transfer: Option<Box<Transfer>>,
+}
+
+/// A file that travels with a task: to a remote worker before it runs (`--transferfile`,
+/// `--basefile`), or back after (`--return`). A relative path is relative to the worker's
+/// working directory (a remote login's home) and to troop's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileCopy {
+    pub path: String,
+    #[serde(with = "serde_bytes")]
+    pub bytes: Vec<u8>,
+    /// The permission bits.
+    pub mode: u32,
+}
+
+/// GNU parallel's `--transferfile`, `--return` and `--cleanup` for one task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transfer {
+    /// Put in place before the task runs, and kept (`--basefile`: a worker's first task).
+    pub base: Vec<FileCopy>,
+    /// Put in place before the task runs.
+    pub send: Vec<FileCopy>,
+    /// Read back after it ended, into the report.
+    pub fetch: Vec<String>,
+    /// Remove both afterwards.
+    pub cleanup: bool,
 }
 
 /// The data a command reads, and how it reaches the command.
@@ -310,6 +337,8 @@ pub struct TaskReport {
     /// Captured standard error (what was not already streamed).
     pub stderr: Captured,
     pub usage: Usage,
+    /// The files [`Transfer::fetch`] asked for, that were there.
+    pub returned: Vec<FileCopy>,
 }
 
 /// Messages from a worker to the supervisor.
@@ -430,9 +459,11 @@ mod tests {
             job: Job::Kernel(Kernel::Noop),
             timeout_ms: None,
             input: None,
+            transfer: None,
         }]);
         let bytes = postcard::to_stdvec(&msg).unwrap();
-        assert!(bytes.len() <= 7, "{} bytes: {:?}", bytes.len(), bytes);
+        // Variant, length, id, job, timeout, input and transfer: a byte each.
+        assert!(bytes.len() <= 8, "{} bytes: {:?}", bytes.len(), bytes);
     }
 
     #[test]

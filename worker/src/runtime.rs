@@ -199,6 +199,39 @@ pub fn execute(
     host: &mut dyn Host,
     notify: &mut dyn FnMut(FromWorker),
 ) -> TaskReport {
+    let Some(transfer) = &task.transfer else {
+        return execute_job(task, config, host, notify);
+    };
+    if let Err(message) = crate::transfer::place(transfer) {
+        crate::transfer::clean(transfer);
+        return TaskReport {
+            id: task.id,
+            stderr: Captured::Bytes(format!("troop-worker: {message}\n").into_bytes()),
+            outcome: Outcome::SpawnFailed { code: 1, message },
+            stdout: Captured::EMPTY,
+            usage: Usage::default(),
+            returned: Vec::new(),
+        };
+    }
+    let mut report = execute_job(task, config, host, notify);
+    let (returned, complaints) = crate::transfer::collect(transfer);
+    report.returned = returned;
+    if !complaints.is_empty()
+        && let Captured::Bytes(stderr) = &mut report.stderr
+    {
+        stderr.extend_from_slice(&complaints);
+    }
+    crate::transfer::clean(transfer);
+    report
+}
+
+/// Runs one task's job, with no files to move.
+fn execute_job(
+    task: &TaskSpec,
+    config: &WorkerConfig,
+    host: &mut dyn Host,
+    notify: &mut dyn FnMut(FromWorker),
+) -> TaskReport {
     let id = task.id;
     let timeout = task.timeout_ms.map(Duration::from_millis);
     match &task.job {
@@ -248,6 +281,7 @@ pub fn execute(
                     sys_us: cpu1.1.saturating_sub(cpu0.1),
                     max_rss_kib: 0,
                 },
+                returned: Vec::new(),
             }
         }
         job => {
@@ -278,6 +312,7 @@ pub fn execute(
                 stdout: finished.stdout,
                 stderr: finished.stderr,
                 usage: finished.usage,
+                returned: Vec::new(),
             }
         }
     }
@@ -308,6 +343,7 @@ mod tests {
                     job: Job::Kernel(crate::kernel::Kernel::Noop),
                     timeout_ms: None,
                     input: None,
+                    transfer: None,
                 })
                 .collect(),
         )

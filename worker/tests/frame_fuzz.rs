@@ -13,8 +13,8 @@ use proptest::prelude::*;
 use troop_worker::frame::{self, FrameError, FrameReader, MAGIC, MAX_FRAME};
 use troop_worker::kernel::Kernel;
 use troop_worker::protocol::{
-    Captured, FromWorker, Hello, Job, Outcome, PROTOCOL_VERSION, Stream, TaskReport, TaskSpec,
-    ToWorker, Usage, WorkerConfig,
+    Captured, FileCopy, FromWorker, Hello, Job, Outcome, PROTOCOL_VERSION, Stream, TaskReport,
+    TaskSpec, ToWorker, Transfer, Usage, WorkerConfig,
 };
 
 fn corpus_dir() -> PathBuf {
@@ -32,18 +32,30 @@ fn conversations() -> Vec<(&'static str, Vec<u8>)> {
                 job: Job::Exec(vec![b"echo".to_vec(), b"\xff\xfe".to_vec()]),
                 timeout_ms: Some(5),
                 input: None,
+                transfer: None,
             },
             TaskSpec {
                 id: 2,
                 job: Job::Shell(b"exit 3".to_vec()),
                 timeout_ms: None,
                 input: None,
+                transfer: Some(Box::new(Transfer {
+                    base: Vec::new(),
+                    send: vec![FileCopy {
+                        path: "in/2.txt".into(),
+                        bytes: b"\x00\xff data".to_vec(),
+                        mode: 0o600,
+                    }],
+                    fetch: vec!["out/2.txt".into()],
+                    cleanup: true,
+                })),
             },
             TaskSpec {
                 id: 3,
                 job: Job::Kernel(Kernel::Noop),
                 timeout_ms: None,
                 input: None,
+                transfer: None,
             },
         ]),
         ToWorker::Withdraw,
@@ -73,6 +85,11 @@ fn conversations() -> Vec<(&'static str, Vec<u8>)> {
             stdout: Captured::from(b"out\n".to_vec()),
             stderr: Captured::from(Vec::new()),
             usage: Usage::default(),
+            returned: vec![FileCopy {
+                path: "out/1.txt".into(),
+                bytes: b"back".to_vec(),
+                mode: 0o644,
+            }],
         }]),
         FromWorker::Withdrawn(vec![2, 3]),
     ] {
