@@ -70,6 +70,11 @@ pub fn write<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> Result<(), 
     postcard::to_io(value, out).map(|_| ())
 }
 
+/// Reads one postcard-encoded value from the front of `bytes`; returns it and the rest.
+pub fn take<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, &[u8]), postcard::Error> {
+    postcard::take_from_bytes(bytes)
+}
+
 /// Runs `f`; a panic becomes `Err` with its message and place.
 fn guarded<R>(f: impl FnOnce() -> R) -> Result<R, String> {
     IN_CALL.with(|c| c.set(true));
