@@ -16,7 +16,7 @@ use troop_worker::protocol::{Captured, FromWorker, Job, Outcome, TaskSpec, ToWor
 
 use super::handle::Slot;
 use super::{LibraryError, Mode};
-use crate::inbox::Msg;
+use crate::inbox::{Link, Msg};
 use crate::pool::Pool as Workers;
 
 /// What a chunk came back as: its encoded results, or why it has none.
@@ -291,13 +291,7 @@ impl Driver {
                 }
             }
             Msg::WorkerGone(i) => self.lost(i, stopping),
-            Msg::WorkerUp { index, hello, link } => {
-                if self.workers.up(index, &hello, link).is_ok() {
-                    self.up[index as usize] = true;
-                    self.failures[index as usize] = 0;
-                    self.publish_pids();
-                }
-            }
+            Msg::WorkerUp { index, hello, link } => self.restarted(index, &hello, link),
             Msg::WorkerFailed { index, failure } => {
                 self.workers.reap_failed(index);
                 self.failures[index as usize] += 1;
@@ -308,6 +302,15 @@ impl Driver {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// A worker started again after a loss said hello.
+    fn restarted(&mut self, index: u32, hello: &troop_worker::protocol::Hello, link: Link) {
+        if self.workers.up(index, hello, link).is_ok() {
+            self.up[index as usize] = true;
+            self.failures[index as usize] = 0;
+            self.publish_pids();
         }
     }
 

@@ -24,10 +24,13 @@ enum State {
     Cancelled,
 }
 
+/// A task's state, and who to tell (a channel and an index) once it is finished.
+type Watched = (State, Vec<(Sender<usize>, usize)>);
+
 /// A submitted task's state, shared by its handle and the driver.
 #[derive(Debug)]
 pub struct Slot {
-    state: Mutex<(State, Vec<(Sender<usize>, usize)>)>,
+    state: Mutex<Watched>,
     changed: Condvar,
 }
 
@@ -39,7 +42,7 @@ impl Slot {
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, (State, Vec<(Sender<usize>, usize)>)> {
+    fn lock(&self) -> MutexGuard<'_, Watched> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -65,7 +68,7 @@ impl Slot {
         self.notify(&mut guard);
     }
 
-    fn notify(&self, guard: &mut (State, Vec<(Sender<usize>, usize)>)) {
+    fn notify(&self, guard: &mut Watched) {
         for (tx, index) in guard.1.drain(..) {
             let _ = tx.send(index);
         }
