@@ -11,72 +11,16 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crossbeam_channel::{Receiver, Sender, select};
+use crossbeam_channel::{Receiver, select};
 use troop_worker::protocol::{Captured, FromWorker, Job, Outcome, TaskSpec, ToWorker};
 
-use super::handle::Slot;
+use super::chunk::{Chunk, Request};
 use super::{LibraryError, Mode};
 use crate::inbox::{Link, Msg};
 use crate::pool::Pool as Workers;
 
-/// What a chunk came back as: its encoded results, or why it has none.
-pub type Reply = Result<Vec<u8>, LibraryError>;
-
 /// A worker slot that fails to start this many times in a row is given up on.
 const START_ATTEMPTS: u32 = 3;
-
-/// Calls to one function, to run as one task.
-#[derive(Debug)]
-pub struct Chunk {
-    pub name: &'static str,
-    pub args: Vec<u8>,
-    pub count: u32,
-    pub sink: Sink,
-}
-
-/// Where a chunk's reply goes.
-#[derive(Debug)]
-pub enum Sink {
-    /// Chunk `index` of a map; nobody wants it once `live` is false.
-    Stream {
-        index: usize,
-        tx: Sender<(usize, Reply)>,
-        live: Arc<std::sync::atomic::AtomicBool>,
-    },
-    /// A submitted task's handle.
-    Handle(Arc<Slot>),
-}
-
-impl Sink {
-    /// True when the chunk is still wanted; a handle's task is marked running.
-    fn start(&self) -> bool {
-        match self {
-            Sink::Stream { live, .. } => live.load(std::sync::atomic::Ordering::Relaxed),
-            Sink::Handle(slot) => slot.start(),
-        }
-    }
-
-    /// Delivers the reply.
-    pub fn deliver(self, reply: Reply) {
-        match self {
-            Sink::Stream { index, tx, .. } => {
-                let _ = tx.send((index, reply));
-            }
-            Sink::Handle(slot) => slot.finish(reply),
-        }
-    }
-}
-
-/// A request from the pool to its driver.
-#[derive(Debug)]
-pub enum Request {
-    Run(Chunk),
-    /// Stop: after the work already asked for (`graceful`), or now, dropping what waits and
-    /// killing worker processes that still run tasks.
-    Stop {
-        graceful: bool,
-    },
-}
 
 /// The driver's state.
 pub struct Driver {

@@ -12,7 +12,7 @@ use crossbeam_channel::{Receiver, Sender};
 use serde::de::DeserializeOwned;
 
 use super::LibraryError;
-use super::driver::Reply;
+use super::chunk::Reply;
 
 /// Where a submitted task stands.
 #[derive(Debug)]

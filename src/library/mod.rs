@@ -33,10 +33,13 @@
 //! ([`troop_worker::protocol::Job::Call`]): [`PoolBuilder::chunksize`], or by default a size from
 //! the input's length, as `multiprocessing.Pool.map` picks one. A panic fails only its own call.
 //!
-//! Modules: [`pool`] (the pool and its builder), [`stream`] (the chunked map engine behind
+//! Modules: [`pool`] (the pool), [`builder`] (its settings and start), [`chunk`] (what the
+//! pool asks its driver), [`stream`] (the chunked map engine behind
 //! `map`, `map_unordered` and `imap`), [`handle`] (`submit`'s handles and [`as_completed`]) and
 //! [`driver`] (the thread that owns the workers).
 
+pub mod builder;
+pub mod chunk;
 pub mod driver;
 pub mod handle;
 pub mod pool;
@@ -49,8 +52,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use thiserror::Error;
 
+pub use builder::PoolBuilder;
 pub use handle::{AsCompleted, TaskHandle, as_completed};
-pub use pool::{Pool, PoolBuilder};
+pub use pool::Pool;
 pub use stream::Imap;
 
 /// Where a pool's workers run.

@@ -10,7 +10,7 @@ use crossbeam_channel::{Receiver, Sender};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::driver::{Chunk, Reply, Sink};
+use super::chunk::{Chunk, Reply, Sink};
 use super::{LibraryError, Pool, TaskFn};
 
 /// Decodes `count` results of calls to `name`, in order. A result that does not decode fails
