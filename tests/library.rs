@@ -57,6 +57,16 @@ fn alive(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
 }
 
+/// This process's threads named as thread workers (`troop-t<N>`).
+fn worker_threads() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
+        .filter(|comm| comm.starts_with("troop-t"))
+        .count()
+}
+
 fn map_keeps_input_order(t: Tasks, mode: Mode) {
     let pool = pool(mode, 2);
     let want: Vec<u64> = (0..1000u64).map(square).collect();
@@ -187,7 +197,10 @@ fn dropping_the_pool_reaps_its_workers(t: Tasks, mode: Mode) {
     assert_eq!(pids.len(), 2);
     if mode == Mode::Thread {
         assert!(pids.iter().all(|&p| p == std::process::id()));
+        assert_eq!(worker_threads(), 2);
+        let _busy = pool.submit(t.sleep_ms, 200).unwrap();
         drop(pool);
+        assert_eq!(worker_threads(), 0, "worker threads outlived their pool");
         return;
     }
     assert!(pids.iter().all(|&p| alive(p)));
@@ -281,7 +294,16 @@ fn main() -> std::process::ExitCode {
         }
         return std::process::ExitCode::SUCCESS;
     }
-    let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
+    // Words are name filters; flags are ignored, with the value of those that take one.
+    let mut filters: Vec<&String> = Vec::new();
+    let mut words = args.iter();
+    while let Some(arg) = words.next() {
+        if ["--test-threads", "--skip", "--format", "--color", "-Z"].contains(&arg.as_str()) {
+            words.next();
+        } else if !arg.starts_with('-') {
+            filters.push(arg);
+        }
+    }
     let exact = args.iter().any(|a| a == "--exact");
     let chosen: Vec<Test> = tests()
         .into_iter()
