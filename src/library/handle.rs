@@ -29,7 +29,7 @@ type Watched = (State, Vec<(Sender<usize>, usize)>);
 
 /// A submitted task's state, shared by its handle and the driver.
 #[derive(Debug)]
-pub struct Slot {
+pub(crate) struct Slot {
     state: Mutex<Watched>,
     changed: Condvar,
 }

@@ -33,14 +33,14 @@
 //! ([`troop_worker::protocol::Job::Call`]): [`PoolBuilder::chunksize`], or by default a size from
 //! the input's length, as `multiprocessing.Pool.map` picks one. A panic fails only its own call.
 //!
-//! Modules: [`pool`] (the pool), [`builder`] (its settings and start), [`chunk`] (what the
+//! Modules: [`pool`] (the pool), [`builder`] (its settings and start), `chunk` (what the
 //! pool asks its driver), [`stream`] (the chunked map engine behind
 //! `map`, `map_unordered` and `imap`), [`handle`] (`submit`'s handles and [`as_completed`]) and
-//! [`driver`] (the thread that owns the workers).
+//! `driver` (the thread that owns the workers).
 
 pub mod builder;
-pub mod chunk;
-pub mod driver;
+pub(crate) mod chunk;
+pub(crate) mod driver;
 pub mod handle;
 pub mod pool;
 pub mod stream;
@@ -83,13 +83,28 @@ pub enum LibraryError {
     Start(String),
     /// The task function panicked, or is unknown to the worker: what it said.
     #[error("task `{name}` failed: {message}")]
-    Task { name: String, message: String },
+    Task {
+        /// The task function's name.
+        name: String,
+        /// What went wrong: the panic's message and place, or why the worker could not call it.
+        message: String,
+    },
     /// An argument or a result could not be encoded or decoded.
     #[error("task `{name}`: {message}")]
-    Codec { name: String, message: String },
+    Codec {
+        /// The task function's name.
+        name: String,
+        /// What could not be encoded or decoded, and why.
+        message: String,
+    },
     /// The worker process that ran the task died (the signal that killed it, if any).
     #[error("task `{name}`: its worker died while running it{}", signal.map(|s| format!(" (signal {s})")).unwrap_or_default())]
-    WorkerLost { name: String, signal: Option<i32> },
+    WorkerLost {
+        /// The task function's name.
+        name: String,
+        /// The signal that killed the worker, if one did.
+        signal: Option<i32>,
+    },
     /// The task was cancelled before it started.
     #[error("the task was cancelled")]
     Cancelled,
