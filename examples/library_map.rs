@@ -1,6 +1,6 @@
 //! The library's `map` of many tiny tasks: tasks per second over several repetitions.
 //!
-//! `cargo run --release --example library_map -- [TASKS] [WORKERS] [REPS] [CHUNKSIZE|auto] [process|thread]`
+//! `cargo run --release --example library_map -- [TASKS] [WORKERS] [REPS] [CHUNKSIZE|auto] [process|thread] [PREFETCH]`
 //! prints one line: `library_map mode=.. chunksize=.. tasks=.. median=.. min=.. max=..` (tasks/s).
 //! scripts/bench/library_map.sh compares it with Python's `multiprocessing.Pool.map`.
 
@@ -25,7 +25,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "thread" => Mode::Thread,
         _ => Mode::Process,
     };
-    let mut builder = Pool::builder().workers(workers).mode(mode);
+    let prefetch: usize = arg(5, "2").parse()?;
+    let mut builder = Pool::builder()
+        .workers(workers)
+        .mode(mode)
+        .prefetch(prefetch);
     if chunk != "auto" {
         builder = builder.chunksize(chunk.parse()?);
     }
@@ -45,7 +49,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     rates.sort_by(f64::total_cmp);
     println!(
-        "library_map mode={mode:?} chunksize={chunk} tasks={tasks} workers={workers} reps={reps} median={:.0} min={:.0} max={:.0}",
+        "library_map mode={mode:?} chunksize={chunk} prefetch={prefetch} tasks={tasks} workers={workers} reps={reps} median={:.0} min={:.0} max={:.0}",
         rates[rates.len() / 2],
         rates[0],
         rates[rates.len() - 1]

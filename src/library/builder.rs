@@ -142,8 +142,9 @@ impl PoolBuilder {
         };
         let (inbox_tx, inbox) = crossbeam_channel::unbounded();
         let config = WorkerConfig {
-            // One report per chunk, at once: the chunk is the batch.
-            flush_after_us: 0,
+            // A chunk's report goes out once it, or the chunks run since the last report, took
+            // this long: tiny chunks share a message, a slow one is reported as it ends.
+            flush_after_us: 100,
             ..WorkerConfig::default()
         };
         let workers = Workers::new(launcher, self.workers, inbox_tx, new_token()?, config);

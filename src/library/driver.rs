@@ -164,34 +164,40 @@ impl Driver {
 
     /// Sends queued chunks to workers with room, level by level so that work spreads.
     fn dispatch(&mut self) {
-        for level in 0..self.prefetch {
-            for i in 0..self.up.len() {
+        if self.queue.is_empty() {
+            return;
+        }
+        let mut batches: Vec<Vec<TaskSpec>> = vec![Vec::new(); self.up.len()];
+        'levels: for level in 0..self.prefetch {
+            for (i, batch) in batches.iter_mut().enumerate() {
                 if self.queue.is_empty() {
-                    return;
+                    break 'levels;
                 }
                 if !self.up[i] || self.held[i].len() > level {
                     continue;
                 }
-                let Some(chunk) = self.next_wanted() else {
-                    return;
+                let Some(mut chunk) = self.next_wanted() else {
+                    break 'levels;
                 };
                 self.next_id += 1;
-                let id = self.next_id;
-                let mut chunk = chunk;
                 let job = Job::Call {
                     name: chunk.name.to_string(),
                     args: std::mem::take(&mut chunk.args),
                     count: chunk.count,
                 };
-                let spec = TaskSpec {
-                    id,
+                batch.push(TaskSpec {
+                    id: self.next_id,
                     job,
                     timeout_ms: None,
                     input: None,
-                };
-                self.held[i].push_back((id, chunk));
+                });
+                self.held[i].push_back((self.next_id, chunk));
+            }
+        }
+        for (i, batch) in batches.into_iter().enumerate() {
+            if !batch.is_empty() {
                 // A worker that is gone fails what it held when its loss is read.
-                self.workers.send(i as u32, ToWorker::Run(vec![spec]));
+                self.workers.send(i as u32, ToWorker::Run(batch));
             }
         }
     }
