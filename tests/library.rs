@@ -197,6 +197,11 @@ fn dropping_the_pool_reaps_its_workers(t: Tasks, mode: Mode) {
     assert_eq!(pids.len(), 2);
     if mode == Mode::Thread {
         assert!(pids.iter().all(|&p| p == std::process::id()));
+        // A thread names itself as it starts, which may be just after its hello.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while worker_threads() < 2 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
         assert_eq!(worker_threads(), 2);
         let _busy = pool.submit(t.sleep_ms, 200).unwrap();
         drop(pool);
