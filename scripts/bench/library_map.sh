@@ -19,7 +19,7 @@ done
 SRC="${TROOP_SRC:-$ROOT}"
 (cd "$SRC" && cargo build --release --quiet --example library_map) || { echo "cargo build --release --example library_map failed" >&2; exit 1; }
 EXAMPLE="$SRC/target/release/examples/library_map"
-TROOP="$EXAMPLE"
+TROOP=true  # the header asks "$TROOP --version"; the example has none
 header "library_map.sh --n $N --workers $W --reps $REPS"
 
 python3 - "$N" "$W" "$REPS" >"$WORKDIR/python.txt" <<'PY'
