@@ -27,6 +27,9 @@
 //!   line-buffered, in completion or input order, tagged or not.
 //! - **Exit codes in one place.** [`exit`] maps how a run ended to GNU parallel's codes.
 //!
+//! [`library`] is the same pool as a Rust library ([`Pool`]), in the manner of Python's
+//! `multiprocessing.Pool`, for task functions the program registers by name.
+//!
 //! [`cli`] turns the command line into a validated [`config::RunConfig`] once; nothing past it
 //! sees clap.
 
@@ -42,6 +45,7 @@ pub mod inbox;
 pub mod input;
 pub mod joblog;
 pub mod jobs;
+pub mod library;
 pub mod observe;
 pub mod output;
 pub mod policy;
@@ -55,6 +59,11 @@ pub mod supervisor;
 #[cfg(test)]
 pub(crate) mod test_support;
 pub mod units;
+
+pub use library::{
+    AsCompleted, Imap, LibraryError, Mode, Pool, PoolBuilder, TaskFn, TaskHandle, as_completed,
+    register, worker_main,
+};
 
 use config::RunConfig;
 use error::RunError;

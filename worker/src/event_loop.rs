@@ -222,6 +222,11 @@ async fn execute(
             };
             (outcome, Captured::Bytes(out), Captured::EMPTY)
         }
+        Job::Call { name, args, count } => {
+            let report = crate::registry::execute(id, name, args, *count);
+            usage = report.usage;
+            (report.outcome, report.stdout, report.stderr)
+        }
         job => match command(id, job, task.input.as_ref(), config, deadline, send).await {
             Ok((outcome, stdout, stderr, used)) => {
                 usage = used;

@@ -216,7 +216,9 @@ pub fn prepare(job: &Job, config: &WorkerConfig) -> Command {
             c.arg("-c").arg(OsStr::from_bytes(script));
             c
         }
-        Job::Kernel(_) => unreachable!("kernels do not run through exec"),
+        Job::Kernel(_) | Job::Call { .. } => {
+            unreachable!("kernels and calls do not run through exec")
+        }
     };
     command
         .stdin(Stdio::null())
@@ -324,7 +326,7 @@ pub fn spawn_failed(
     let holds_nul = match job {
         Job::Exec(argv) => argv.iter().any(|a| a.contains(&0)),
         Job::Shell(script) => script.contains(&0),
-        Job::Kernel(_) => false,
+        Job::Kernel(_) | Job::Call { .. } => false,
     };
     let (code, message) = match err.kind() {
         _ if holds_nul => (

@@ -13,6 +13,7 @@
 //! - [`exec`]: one command in its own process group, with captured output and usage.
 //! - [`task_input`]: what a command reads (`--pipe` blocks), on stdin, in a file or a fifo.
 //! - [`kernel`]: the built-in `@name` workloads.
+//! - [`registry`]: the task functions a program registers by name (the Rust library's tasks).
 //! - [`gil`]: a global interpreter lock, for the gil mode.
 //! - [`event_loop`]: the async mode: every slot on one thread's event loop.
 //! - [`process`]: the worker as an OS process: bootstrap, name, death with the supervisor.
@@ -28,6 +29,7 @@ pub mod handshake;
 pub mod kernel;
 pub mod process;
 pub mod protocol;
+pub mod registry;
 pub mod runtime;
 pub mod secret;
 pub mod stream;

@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 use crate::kernel::Kernel;
 
 /// Bumped on every change to any message in this module.
-pub const PROTOCOL_VERSION: u32 = 6;
+pub const PROTOCOL_VERSION: u32 = 7;
 
 /// The first message from a worker.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -121,6 +121,20 @@ pub enum Job {
     Shell(#[serde(with = "serde_bytes")] Vec<u8>),
     /// Run a built-in kernel inside the worker, with no exec.
     Kernel(Kernel),
+    /// Call a function the worker's program registered under `name` ([`crate::registry`]; the
+    /// Rust library's tasks), once per argument: `args` holds `count` postcard-encoded arguments
+    /// back to back, so that one task carries a whole chunk of tiny calls.
+    ///
+    /// The report's `stdout` holds `count` postcard-encoded `Result<R, String>` back to back, in
+    /// the order of the arguments: `Err` for a call that panicked (the panic's message). Its
+    /// outcome is `Exited(0)` when every argument was read, and [`Outcome::BadKernelArgs`] when
+    /// no function has that name or an argument does not decode (then `stdout` is empty).
+    Call {
+        name: String,
+        #[serde(with = "serde_bytes")]
+        args: Vec<u8>,
+        count: u32,
+    },
 }
 
 /// One task as sent to a worker.
@@ -450,6 +464,22 @@ mod tests {
         };
         let wire = postcard::to_stdvec(&out).unwrap();
         assert_eq!(postcard::from_bytes::<FromWorker>(&wire).unwrap(), out);
+    }
+
+    #[test]
+    fn a_call_carries_its_arguments_as_one_run_of_bytes() {
+        let job = Job::Call {
+            name: "square".into(),
+            args: vec![1, 2, 3],
+            count: 3,
+        };
+        let bytes = postcard::to_stdvec(&job).unwrap();
+        // Variant 3, the name, the arguments (length, then the bytes), the count.
+        assert_eq!(
+            bytes,
+            [3, 6, b's', b'q', b'u', b'a', b'r', b'e', 3, 1, 2, 3, 3]
+        );
+        assert_eq!(postcard::from_bytes::<Job>(&bytes).unwrap(), job);
     }
 
     #[test]

@@ -235,6 +235,7 @@ fn execute_job(
     let id = task.id;
     let timeout = task.timeout_ms.map(Duration::from_millis);
     match &task.job {
+        Job::Call { name, args, count } => crate::registry::execute(id, name, args, *count),
         Job::Kernel(kernel) => {
             let mut stdout = Vec::new();
             // A no-op is measured by its dispatch alone: reading clocks would double its cost.

@@ -203,6 +203,9 @@ fn push_job(out: &mut Vec<u8>, job: &Job) {
         Job::Kernel(kernel) => {
             let _ = write!(out, "{kernel}");
         }
+        Job::Call { name, count, .. } => {
+            let _ = write!(out, "{name} ({count} calls)");
+        }
     }
 }
 
