@@ -12,6 +12,7 @@ ap.add_argument("--j", type=int, default=2)
 ap.add_argument("--cmds", default="true,echo", help="comma-separated: true, echo (one table each)")
 ap.add_argument("--troop", required=True)
 ap.add_argument("--spawnbench", required=True)
+ap.add_argument("--skip", default="", help="comma-separated prefixes of variant names to leave out (e.g. 'GNU')")
 a = ap.parse_args()
 N, J = a.n, a.j
 CMDS = [c.strip() for c in a.cmds.split(",") if c.strip()]
@@ -43,6 +44,10 @@ def variants_for(cmd):
         v.append(("rust-parallel", f"seq {N} | rust-parallel -j{J} {prog}"))
     per = N // J
     v.append((f"floor: posix_spawn+waitpid, {J} spawners", f"{a.spawnbench} {per} {J} {prog}"))
+    # The same spawns, each given its number as its argument like the tools above give theirs.
+    v.append((f"floor, with the argument", f"{a.spawnbench} {per} {J} {prog} arg"))
+    skip = [s.strip() for s in a.skip.split(",") if s.strip()]
+    v = [(name, c) for name, c in v if not any(name.startswith(s) for s in skip)]
     return [(name, c, per * J if name.startswith("floor") else N) for name, c in v]
 
 

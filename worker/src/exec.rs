@@ -169,9 +169,10 @@ pub fn run_with_input(
         Ok(spawned) => spawned,
         Err(err) => return spawn_failed(job, config, &err, start_unix_us, started),
     };
-    let _input = pending.start(&mut child);
+    // The reaper learns of the group before anything else is done (see `prepare`).
     let pgid = child.id() as i32;
     reaper_watch(pgid);
+    let _input = pending.start(&mut child);
     on_progress(Progress::Spawned { pgid });
     let spill = Spill::of(config, id);
     let deadline = timeout.map(|t| started + t);
@@ -225,6 +226,12 @@ pub fn prepare(job: &Job, config: &WorkerConfig) -> Command {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
+    // A `pre_exec` closure makes std fork the whole process instead of calling `posix_spawn`
+    // (vfork-like: no page tables copied). The in-process modes still need one for
+    // PR_SET_PDEATHSIG: their reaper learns a command's group only once `spawn` returns, and
+    // the command runs from its exec on, so a troop killed in between (a window of a
+    // scheduling delay on a loaded machine) would leave it running; the death signal, set
+    // before the exec, covers that window.
     if config.memory_limit.is_some() || config.nice.is_some() || config.die_with_parent {
         let (limit, nice, die) = (config.memory_limit, config.nice, config.die_with_parent);
         // SAFETY: the closure runs between fork and exec and calls only async-signal-safe
@@ -657,9 +664,12 @@ fn collect(
         let wait = match wake_at {
             None => PollTimeout::NONE,
             Some(at) => {
+                // Rounded up: rounded down, the last millisecond before `at` would be spent
+                // polling with a zero timeout again and again.
                 let ms = at
                     .saturating_duration_since(Instant::now())
-                    .as_millis()
+                    .as_micros()
+                    .div_ceil(1000)
                     .min(60_000) as i32;
                 PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
             }
