@@ -117,6 +117,10 @@ PrintLastLog no
 # Tests start many workers at once, each a session (or a connection).
 MaxStartups 200
 MaxSessions 200
+# A session's bash takes SHLVL=1 to 2, and so does not read ~/.bashrc as it would for a
+# command run by sshd at level 1: this machine's start-up files (pyenv's rehash waits on a
+# lock for up to a minute when many sessions start at once) stay out of the tests.
+SetEnv SHLVL=1
 LogLevel VERBOSE
 EOF
 }

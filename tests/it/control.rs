@@ -712,9 +712,16 @@ fn sigterm_with_a_stopped_worker_stops_its_task() {
 fn three_ctrl_c_with_a_stopped_worker_kill_everything() {
     let (mut run, _dir, tree) =
         with_a_stopped_worker(&["--term-seq", "TERM,20000"], "trap '' TERM; sleep 100");
-    for _ in 0..3 {
+    // Each Ctrl-C once the one before was taken in: signals sent closer together may merge
+    // into one while the first is still pending, as the kernel does with any signal.
+    for said in [
+        "troop: interrupted",
+        "troop: stopping",
+        "troop: killing every",
+    ] {
         run.interrupt();
-        std::thread::sleep(Duration::from_millis(100));
+        let heard = wait_until(Duration::from_secs(10), || run.stderr().contains(said));
+        assert!(heard, "troop said {said:?}: {}", run.stderr());
     }
     let code = exit_code(&mut run, Duration::from_secs(15));
     assert_eq!(code, 130, "stderr: {}", run.stderr());

@@ -80,16 +80,29 @@ fn the_tasks_of_a_host_taken_off_the_network_run_elsewhere() {
         .var("TROOP_TEST_SSH_H1_LINK")
         .expect("h1's link")
         .to_string();
-    // Whatever happens, h1 comes back for the other tests.
-    struct Up(String);
-    impl Drop for Up {
+    // Whatever happens, h1 comes back for the other tests, its old connection closed, and
+    // answering again before they run.
+    struct Up<'a>(String, &'a TestEnv);
+    impl Drop for Up<'_> {
         fn drop(&mut self) {
             let _ = Command::new("ip")
                 .args(["link", "set", &self.0, "up"])
                 .status();
+            let ssh = |args: &[&str]| {
+                Command::new("ssh")
+                    .args(["-F", self.1.ssh_config()])
+                    .args(args)
+                    .stdin(std::process::Stdio::null())
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success())
+            };
+            let _ = ssh(&["-O", "exit", "h1"]);
+            crate::util::wait_until(Duration::from_secs(30), || ssh(&["h1", "true"]));
         }
     }
-    let _up = Up(link.clone());
+    let _up = Up(link.clone(), &env);
     let dir = crate::util::temp_dir();
     let log = dir.path().join("log");
     let inputs: Vec<String> = (1..=30).map(|i| i.to_string()).collect();
@@ -97,7 +110,7 @@ fn the_tasks_of_a_host_taken_off_the_network_run_elsewhere() {
         "-S",
         "2/h1,2/h2",
         "--heartbeat",
-        "200ms/2s",
+        "500ms/5s",
         "--retries",
         "1",
         "sleep 0.5; echo {} $(hostname)",
