@@ -3,7 +3,7 @@
 # one namespace host, Slurm job steps when the test node runs), as the wall time of a run of N
 # @noop tasks on N workers; (2) the @noop dispatch rate over ssh to one namespace host against
 # local IPC, one worker each, batched as troop batches tiny tasks (target: >= 10,000 tasks/s per
-# host); (3) the wall time of a CPU-bound batch (@spin) on local + 2 hosts against local alone.
+# host); (3) the wall time of a CPU-bound batch (@primes) on local + 2 hosts against local alone.
 # The namespace hosts run on this machine's cores, so (3) shows the cost of spreading, not a
 # gain in cores: on one machine it cannot be faster.
 # Needs the test environment: starts it (as root) when it is not running.
@@ -50,7 +50,8 @@ run_case() {
 CASES=()
 for n in $WORKERS; do
     CASES+=("local-$n" "ssh-$n")
-    [ ${#SLURM[@]} -gt 0 ] && CASES+=("slurm-$n")
+    # A worker is a job that holds its CPUs for the whole run: no more than the node has.
+    [ ${#SLURM[@]} -gt 0 ] && [ "$n" -le "${TROOP_TEST_SLURM_CPUS:-1}" ] && CASES+=("slurm-$n")
 done
 time_interleaved "$REPS" ok status "$TIMES" "${CASES[@]}"
 echo
@@ -101,13 +102,13 @@ PY
 # (3) A CPU-bound batch: 2 local workers, against 2 local + 2 on each host.
 run_case() {
     case $1 in
-        local) printf "50\n%.0s" $(seq 40) | "$TROOP" run -j2 @spin ;;
-        spread) printf "50\n%.0s" $(seq 40) | "$TROOP" run "${SSH[@]}" -S 2/:,2/h1,2/h2 @spin ;;
+        local) printf "1000000\n%.0s" $(seq 40) | "$TROOP" run -j2 @primes >/dev/null ;;
+        spread) printf "1000000\n%.0s" $(seq 40) | "$TROOP" run "${SSH[@]}" -S 2/:,2/h1,2/h2 @primes >/dev/null ;;
     esac && echo ok
 }
 time_interleaved "$REPS" ok status "$TIMES" local spread
 echo
-echo "## (3) 40 x @spin 50 ms: local -j2 against local + 2 hosts (2 workers each), same $(nproc) cores"
+echo "## (3) 40 x @primes 1000000 (fixed CPU work): local -j2 against local + 2 hosts (2 workers each), same $(nproc) cores"
 python3 - "$TIMES" <<'PY'
 import statistics, sys
 from collections import defaultdict

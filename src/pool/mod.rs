@@ -408,6 +408,15 @@ impl Pool {
         };
         if let Launcher::Slurm(slurm) = &self.launcher {
             slurm.disconnect(index);
+            if let Body::Remote(srun) = &worker.body {
+                // srun cancels its job when asked to stop (a job still waiting for resources
+                // included), which SIGKILL would leave behind; it gets a moment for that.
+                let pid = srun.id() as i32;
+                let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+                if wait_exit(pid, Duration::from_secs(2)) {
+                    return;
+                }
+            }
         }
         if let Body::Remote(ssh) = &worker.body {
             // ssh leads a process group of its own: whatever it started goes with it.
