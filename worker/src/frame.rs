@@ -219,7 +219,9 @@ impl<R: Read> FrameReader<R> {
     }
 }
 
-/// Reads until `buf` is full or the stream ends; returns how much was read.
+/// Reads until `buf` is full or the stream ends; returns how much was read. A connection reset
+/// is an end too: a peer that exits with bytes it did not read (the heartbeats sent while it
+/// shut down) resets its TCP connection instead of closing it.
 fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut got = 0;
     while got < buf.len() {
@@ -227,6 +229,7 @@ fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
             Ok(0) => break,
             Ok(n) => got += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
             Err(e) => return Err(e),
         }
     }
@@ -354,6 +357,30 @@ mod tests {
                 "cut at {cut}"
             );
         }
+    }
+
+    /// Reads `bytes`, then fails as a reset connection does.
+    struct ThenReset(std::io::Cursor<Vec<u8>>);
+
+    impl Read for ThenReset {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            match self.0.read(buf)? {
+                0 => Err(std::io::ErrorKind::ConnectionReset.into()),
+                n => Ok(n),
+            }
+        }
+    }
+
+    #[test]
+    fn a_reset_between_frames_is_a_close_and_inside_one_a_cut() {
+        let mut bytes = Vec::new();
+        encode(&hello(), &mut bytes).unwrap();
+        let mut r = FrameReader::new(ThenReset(std::io::Cursor::new(bytes.clone())));
+        assert_eq!(r.read::<FromWorker>().unwrap(), Some(hello()));
+        assert!(matches!(r.read::<FromWorker>(), Err(FrameError::Closed)));
+        let cut = bytes[..bytes.len() - 1].to_vec();
+        let mut r = FrameReader::new(ThenReset(std::io::Cursor::new(cut)));
+        assert!(matches!(r.read::<FromWorker>(), Err(FrameError::Truncated)));
     }
 
     #[test]
