@@ -6,7 +6,7 @@
 //! shaped by `--slurm-args`. The worker connects back to the [`Listener`] troop opened, proves
 //! with a challenge-response that it holds the run's secret (which travels in srun's
 //! environment, never on a command line), and says hello; from there the conversation is the
-//! one every remote worker has ([`super::remote::attach`]). A connection that fails the
+//! one every remote worker has (`remote::attach`). A connection that fails the
 //! handshake, or claims a slot troop is not starting, is dropped and counted; an `srun` that
 //! ends before its worker connected fails that worker's start, with what srun said on stderr.
 

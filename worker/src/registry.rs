@@ -1,4 +1,4 @@
-//! Named task functions a program registers, so that its workers can run [`Job::Call`].
+//! Named task functions a program registers, so that its workers can run [`Job::Call`](crate::protocol::Job::Call).
 //!
 //! A Rust program that uses troop as a library registers its task functions by name, with serde
 //! arguments and results, before it calls `troop::worker_main()`. Its worker processes are the

@@ -8,9 +8,9 @@
 //! attempt that runs again is a `task_retried`, and a task an earlier run's job log records is
 //! a `task_finished` with status `skipped`.
 //!
-//! The supervisor's loop only records each event as plain data ([`record`]); the records are
-//! handed over in batches whenever the loop is about to wait, and every [`BATCH`] records while
-//! it is busy, to be formatted and written ([`writer`]): by a thread of its own for a file, on
+//! The supervisor's loop only records each event as plain data (`record`); the records are
+//! handed over in batches whenever the loop is about to wait, and every `BATCH` records while
+//! it is busy, to be formatted and written (`writer`): by a thread of its own for a file, on
 //! the loop for stdout. A follower sees events as they happen, without a system call per
 //! event. At the end of the run everything is written before troop goes on. A stream that
 //! cannot be written (a full disk, a closed pipe) is said once on stderr and given up: the run
