@@ -45,7 +45,7 @@ run "$@"
 }
 
 /// The `Host` and `Exitval` of each row of a GNU parallel job log, by sequence number.
-fn log_rows(path: &Path) -> Vec<(u64, String, i32)> {
+pub fn log_rows(path: &Path) -> Vec<(u64, String, i32)> {
     let text = std::fs::read_to_string(path).expect("job log");
     let mut rows: Vec<(u64, String, i32)> = text
         .lines()

@@ -6,27 +6,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::remote::log_rows;
 use crate::testenv::{TestEnv, ssh_env, ssh_env_alone};
 use crate::util::{Ran, TROOP, run_command, troop};
-
-/// The `(seq, host, exit)` of each row of a GNU parallel job log.
-fn log_rows(path: &Path) -> Vec<(u64, String, i32)> {
-    let text = std::fs::read_to_string(path).expect("job log");
-    let mut rows: Vec<(u64, String, i32)> = text
-        .lines()
-        .skip(1)
-        .map(|l| {
-            let f: Vec<&str> = l.split('\t').collect();
-            (
-                f[0].parse().unwrap(),
-                f[1].to_string(),
-                f[6].parse().unwrap(),
-            )
-        })
-        .collect();
-    rows.sort();
-    rows
-}
 
 /// `troop run` over the test hosts, with the test's ssh configuration.
 fn over_ssh(env: &TestEnv, log: &Path, args: &[&str]) -> Command {

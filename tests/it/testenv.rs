@@ -117,31 +117,29 @@ impl TestEnv {
 /// The environment when its ssh hosts run and the tests run as root; otherwise [`skip`]s `what` and returns `None`.
 #[track_caller]
 pub fn ssh_env(what: &str) -> Option<TestEnv> {
-    let env = TestEnv::load();
-    if env.var("TROOP_TEST_SSH_CONFIG").is_some() && !env.ssh_hosts().is_empty() {
-        // The client key belongs to root, who logs in.
-        let hold = HOSTS.read().unwrap_or_else(|e| e.into_inner());
-        return require_root(what).then_some(TestEnv {
-            _hosts: Some(HostsGuard::Shared(hold)),
-            ..env
-        });
-    }
-    skip(
-        what,
-        "the ssh test hosts do not run (scripts/testenv/ssh-hosts.sh start, as root)",
-    );
-    None
+    ssh_env_held(what, || {
+        HostsGuard::Shared(HOSTS.read().unwrap_or_else(|e| e.into_inner()))
+    })
 }
 
 /// As [`ssh_env`], for a test that takes a host off the network: no other test uses the hosts
 /// meanwhile.
 #[track_caller]
 pub fn ssh_env_alone(what: &str) -> Option<TestEnv> {
+    ssh_env_held(what, || {
+        HostsGuard::Alone(HOSTS.write().unwrap_or_else(|e| e.into_inner()))
+    })
+}
+
+/// The ssh environment, holding the hosts as `hold` takes them; or [`skip`]s `what`.
+#[track_caller]
+fn ssh_env_held(what: &str, hold: impl FnOnce() -> HostsGuard) -> Option<TestEnv> {
     let env = TestEnv::load();
     if env.var("TROOP_TEST_SSH_CONFIG").is_some() && !env.ssh_hosts().is_empty() {
-        let hold = HOSTS.write().unwrap_or_else(|e| e.into_inner());
+        let hold = hold();
+        // The client key belongs to root, who logs in.
         return require_root(what).then_some(TestEnv {
-            _hosts: Some(HostsGuard::Alone(hold)),
+            _hosts: Some(hold),
             ..env
         });
     }
